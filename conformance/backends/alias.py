@@ -1,0 +1,97 @@
+"""The generic way to make a module answer ``import torch``: an import hook, not a bare alias.
+
+``sys.modules["torch"] = mod`` alone breaks ``import torch.nn`` whenever ``mod.nn`` is an attribute
+rather than a submodule (pyborch), so a finder maps ``torch.<sub>`` to ``<mod>.<sub>``: first as
+a real submodule, then as an attribute of the parent.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from typing import Any
+
+from .base import Backend, BackendError
+
+
+class _ExistingObjectLoader(importlib.abc.Loader):
+    def __init__(self, obj: Any):
+        self.obj = obj
+        self.spec = getattr(obj, "__spec__", None)
+
+    def create_module(self, spec):
+        return self.obj
+
+    def exec_module(self, module):
+        # importlib stamped our spec on the object; give it its own back.
+        if self.spec is not None:
+            try:
+                module.__spec__ = self.spec
+            except (AttributeError, TypeError):
+                pass
+
+
+class TorchAliasFinder(importlib.abc.MetaPathFinder):
+    def __init__(self, target: str):
+        self.target = target
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "torch" and not fullname.startswith("torch."):
+            return None
+        obj = _resolve(self.target + fullname[len("torch"):])
+        if obj is None:
+            return None
+        return importlib.machinery.ModuleSpec(fullname, _ExistingObjectLoader(obj),
+                                              is_package=hasattr(obj, "__path__"))
+
+
+def _resolve(dotted: str) -> Any:
+    try:
+        return importlib.import_module(dotted)
+    except ImportError:
+        pass
+    parent, _, attr = dotted.rpartition(".")
+    if not parent:
+        return None
+    owner = _resolve(parent)
+    return getattr(owner, attr, None) if owner is not None else None
+
+
+def install_alias(module_name: str) -> Any:
+    """Make ``import torch[.sub]`` resolve to ``module_name[.sub]`` in this process."""
+    mod = importlib.import_module(module_name)
+    if getattr(mod, "__name__", None) == "torch":
+        return mod          # the module is (patched) real torch already: nothing to alias
+    sys.meta_path.insert(0, TorchAliasFinder(module_name))
+    sys.modules["torch"] = mod
+    return mod
+
+
+class ModuleBackend(Backend):
+    """``module:NAME``: any importable module that should answer ``import torch``."""
+
+    def __init__(self, name: str, module: str, sys_path: list[str] | None = None):
+        super().__init__(name=name, how=f"kit alias: import torch[.x] -> {module}[.x]",
+                         uses_real_torch=None, sys_path=list(sys_path or []))
+        self.module = module
+
+    def locate(self) -> None:
+        saved = list(sys.path)
+        sys.path[:0] = self.sys_path
+        try:
+            found = importlib.util.find_spec(self.module.split(".")[0]) is not None
+        except (ImportError, ValueError):
+            found = False
+        finally:
+            sys.path[:] = saved
+        if not found:
+            raise BackendError(
+                f"target {self.name!r}: no importable module {self.module!r} "
+                f"(searched sys.path{' plus ' + ', '.join(self.sys_path) if self.sys_path else ''}). "
+                "Install it, or put its folder on PYTHONPATH or pass --backend-path DIR.")
+
+    def activate(self) -> None:
+        sys.path[:0] = self.sys_path
+        install_alias(self.module)

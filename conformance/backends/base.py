@@ -1,0 +1,49 @@
+"""What a backend adapter is: how to make ``import torch`` mean that backend in a fresh process."""
+from __future__ import annotations
+
+import importlib.machinery
+import sys
+from dataclasses import dataclass, field
+
+
+class BackendError(Exception):
+    """A backend cannot be found or activated; the message says where we looked and how to fix it."""
+
+
+@dataclass
+class Backend:
+    name: str                       # what the user typed: "torch", "pyborch", "module:foo", ...
+    how: str = ""                   # one line for the report header: which hook made torch = backend
+    uses_real_torch: bool | None = False   # None: decided at activation (module:NAME wrapping real torch)
+    sys_path: list[str] = field(default_factory=list)   # folders prepended to sys.path in the target
+
+    def locate(self) -> None:
+        """Check, without importing anything, that the backend can be found; raise BackendError if not."""
+
+    def activate(self) -> None:
+        """Make ``import torch`` (and ``import torch.<sub>``) resolve to this backend. Runs in the target."""
+        raise NotImplementedError
+
+    def worker_args(self) -> list[str]:
+        """Arguments that recreate this adapter in a worker process."""
+        args = ["--target", self.name]
+        for p in self.sys_path:
+            args += ["--backend-path", p]
+        return args
+
+
+def real_torch_dir() -> str | None:
+    """Where real PyTorch is installed, found without importing it (and past any alias)."""
+    spec = importlib.machinery.PathFinder.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def real_torch_modules(torch_dir: str | None) -> list[str]:
+    """Names of loaded modules whose code comes from real PyTorch's folder."""
+    if not torch_dir:
+        return []
+    prefix = torch_dir.rstrip("/") + "/"
+    return sorted(name for name, m in list(sys.modules.items())
+                  if isinstance(getattr(m, "__file__", None), str) and m.__file__.startswith(prefix))

@@ -1,0 +1,63 @@
+"""mindtorch_v2 from a MindNLP source tree (it is on no package registry).
+
+Where we look, in order: ``--backend-path DIR``, ``$MINDTORCH_V2_SRC``, a sibling checkout
+``../mindnlp/src``, then an installed ``mindtorch_v2``. It is made ``torch`` through its own hook,
+``mindtorch_v2._torch_proxy.install()``, where that module exists, else through the kit's alias.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from .alias import install_alias
+from .base import Backend, BackendError
+
+ENV_VAR = "MINDTORCH_V2_SRC"
+
+
+def candidate_dirs(explicit: list[str]) -> list[tuple[str, str]]:
+    out = [(p, "--backend-path") for p in explicit]
+    if os.environ.get(ENV_VAR):
+        out.append((os.environ[ENV_VAR], f"${ENV_VAR}"))
+    out.append((str(Path.cwd().parent / "mindnlp" / "src"), "sibling checkout ../mindnlp/src"))
+    return out
+
+
+def find_sources(explicit: list[str]) -> str | None:
+    """The folder that holds ``mindtorch_v2/``, or None when it is installed as a package."""
+    looked = []
+    for folder, why in candidate_dirs(explicit):
+        if (Path(folder) / "mindtorch_v2" / "__init__.py").is_file():
+            return str(Path(folder).resolve())
+        looked.append(f"{folder} ({why})")
+    if importlib.util.find_spec("mindtorch_v2") is not None:
+        return None
+    raise BackendError(
+        "mindtorch_v2 not found. Looked for mindtorch_v2/__init__.py in: " + "; ".join(looked)
+        + "; and for an installed mindtorch_v2 package. Point the kit at a MindNLP checkout's src/ "
+        f"folder: export {ENV_VAR}=/path/to/mindnlp/src (or --backend-path /path/to/mindnlp/src).")
+
+
+class MindtorchV2Backend(Backend):
+    def __init__(self, sys_path: list[str] | None = None) -> None:
+        super().__init__(name="mindtorch_v2", uses_real_torch=False, sys_path=list(sys_path or []))
+
+    def locate(self) -> None:
+        src = find_sources(self.sys_path)
+        self.sys_path = [src] if src else []
+
+    def activate(self) -> None:
+        sys.path[:0] = self.sys_path
+        try:
+            proxy = importlib.import_module("mindtorch_v2._torch_proxy")
+        except ModuleNotFoundError as e:
+            if e.name != "mindtorch_v2._torch_proxy":
+                raise
+            install_alias("mindtorch_v2")
+            self.how = "kit alias: import torch[.x] -> mindtorch_v2[.x] (no _torch_proxy in this version)"
+        else:
+            proxy.install()
+            self.how = "mindtorch_v2._torch_proxy.install() (its own import hook)"

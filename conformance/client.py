@@ -1,0 +1,130 @@
+"""The runner's side of a worker process: send a case id, get an observation back.
+
+A case that kills its process is CRASH and one that does not answer in time is TIMEOUT; either
+way the process is replaced (one restart) and the next case runs in a fresh one.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+
+class WorkerStartError(Exception):
+    """The backend could not be made ``torch`` in a fresh process."""
+
+
+class WorkerClient:
+    def __init__(self, worker_args: list[str], *, timeout: float, startup_timeout: float = 300.0,
+                 env: dict[str, str] | None = None):
+        self.worker_args = worker_args
+        self.timeout = timeout
+        self.startup_timeout = startup_timeout
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+        self.hello: dict[str, Any] | None = None
+        self.restarts = 0
+        self._buf = b""
+        self._log = None
+
+    # -- process lifecycle --------------------------------------------------------------------
+    def start(self) -> dict[str, Any]:
+        if self.proc is not None and self.proc.poll() is None:
+            return self.hello or {}
+        self._log = tempfile.TemporaryFile()
+        self._buf = b""
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "conformance.worker", *self.worker_args],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+            env=self.env, start_new_session=True)
+        msg = self._read(self.startup_timeout)
+        if msg is None or "hello" not in msg:
+            why = msg.get("fatal") if msg else self._death_reason("did not start")
+            self.close()
+            raise WorkerStartError(f"could not start a {' '.join(self.worker_args)} worker: {why}")
+        self.hello = msg["hello"]
+        return self.hello
+
+    def close(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.wait()
+            for f in (self.proc.stdin, self.proc.stdout):
+                if f:
+                    f.close()
+        if self._log is not None:
+            self._log.close()
+        self.proc, self._log = None, None
+
+    # -- one case -----------------------------------------------------------------------------
+    def run(self, case_id: str) -> dict[str, Any]:
+        """``{"obs": ..., "ms": ...}`` or ``{"crash": why}`` or ``{"timeout": seconds}``."""
+        if self.proc is None or self.proc.poll() is not None:
+            if self.proc is not None:
+                self.restarts += 1
+                self.close()
+            self.start()
+        assert self.proc and self.proc.stdin and self._log
+        log_at = self._log.seek(0, os.SEEK_END)
+        try:
+            self.proc.stdin.write((json.dumps({"case": case_id}) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        msg = self._read(self.timeout)
+        if msg is not None and msg.get("case") == case_id:
+            return {"obs": msg["obs"], "ms": msg.get("ms")}
+        if msg is None and self.proc.poll() is None:       # still alive: it hangs
+            self.close()
+            return {"timeout": self.timeout}
+        why = self._death_reason("died", log_at)
+        self.close()
+        return {"crash": why}
+
+    # -- plumbing -----------------------------------------------------------------------------
+    def _read(self, timeout: float) -> dict[str, Any] | None:
+        assert self.proc and self.proc.stdout
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                return None
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                return None        # EOF: the process died
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def _death_reason(self, what: str, log_at: int = 0) -> str:
+        assert self.proc
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            code = None
+        if code is not None and code < 0:
+            try:
+                status = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                status = f"killed by signal {-code}"
+        else:
+            status = f"exit code {code}"
+        tail = ""
+        if self._log is not None:
+            self._log.seek(log_at)
+            tail = self._log.read().decode(errors="replace")[-1500:].strip()
+        return f"worker {what} ({status})" + (f"; last output:\n{tail}" if tail else "")

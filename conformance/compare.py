@@ -1,0 +1,120 @@
+"""Byte-exact comparison of a target's observation with the oracle's, giving an outcome."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Kept for display, never compared: they are the backend's words, not its behaviour.
+_DISPLAY_ONLY = {"message", "type"}
+HEX_CONTEXT = 8   # bytes shown on each side of the first differing byte
+
+
+@dataclass
+class Verdict:
+    outcome: str
+    summary: str = ""
+    diffs: list[dict[str, Any]] = field(default_factory=list)
+
+
+def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
+    """``oracle`` is the oracle's observation, ``result`` what the target's worker returned."""
+    if "crash" in result:
+        return Verdict("CRASH", result["crash"].splitlines()[0], [{"path": "process", "detail": result["crash"]}])
+    if "timeout" in result:
+        return Verdict("TIMEOUT", f"no answer within {result['timeout']} s; the worker was killed")
+    if oracle is None:
+        return Verdict("ERROR", "no oracle observation for this case")
+    if "kit_error" in oracle or "observe_error" in oracle:
+        return Verdict("ERROR", f"oracle could not run the case: {oracle.get('kit_error') or oracle['observe_error']}")
+    if "dtype_absent" in oracle:
+        return Verdict("SKIP", f"the oracle's torch has no dtype {oracle['dtype_absent']}")
+    bad_inputs = _input_problems(oracle)
+    if bad_inputs:
+        return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
+
+    target = result["obs"]
+    if "kit_error" in target:
+        return Verdict("ERROR", target["kit_error"])
+    if "dtype_absent" in target:
+        return Verdict("MISSING", f"the target has no torch.{target['dtype_absent']}")
+    bad_inputs = _input_problems(target)
+    if bad_inputs:
+        return Verdict("FAIL", "the input given to the case was already wrong (built with torch.from_numpy"
+                       " and views): " + bad_inputs[0]["detail"], bad_inputs)
+    if "observe_error" in target:
+        return Verdict("FAIL", f"the kit could not read the target's result: {target['observe_error']}",
+                       [{"path": "observe", "oracle": "readable", "target": target["observe_error"]}])
+    if target.get("raises") == "AttributeError" and oracle.get("raises") != "AttributeError":
+        return Verdict("MISSING", f"{target.get('type')}: {target.get('message', '')}"[:300],
+                       [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
+                         "target_message": target.get("message", "")}])
+    diffs = diff(_strip(oracle), _strip(target))
+    if not diffs:
+        return Verdict("PASS")
+    if "raises" in target and "raises" not in oracle:
+        summary = f"raised {target['raises']} ({target.get('message', '')[:200]}) where the oracle did not"
+    elif "raises" in oracle and "raises" not in target:
+        summary = f"did not raise; the oracle raised {oracle['raises']} ({oracle.get('message', '')[:200]})"
+    else:
+        summary = "; ".join(_one_line(d) for d in diffs[:3])
+    if "raises" in target:
+        for d in diffs:
+            d.setdefault("target_message", target.get("message", ""))
+    return Verdict("FAIL", summary, diffs)
+
+
+def _strip(obs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obs.items() if k != "inputs"}
+
+
+def _input_problems(obs: dict[str, Any]) -> list[dict[str, Any]]:
+    problems = []
+    for i, rec in enumerate(obs.get("inputs", [])):
+        for d in diff(rec["expected"], rec["observed"], f"inputs[{i}]"):
+            d["detail"] = f"input {rec['input']}: {_one_line(d)}"
+            problems.append(d)
+    return problems
+
+
+def diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
+    """Structural differences between two observations; bytes get offset and hex excerpts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b)):
+            if k in _DISPLAY_ONLY and ("raises" in a or "raises" in b):
+                continue
+            sub = f"{path}.{k}" if path else k
+            if k not in a or k not in b:
+                out.append({"path": sub, "oracle": a.get(k, "<absent>"), "target": b.get(k, "<absent>")})
+            elif k == "bytes" and isinstance(a[k], str) and isinstance(b[k], str):
+                if a[k] != b[k]:
+                    out.append(bytes_diff(sub, a[k], b[k]))
+            else:
+                out.extend(diff(a[k], b[k], sub))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]")]
+    if a == b and type(a) is type(b):
+        return []
+    return [{"path": path or "value", "oracle": a, "target": b}]
+
+
+def bytes_diff(path: str, a_hex: str, b_hex: str) -> dict[str, Any]:
+    a, b = bytes.fromhex(a_hex), bytes.fromhex(b_hex)
+    first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    lo = max(0, first - HEX_CONTEXT)
+    return {"path": path, "kind": "bytes", "first_offset": first, "oracle_len": len(a), "target_len": len(b),
+            "excerpt_start": lo, "oracle_hex": a[lo:first + HEX_CONTEXT].hex(" "),
+            "target_hex": b[lo:first + HEX_CONTEXT].hex(" ")}
+
+
+def _one_line(d: dict[str, Any]) -> str:
+    if d.get("kind") == "bytes":
+        return (f"{d['path']}: bytes differ at offset {d['first_offset']} (oracle {d['oracle_len']} B, "
+                f"target {d['target_len']} B): oracle {d['oracle_hex']} | target {d['target_hex']}")
+    return f"{d['path']}: oracle {_short(d.get('oracle'))}, target {_short(d.get('target'))}"
+
+
+def _short(v: Any) -> str:
+    s = repr(v)
+    return s if len(s) <= 120 else s[:117] + "..."

@@ -1,0 +1,133 @@
+"""Expectations files: the known gaps of one target, each with a reason.
+
+One entry per line, ``#`` starts a comment::
+
+    <case id, or an id prefix ending in *>  <OUTCOME[,OUTCOME]>  <reason, free text>
+
+    frombuffer[bfloat16-*]   FAIL      bf16 frombuffer returns float32 data (issue 123)
+
+An exact id wins over a prefix, and the longest prefix wins over shorter ones.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .outcomes import EXPECTABLE
+
+FORMAT = "<case id or id-prefix*> <OUTCOME[,OUTCOME]> <reason>"
+
+
+class ExpectationsError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    pattern: str
+    outcomes: tuple[str, ...]
+    reason: str
+    line: int
+
+    @property
+    def is_prefix(self) -> bool:
+        return self.pattern.endswith("*")
+
+    def matches(self, case_id: str) -> bool:
+        return case_id.startswith(self.pattern[:-1]) if self.is_prefix else case_id == self.pattern
+
+
+class Expectations:
+    def __init__(self, entries: list[Entry], path: str = "<none>"):
+        self.entries = entries
+        self.path = path
+
+    @classmethod
+    def empty(cls) -> "Expectations":
+        return cls([])
+
+    @classmethod
+    def parse(cls, text: str, path: str) -> "Expectations":
+        entries: list[Entry] = []
+        seen: dict[str, int] = {}
+        for n, raw in enumerate(text.splitlines(), 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 2)
+            if len(parts) < 3:
+                raise ExpectationsError(f"{path}:{n}: expected {FORMAT}, got {raw!r} (the reason is required)")
+            pattern, outcomes, reason = parts
+            if "*" in pattern[:-1]:
+                raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern: {pattern!r}")
+            names = tuple(o.strip().upper() for o in outcomes.split(","))
+            bad = [o for o in names if o not in EXPECTABLE]
+            if bad:
+                raise ExpectationsError(f"{path}:{n}: unknown outcome {bad[0]!r}; use one or more of "
+                                        f"{', '.join(EXPECTABLE)} separated by commas")
+            if pattern in seen:
+                raise ExpectationsError(f"{path}:{n}: {pattern!r} is already listed on line {seen[pattern]}")
+            seen[pattern] = n
+            entries.append(Entry(pattern, names, reason.strip(), n))
+        return cls(entries, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Expectations":
+        p = Path(path)
+        if not p.is_file():
+            raise ExpectationsError(f"expectations file {p} does not exist; create it (an empty file means "
+                                    "'every case must pass') or rewrite it from results with "
+                                    "`python -m conformance expectations --update`")
+        return cls.parse(p.read_text(), str(p))
+
+    def match(self, case_id: str) -> Entry | None:
+        best = None
+        for e in self.entries:
+            if e.matches(case_id):
+                if not e.is_prefix:
+                    return e
+                if best is None or len(e.pattern) > len(best.pattern):
+                    best = e
+        return best
+
+    def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
+        ids = list(case_ids)
+        return [e for e in self.entries if not any(e.matches(i) for i in ids)]
+
+
+def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
+    """(final outcome, note) for a raw outcome and the expectation that covers its case."""
+    if entry is None or raw == "SKIP":
+        return raw, ""
+    if raw in entry.outcomes:
+        return "XFAIL", entry.reason
+    if raw == "PASS":
+        return "XPASS", (f"passed, but {entry.pattern!r} (line {entry.line}) expects "
+                         f"{'/'.join(entry.outcomes)}: {entry.reason}. Remove or narrow the entry.")
+    return raw, f"expected {'/'.join(entry.outcomes)} ({entry.reason}), got {raw}"
+
+
+def rewrite(records: list[dict], old: Expectations, target: str) -> str:
+    """A new expectations file from results: old entries that still hold keep their reasons;
+    every other failing case gets its own entry to triage."""
+    raw = {r["id"]: r for r in records}
+    failing = {i for i, r in raw.items() if r["raw_outcome"] in EXPECTABLE}
+    kept: list[Entry] = []
+    covered: set[str] = set()
+    for e in old.entries:
+        hit = [i for i in raw if e.matches(i)]
+        if hit and all(raw[i]["raw_outcome"] in e.outcomes or raw[i]["raw_outcome"] == "SKIP" for i in hit):
+            kept.append(e)
+            covered.update(hit)
+    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
+             "# Rewritten by `python -m conformance expectations --update`; reasons of entries that still hold are kept.",
+             ""]
+    width = max([len(e.pattern) for e in kept] + [len(i) for i in failing] + [10])
+    for e in kept:
+        lines.append(f"{e.pattern:<{width}}  {','.join(e.outcomes):<8} {e.reason}")
+    for i in sorted(failing - covered, key=lambda i: (raw[i]["module"], i)):
+        r = raw[i]
+        why = " ".join((r.get("summary") or "").split())[:160] or "no detail"
+        lines.append(f"{i:<{width}}  {r['raw_outcome']:<8} TRIAGE: {why}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,159 @@
+"""Canonical, backend-neutral observations.
+
+An observation is JSON: dtype names, shapes, strides, raw little-endian bytes (hex), booleans,
+pointer offsets (never absolute addresses) and, for errors, the exception class. Exception
+messages are kept for display only; nothing here depends on hash seeds, time or dict order.
+
+The kit itself needs a small surface of the backend to read results: ``dtype`` identity with
+``torch.<name>``, ``shape``, ``stride()``, ``contiguous()``, ``numpy()`` and ``view(dtype)``.
+Each of those also has cases of its own, so a fault in them shows on its own row.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Any, Callable
+
+import numpy as np
+
+from .dtypes import DTYPES
+from .inputs import TensorInput, apply_views
+
+
+class ObservationError(Exception):
+    """The kit could not read a value out of the backend (a reader API failed)."""
+
+
+def exception(e: BaseException) -> dict[str, Any]:
+    cls = type(e)
+    base = next((c for c in cls.__mro__ if c.__module__ == "builtins"), BaseException)
+    return {"raises": base.__name__, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(e)[:500]}
+
+
+class Context:
+    """What a case gets besides ``torch``: input builders, readers and a private temp folder."""
+
+    def __init__(self, torch: Any, workdir: str):
+        self.torch = torch
+        self.workdir = workdir
+        self.inputs: list[dict[str, Any]] = []   # input-sanity records, checked by compare
+        self._names: dict[int, str] | None = None
+
+    # -- dtypes -------------------------------------------------------------------------------
+    def dtype(self, name: str) -> Any:
+        return getattr(self.torch, name)
+
+    def dtype_name(self, dt: Any) -> str:
+        """Canonical name of a backend dtype: the torch.<name> it is, or its repr if none."""
+        for name in DTYPES:
+            cand = getattr(self.torch, name, None)
+            if cand is not None and (cand is dt or _safe_eq(cand, dt)):
+                return name
+        return f"<unknown dtype {dt!r}>"
+
+    # -- inputs -------------------------------------------------------------------------------
+    def input(self, spec: TensorInput) -> Any:
+        """Build ``spec`` in the backend and record whether it holds the intended bytes."""
+        return self.input_from(spec, spec.numpy_base())
+
+    def input_from(self, spec: TensorInput, base: np.ndarray) -> Any:
+        """Like ``input``, from a numpy array the caller keeps (to mutate it in aliasing checks)."""
+        torch = self.torch
+        t = torch.from_numpy(base)
+        if spec.spec.numpy is None:
+            t = t.view(self.dtype(spec.dtype))
+        t = apply_views(t, spec.views, numpy=False)
+        try:
+            seen = self.tensor(t)
+        except ObservationError as e:
+            seen = {"observe_error": str(e)}
+        expected = spec.expected()
+        if expected["stride"] is None:
+            seen = {**seen, "stride": None} if "stride" in seen else seen
+        self.inputs.append({"input": spec.describe(), "expected": expected, "observed": seen})
+        return t
+
+    def buffer(self, spec: TensorInput) -> bytearray:
+        """The raw bytes of ``spec`` as a fresh bytearray (what safetensors hands to frombuffer)."""
+        return bytearray(spec.raw())
+
+    # -- readers ------------------------------------------------------------------------------
+    def raw_bytes(self, t: Any) -> bytes:
+        try:
+            name = self.dtype_name(t.dtype)
+            spec = DTYPES.get(name)
+            if spec is None:
+                raise ObservationError(f"cannot read a tensor of dtype {name}")
+            c = t.contiguous()
+            if spec.numpy is None:
+                c = c.view(self.dtype(spec.carrier))
+            arr = np.asarray(c.numpy())
+            return np.ascontiguousarray(arr).tobytes()
+        except ObservationError:
+            raise
+        except Exception as e:  # a reader API failed: say which, keep the class
+            raise ObservationError(f"reading tensor bytes failed: {type(e).__name__}: {e}") from e
+
+    def tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
+        """dtype, shape, strides and raw bytes of a tensor; ``extra`` adds named observations."""
+        if not isinstance(t, self.torch.Tensor):
+            return {"not_a_tensor": type(t).__name__}
+        try:
+            obs = {"dtype": self.dtype_name(t.dtype), "shape": [int(s) for s in t.shape],
+                   "stride": [int(s) for s in t.stride()]}
+        except Exception as e:
+            raise ObservationError(f"reading dtype/shape/stride failed: {type(e).__name__}: {e}") from e
+        obs["bytes"] = self.raw_bytes(t).hex()
+        obs.update(extra)
+        return obs
+
+    def attempt(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` and observe its value, or the exception it raised."""
+        try:
+            return self.value(fn())
+        except ObservationError:
+            raise
+        except Exception as e:
+            return exception(e)
+
+    def value(self, v: Any) -> Any:
+        """Encode a plain result: tensors, dtypes, numbers, strings, sequences and dicts."""
+        torch = self.torch
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, int):
+            return int(v)
+        if isinstance(v, float):
+            return {"float": v.hex()}
+        if isinstance(v, (bytes, bytearray)):
+            return {"bytes": bytes(v).hex()}
+        if isinstance(v, torch.Tensor):
+            return self.tensor(v)
+        if isinstance(v, torch.dtype):
+            return {"dtype": self.dtype_name(v)}
+        if isinstance(v, (list, tuple)):
+            return [self.value(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): self.value(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+        return {"object": type(v).__name__}
+
+    @staticmethod
+    def changes(read: Callable[[], Any], mutate: Callable[[], Any]) -> bool:
+        """Whether ``mutate`` changes what ``read`` sees: an aliasing check without pointers."""
+        before = read()
+        mutate()
+        return read() != before
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.workdir, name)
+
+
+def _safe_eq(a: Any, b: Any) -> bool:
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+def fresh_workdir() -> str:
+    return tempfile.mkdtemp(prefix="conformance-case-")

@@ -1,0 +1,89 @@
+"""Oracle observations, recorded once per (torch, safetensors, Python, catalog) and reused.
+
+Layout: ``<root>/<key>/meta.json`` (the key and the oracle's hello) and ``records.jsonl`` (one
+``{"case": id, "obs": ...}`` per line, appended as cases are recorded, so an interrupted recording
+keeps what it measured and the next run fills in only the rest).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+
+class CacheError(Exception):
+    pass
+
+
+def default_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "torch-conformance" / "oracle"
+
+
+def _dist(name: str) -> str | None:
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None
+
+
+def cache_key(catalog_digest: str) -> dict[str, Any]:
+    return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
+            "python": platform.python_version(), "catalog": catalog_digest}
+
+
+class OracleCache:
+    def __init__(self, root: Path, key: dict[str, Any]):
+        self.key = key
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+        self.dir = Path(root) / f"torch-{key['torch']}_st-{key['safetensors']}_{digest}"
+        self.records_path = self.dir / "records.jsonl"
+        self.meta_path = self.dir / "meta.json"
+
+    def load(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """(observations by case id, oracle hello or None). Raises CacheError on corrupt files."""
+        hello = None
+        if self.meta_path.exists():
+            try:
+                hello = json.loads(self.meta_path.read_text())["hello"]
+            except (ValueError, KeyError) as e:
+                raise self._corrupt(self.meta_path, None, e) from None
+        records: dict[str, Any] = {}
+        if self.records_path.exists():
+            lines = self.records_path.read_bytes().split(b"\n")
+            for n, line in enumerate(lines, 1):
+                if not line.strip():
+                    continue
+                if n == len(lines):     # no trailing newline: a write cut short by a kill; re-record it
+                    break
+                try:
+                    rec = json.loads(line)
+                    records[rec["case"]] = rec["obs"]
+                except (ValueError, KeyError, TypeError) as e:
+                    raise self._corrupt(self.records_path, n, e) from None
+        return records, hello
+
+    def _corrupt(self, path: Path, line: int | None, err: Exception) -> CacheError:
+        where = f"{path}:{line}" if line else str(path)
+        return CacheError(f"corrupt oracle cache record at {where} ({type(err).__name__}: {err}). "
+                          f"Delete {self.dir} or run with --rebuild-oracle to record the oracle again.")
+
+    def save_hello(self, hello: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.meta_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"key": self.key, "hello": hello}, indent=1, sort_keys=True))
+        tmp.replace(self.meta_path)
+
+    def append(self, case_id: str, obs: Any) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with open(self.records_path, "a") as f:
+            f.write(json.dumps({"case": case_id, "obs": obs}, sort_keys=True) + "\n")
+
+    def clear(self) -> None:
+        for p in (self.records_path, self.meta_path):
+            if p.exists():
+                p.unlink()

@@ -1,0 +1,276 @@
+"""pytest glue: collect catalog modules as test files, run each case in the target, judge, record.
+
+Each pytest process (the controller, and each xdist worker) keeps one target worker process; the
+oracle is recorded up front by the controller into the oracle cache, which workers only read.
+The controller gathers every case's record (sent along as ``user_properties``) and writes
+results.json and index.html at the end, also when the run is interrupted.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import backends, expectations as expect, results as res
+from .client import WorkerClient, WorkerStartError
+from .compare import judge
+from .oracle_cache import CacheError, OracleCache, cache_key, default_root
+from .outcomes import OUTCOMES
+from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
+from .reports import html
+
+PROPERTY = "conformance"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("conformance", "torch-conformance")
+    g.addoption("--target", default=os.environ.get("CONFORMANCE_TARGET"),
+                help="backend under test: torch, mindtorch_v2, pyborch, module:NAME, or a plugin's name "
+                     "(default: $CONFORMANCE_TARGET)")
+    g.addoption("--backend-path", action="append", default=[],
+                help="folder prepended to sys.path in the target (e.g. a MindNLP src/ folder)")
+    g.addoption("--report-dir", default=None, help="write results.json and index.html here")
+    g.addoption("--expectations", default=None, help="expectations file of the target's known failures")
+    g.addoption("--case-timeout", type=float, default=30.0, help="seconds before a case is TIMEOUT (default 30)")
+    g.addoption("--oracle-cache", default=None, help=f"oracle record cache (default {default_root()})")
+    g.addoption("--rebuild-oracle", action="store_true", help="record the oracle again, ignoring the cache")
+
+
+@dataclass
+class State:
+    backend: backends.Backend
+    expectations: expect.Expectations
+    cache: OracleCache
+    timeout: float
+    report_dir: Path | None
+    oracle: dict[str, Any] = field(default_factory=dict)
+    oracle_hello: dict[str, Any] | None = None
+    target_hello: dict[str, Any] | None = None
+    client: WorkerClient | None = None
+    records: list[dict[str, Any]] = field(default_factory=list)
+    partial: Any = None
+
+    def target(self) -> WorkerClient:
+        if self.client is None:
+            self.client = WorkerClient(self.backend.worker_args(), timeout=self.timeout)
+        return self.client
+
+
+STATE = pytest.StashKey[State]()
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("target")
+    if not target:
+        return
+    try:
+        backend = backends.resolve(target, config.getoption("backend_path"))
+        backend.locate()
+    except backends.BackendError as e:
+        raise pytest.UsageError(str(e)) from None
+    path = config.getoption("expectations")
+    try:
+        exp = expect.Expectations.load(path) if path else expect.Expectations.empty()
+    except expect.ExpectationsError as e:
+        raise pytest.UsageError(f"malformed expectations file: {e}") from None
+    root = Path(config.getoption("oracle_cache") or default_root())
+    report_dir = config.getoption("report_dir")
+    state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
+                  config.getoption("case_timeout"), Path(report_dir) if report_dir else None)
+    config.stash[STATE] = state
+    if _is_controller(config):
+        config.pluginmanager.register(_RecordCollector(state), "conformance-records")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    try:
+        if _is_controller(session.config):
+            if session.config.getoption("rebuild_oracle"):
+                state.cache.clear()
+            _record_oracle(state)
+            state.target_hello = state.target().start()
+            if state.report_dir:
+                state.report_dir.mkdir(parents=True, exist_ok=True)
+                state.partial = open(state.report_dir / "results.jsonl", "w")
+        else:
+            state.oracle, state.oracle_hello = state.cache.load()
+    except (CacheError, WorkerStartError) as e:
+        pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+    if session.config.pluginmanager.hasplugin("xdist") and session.config.getoption("numprocesses", None) \
+            and _is_controller(session.config) and state.client:
+        state.client.close()    # xdist workers run the cases; the controller only needed the hello
+
+
+def _record_oracle(state: State) -> None:
+    """Record every catalog case the cache lacks, in one oracle process."""
+    state.oracle, state.oracle_hello = state.cache.load()
+    missing = [cid for cid in load_catalog() if cid not in state.oracle]
+    if not missing and state.oracle_hello:
+        return
+    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=state.timeout)
+    try:
+        state.oracle_hello = oracle.start()
+        state.cache.save_hello(state.oracle_hello)
+        for cid in missing:
+            got = oracle.run(cid)
+            if "obs" in got:
+                state.cache.append(cid, got["obs"])
+                state.oracle[cid] = got["obs"]
+            else:   # kept in memory only, so that the next run tries again
+                state.oracle[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
+                                                  f"{got.get('crash') or got.get('timeout')}"}
+    finally:
+        oracle.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return []
+    lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
+    for label, h in (("oracle", state.oracle_hello), ("target", state.target_hello)):
+        if h:
+            lines.append(f"  {label}: import torch -> {h['module']} {h['version']} from {h['file']} ({h['how']})")
+    return lines
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector):
+    if file_path.suffix == ".py" and file_path.parent == catalog_dir() and file_path.stem in catalog_modules():
+        if parent.config.stash.get(STATE, None) is None:
+            raise pytest.UsageError("conformance cases need a target: pass --target torch|mindtorch_v2|pyborch|"
+                                    "module:NAME (or set CONFORMANCE_TARGET)")
+        return CatalogFile.from_parent(parent, path=file_path)
+    return None
+
+
+class CatalogFile(pytest.File):
+    def collect(self):
+        for case in load_catalog().values():
+            if case.module == self.path.stem:
+                yield CaseItem.from_parent(self, name=case.id, case=case)
+
+
+class CaseFailed(Exception):
+    def __init__(self, record: dict[str, Any]):
+        super().__init__(record["summary"])
+        self.record = record
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case, **kw):
+        super().__init__(**kw)
+        self.case = case
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        result = state.target().run(self.case.id)
+        verdict = judge(state.oracle.get(self.case.id), result)
+        entry = state.expectations.match(self.case.id)
+        final, note = expect.apply(verdict.outcome, entry)
+        record = {
+            "id": self.case.id, "api": self.case.api, "origin": self.case.origin, "module": self.case.module,
+            "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
+            "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
+            "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
+            "oracle": state.oracle.get(self.case.id), "observed": result.get("obs"), "ms": result.get("ms"),
+        }
+        self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
+        if final == "PASS":
+            return
+        if final == "SKIP":
+            pytest.skip(verdict.summary)
+        if final == "XFAIL":
+            pytest.xfail(f"{verdict.outcome}: {note}")
+        raise CaseFailed(record)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            r = excinfo.value.record
+            lines = [f"{r['outcome']}: {r['api']} ({r['origin']}): {r['summary']}"]
+            if r["note"]:
+                lines.append(r["note"])
+            for d in r["diffs"][:6]:
+                lines.append("  " + json.dumps(d, sort_keys=True)[:400])
+            return "\n".join(lines)
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self):
+        return self.path, None, f"{self.case.id} [{self.case.api}]"
+
+
+class _RecordCollector:
+    """Controller side: receives each case's record (also from xdist workers) as its report arrives."""
+
+    def __init__(self, state: State):
+        self.state = state
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == PROPERTY:
+                self.state.records.append(json.loads(value))
+                if self.state.partial:
+                    self.state.partial.write(value + "\n")
+                    self.state.partial.flush()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    if state.client:
+        state.client.close()
+    if not _is_controller(session.config):
+        return
+    problems = []
+    stale = state.expectations.unmatched(load_catalog())
+    for e in stale:
+        problems.append(f"{state.expectations.path}:{e.line}: entry {e.pattern!r} matches no case in the "
+                        "catalog; remove it or fix the id")
+    if not state.records and exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED:
+        problems.append("no conformance case ran")
+    if problems and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.gate_problems = problems  # type: ignore[attr-defined]
+    if state.partial:
+        state.partial.close()
+    if state.report_dir:
+        run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
+               "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
+               "expectations": state.expectations.path, "gate_problems": problems,
+               "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED}
+        results = res.build(run, state.records)
+        res.write(state.report_dir / "results.json", results)
+        html.write(results, state.report_dir / "index.html")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or not _is_controller(config):
+        return
+    tr = terminalreporter
+    tr.section("torch-conformance")
+    c = res.counts(state.records)
+    tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
+                  + ", ".join(f"{n} {o}" for o, n in c.items()))
+    for p in getattr(state, "gate_problems", []):
+        tr.write_line(f"GATE: {p}", red=True)
+    if state.report_dir:
+        tr.write_line(f"report: {state.report_dir / 'index.html'} (results: {state.report_dir / 'results.json'})")
+    bad = [o for o in c if OUTCOMES[o].is_failure]
+    if bad:
+        tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad)
+                      + " (known gaps belong in the --expectations file, each with a reason)")

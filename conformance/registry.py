@@ -1,0 +1,85 @@
+"""The catalog's registry: every conformance case, its API, its origin and its parameters.
+
+A case is a plain function ``fn(torch, ctx, **params)`` that returns an observation. The
+registry never imports a backend; the worker hands each case the module that answers
+``import torch`` in its process.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+CATALOG_PACKAGE = "conformance.catalog"
+
+
+@dataclass(frozen=True)
+class Param:
+    id: str
+    values: dict[str, Any]
+    requires_dtypes: tuple[str, ...] = ()   # optional dtypes: the case is skipped where the oracle lacks them
+
+
+def param(id: str, *, requires_dtypes: tuple[str, ...] = (), **values: Any) -> Param:
+    return Param(id, values, tuple(requires_dtypes))
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str                      # stable and unique: "frombuffer[bfloat16-special]"
+    api: str                     # the API under test: "torch.frombuffer", "Tensor.reshape"
+    origin: str                  # where safetensors uses it: "_view2torch", "rust:safe_open(pt)"
+    module: str                  # catalog module (one pytest file per module)
+    fn: Callable[..., Any] = field(compare=False, repr=False)
+    params: Param = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
+    doc: str = ""
+
+    def run(self, torch: Any, ctx: Any) -> Any:
+        return self.fn(torch, ctx, **self.params.values)
+
+
+_CASES: dict[str, Case] = {}
+
+
+def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None):
+    """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone)."""
+    def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+        base = name or fn.__name__
+        module = fn.__module__.rsplit(".", 1)[-1]
+        for p in params or [Param("", {})]:
+            case_id = f"{base}[{p.id}]" if p.id else base
+            if case_id in _CASES:
+                raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
+            _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip())
+        return fn
+    return register
+
+
+def catalog_modules() -> list[str]:
+    pkg = importlib.import_module(CATALOG_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
+
+
+def load_catalog() -> dict[str, Case]:
+    """Import every catalog module (idempotent) and return the cases by id."""
+    for mod in catalog_modules():
+        importlib.import_module(f"{CATALOG_PACKAGE}.{mod}")
+    return _CASES
+
+
+def catalog_dir() -> Path:
+    return Path(importlib.import_module(CATALOG_PACKAGE).__path__[0])
+
+
+def catalog_digest() -> str:
+    """Hash of everything that decides an oracle observation: the cases and the kit code that
+    builds inputs and encodes observations. A change here invalidates cached oracle records."""
+    here = Path(__file__).parent
+    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "worker.py")]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
