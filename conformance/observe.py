@@ -61,7 +61,7 @@ class Context:
         torch = self.torch
         t = torch.from_numpy(base)
         if spec.spec.numpy is None:
-            t = t.view(self.dtype(spec.dtype))
+            t = t.view(dtype=self.dtype(spec.dtype))
         t = apply_views(t, spec.views, numpy=False)
         try:
             seen = self.tensor(t)
@@ -86,7 +86,7 @@ class Context:
                 raise ObservationError(f"cannot read a tensor of dtype {name}")
             c = t.contiguous()
             if spec.numpy is None:
-                c = c.view(self.dtype(spec.carrier))
+                c = c.view(dtype=self.dtype(spec.carrier))
             arr = np.asarray(c.numpy())
             return np.ascontiguousarray(arr).tobytes()
         except ObservationError:

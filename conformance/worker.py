@@ -39,7 +39,7 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
         "file": getattr(torch, "__file__", None), "version": None if ver is None else str(ver),
         "version_type": type(ver).__name__, "uses_real_torch": uses_real_torch,
         "python": platform.python_version(), "numpy": _version_of("numpy"),
-        "safetensors": _version_of("safetensors"), "pid": os.getpid(),
+        "safetensors": _version_of("safetensors"),
     }
 
 
