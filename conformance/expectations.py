@@ -78,7 +78,7 @@ class Expectations:
         if not p.is_file():
             raise ExpectationsError(f"expectations file {p} does not exist; create it (an empty file means "
                                     "'every case must pass') or rewrite it from results with "
-                                    "`python -m conformance expectations --update`")
+                                    "`python -m conformance expectations --results R --file F`")
         return cls.parse(p.read_text(), str(p))
 
     def match(self, case_id: str) -> Entry | None:
@@ -121,7 +121,7 @@ def rewrite(records: list[dict], old: Expectations, target: str) -> str:
             kept.append(e)
             covered.update(hit)
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
-             "# Rewritten by `python -m conformance expectations --update`; reasons of entries that still hold are kept.",
+             "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that still hold are kept.",
              ""]
     width = max([len(e.pattern) for e in kept] + [len(i) for i in failing] + [10])
     for e in kept:

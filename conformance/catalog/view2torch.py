@@ -117,6 +117,8 @@ def dtype_object(torch, ctx, dtype):
     """The dtype constant exists, is a torch.dtype, is hashable and distinct from every other dtype."""
     dt = getattr(torch, dtype)
     others = [getattr(torch, n) for n in DTYPE_NAMES if n != dtype and hasattr(torch, n)]
-    return {"is_dtype": isinstance(dt, torch.dtype), "dict_lookup": {dt: dtype}.get(getattr(torch, dtype)),
-            "equal_to_others": [ctx.dtype_name(o) for o in others if o == dt],
-            "itemsize": getattr(dt, "itemsize", None), "is_floating_point": dt.is_floating_point}
+    return {"is_dtype": ctx.attempt(lambda: isinstance(dt, torch.dtype)),
+            "dict_lookup": ctx.attempt(lambda: {dt: dtype}.get(getattr(torch, dtype))),
+            "equal_to_others": ctx.attempt(lambda: [ctx.dtype_name(o) for o in others if o == dt]),
+            "itemsize": ctx.attempt(lambda: dt.itemsize),
+            "is_floating_point": ctx.attempt(lambda: dt.is_floating_point)}

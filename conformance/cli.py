@@ -1,0 +1,97 @@
+"""``python -m conformance``: run the suites, rewrite expectations, re-render reports, list cases."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import expectations as expect, results as res
+from .registry import catalog_dir, load_catalog
+from .reports import html
+
+
+def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import pytest
+
+    argv = [str(catalog_dir()), "-p", "conformance.plugin", "-p", "no:cacheprovider",
+            "--rootdir", str(catalog_dir().parent), "--target", args.target]
+    for p in args.backend_path:
+        argv += ["--backend-path", p]
+    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache"):
+        value = getattr(args, opt)
+        if value is not None:
+            argv += [f"--{opt.replace('_', '-')}", str(value)]
+    if args.rebuild_oracle:
+        argv.append("--rebuild-oracle")
+    if args.numprocesses:
+        argv += ["-n", args.numprocesses]
+    argv += ["-q", "-rN"] + extra
+    return int(pytest.main(argv))
+
+
+def _expectations(args: argparse.Namespace) -> int:
+    data = res.load(Path(args.results))
+    path = Path(args.file)
+    old = expect.Expectations.load(path) if path.exists() else expect.Expectations.empty()
+    text = expect.rewrite(data["cases"], old, data["run"].get("target") or "?")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    n = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    print(f"wrote {path}: {n} entries from {len(data['cases'])} results in {args.results}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    data = res.load(Path(args.results))
+    out = Path(args.out or Path(args.results).parent)
+    out.mkdir(parents=True, exist_ok=True)
+    html.write(data, out / "index.html")
+    print(f"wrote {out / 'index.html'} from {args.results}")
+    return 0
+
+
+def _list(args: argparse.Namespace) -> int:
+    for c in load_catalog().values():
+        print(f"{c.id}\t{c.api}\t{c.origin}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the conformance suites against a target (extra args go to pytest)")
+    run.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
+    run.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
+    run.add_argument("--report-dir", help="write results.json and index.html here")
+    run.add_argument("--expectations", help="the target's expectations file (known failures with reasons)")
+    run.add_argument("--case-timeout", type=float, help="seconds before a case is TIMEOUT (default 30)")
+    run.add_argument("--oracle-cache", help="where oracle records are cached")
+    run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
+    run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
+    run.set_defaults(func=_run)
+
+    ex = sub.add_parser("expectations", help="rewrite an expectations file from the latest results")
+    ex.add_argument("--results", required=True, help="results.json (or results.jsonl of an interrupted run)")
+    ex.add_argument("--file", required=True, help="the expectations file to rewrite")
+    ex.set_defaults(func=_expectations)
+
+    rep = sub.add_parser("report", help="render the report again from saved results, running nothing")
+    rep.add_argument("--results", required=True)
+    rep.add_argument("--out", help="output folder (default: beside the results)")
+    rep.set_defaults(func=_report)
+
+    ls = sub.add_parser("list", help="list every case: id, API, origin")
+    ls.set_defaults(func=_list)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, extra = parser().parse_known_args(argv)
+    if extra and args.command != "run":
+        parser().error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra) if args.command == "run" else args.func(args)
+    except (expect.ExpectationsError, res.ResultsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
