@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from . import expectations as expect, results as res
+from .client import WorkerStartError
+from .oracle_cache import CacheError
 from .registry import catalog_dir, load_catalog
 from .reports import html
 
@@ -50,6 +52,20 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _record(args: argparse.Namespace) -> int:
+    from .oracle_cache import OracleCache, cache_key, default_root, ensure_recorded
+    from .registry import catalog_digest
+
+    cache = OracleCache(Path(args.oracle_cache or default_root()), cache_key(catalog_digest()))
+    if args.rebuild_oracle:
+        cache.clear()
+    records, hello = ensure_recorded(cache, list(load_catalog()), args.case_timeout)
+    errors = sum(1 for r in records.values() if "kit_error" in r)
+    print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
+          + (f" ({errors} could not be recorded)" if errors else ""))
+    return 1 if errors else 0
+
+
 def _list(args: argparse.Namespace) -> int:
     for c in load_catalog().values():
         print(f"{c.id}\t{c.api}\t{c.origin}")
@@ -81,6 +97,12 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output folder (default: beside the results)")
     rep.set_defaults(func=_report)
 
+    rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
+    rec.add_argument("--oracle-cache", help="where oracle records are cached")
+    rec.add_argument("--rebuild-oracle", action="store_true", help="record everything again")
+    rec.add_argument("--case-timeout", type=float, default=30.0)
+    rec.set_defaults(func=_record)
+
     ls = sub.add_parser("list", help="list every case: id, API, origin")
     ls.set_defaults(func=_list)
     return ap
@@ -92,6 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if args.command == "run" else args.func(args)
-    except (expect.ExpectationsError, res.ResultsError) as e:
+    except (expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

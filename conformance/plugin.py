@@ -18,7 +18,7 @@ import pytest
 from . import backends, expectations as expect, results as res
 from .client import WorkerClient, WorkerStartError
 from .compare import judge
-from .oracle_cache import CacheError, OracleCache, cache_key, default_root
+from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
 from .reports import html
@@ -99,7 +99,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if _is_controller(session.config):
             if session.config.getoption("rebuild_oracle"):
                 state.cache.clear()
-            _record_oracle(state)
+            state.oracle, state.oracle_hello = ensure_recorded(state.cache, list(load_catalog()), state.timeout)
             state.target_hello = state.target().start()
             if state.report_dir:
                 state.report_dir.mkdir(parents=True, exist_ok=True)
@@ -111,28 +111,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if session.config.pluginmanager.hasplugin("xdist") and session.config.getoption("numprocesses", None) \
             and _is_controller(session.config) and state.client:
         state.client.close()    # xdist workers run the cases; the controller only needed the hello
-
-
-def _record_oracle(state: State) -> None:
-    """Record every catalog case the cache lacks, in one oracle process."""
-    state.oracle, state.oracle_hello = state.cache.load()
-    missing = [cid for cid in load_catalog() if cid not in state.oracle]
-    if not missing and state.oracle_hello:
-        return
-    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=state.timeout)
-    try:
-        state.oracle_hello = oracle.start()
-        state.cache.save_hello(state.oracle_hello)
-        for cid in missing:
-            got = oracle.run(cid)
-            if "obs" in got:
-                state.cache.append(cid, got["obs"])
-                state.oracle[cid] = got["obs"]
-            else:   # kept in memory only, so that the next run tries again
-                state.oracle[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
-                                                  f"{got.get('crash') or got.get('timeout')}"}
-    finally:
-        oracle.close()
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
