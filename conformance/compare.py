@@ -28,6 +28,9 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
         return Verdict("ERROR", f"oracle could not run the case: {oracle.get('kit_error') or oracle['observe_error']}")
     if "dtype_absent" in oracle:
         return Verdict("SKIP", f"the oracle's torch has no dtype {oracle['dtype_absent']}")
+    absent = _not_in_this_safetensors(oracle)
+    if absent is not None:
+        return Verdict("SKIP", f"not in this safetensors version: {absent}")
     bad_inputs = _input_problems(oracle)
     if bad_inputs:
         return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
@@ -61,6 +64,18 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
     return Verdict("FAIL", summary, diffs)
+
+
+# A case observes {"unsupported_in_this_safetensors": what} when the installed safetensors has no such
+# entry point (e.g. backend="pread" before 0.8.0); under the oracle that makes the case not applicable.
+NOT_IN_THIS_SAFETENSORS = "unsupported_in_this_safetensors"
+
+
+def _not_in_this_safetensors(obs: dict[str, Any]) -> str | None:
+    v = obs.get("value")
+    if isinstance(v, dict) and NOT_IN_THIS_SAFETENSORS in v:
+        return str(v[NOT_IN_THIS_SAFETENSORS])
+    return None
 
 
 def _strip(obs: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--case-timeout", type=float, default=30.0, help="seconds before a case is TIMEOUT (default 30)")
     g.addoption("--oracle-cache", default=None, help=f"oracle record cache (default {default_root()})")
     g.addoption("--rebuild-oracle", action="store_true", help="record the oracle again, ignoring the cache")
+    g.addoption("--surface", action="store_true",
+                help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
 
 
 @dataclass
@@ -234,7 +236,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED}
         results = res.build(run, state.records)
         res.write(state.report_dir / "results.json", results)
+        _extra_reports(session.config, state.report_dir, results)
         html.write(results, state.report_dir / "index.html")
+
+
+def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
+    """DIR/loading-matrix.md (when load_path cases ran) and, with --surface, DIR/surface.json."""
+    from .reports import loading_matrix
+
+    matrix = loading_matrix.build(results)
+    if matrix["dtypes"]:
+        (out / "loading-matrix.md").write_text(loading_matrix.markdown(matrix))
+    if config.getoption("surface"):
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-m", "conformance.surface", "--out", str(out / "surface.json")],
+                       check=False, timeout=600)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -71,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", required=True)
     ap.add_argument("--backend-path", action="append", default=[])
     args = ap.parse_args(argv)
+    # Cases that need a fresh process with this same target (catalog/_st_support.run_fresh) read it here.
+    os.environ["CONFORMANCE_TARGET_ARGS"] = json.dumps(sys.argv[1:] if argv is None else list(argv))
 
     # The protocol owns the real stdout; prints from the backend (Python or C) land on stderr.
     proto = os.fdopen(os.dup(1), "w", buffering=1)
