@@ -31,6 +31,7 @@ class WorkerClient:
         self.hello: dict[str, Any] | None = None
         self.restarts = 0
         self._buf = b""
+        self._eof = False
         self._log = None
 
     # -- process lifecycle --------------------------------------------------------------------
@@ -84,7 +85,9 @@ class WorkerClient:
         msg = self._read(self.timeout)
         if msg is not None and msg.get("case") == case_id:
             return {"obs": msg["obs"], "ms": msg.get("ms")}
-        if msg is None and self.proc.poll() is None:       # still alive: it hangs
+        # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
+        # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
+        if msg is None and not self._eof and self.proc.poll() is None:
             self.close()
             return {"timeout": self.timeout}
         why = self._death_reason("died", log_at)
@@ -95,6 +98,7 @@ class WorkerClient:
     def _read(self, timeout: float) -> dict[str, Any] | None:
         assert self.proc and self.proc.stdout
         fd = self.proc.stdout.fileno()
+        self._eof = False
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buf:
             left = deadline - time.monotonic()
@@ -105,6 +109,7 @@ class WorkerClient:
                 return None
             chunk = os.read(fd, 1 << 16)
             if not chunk:
+                self._eof = True
                 return None        # EOF: the process died
             self._buf += chunk
         line, self._buf = self._buf.split(b"\n", 1)

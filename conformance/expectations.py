@@ -31,11 +31,21 @@ class Entry:
     line: int
 
     @property
+    def prefix(self) -> str | None:
+        """What matching ids start with: ``name[dtype-*`` and ``name[dtype-*]`` are prefixes; None for an id."""
+        for tail in ("*", "*]"):
+            if self.pattern.endswith(tail):
+                return self.pattern[:-len(tail)]
+        return None
+
+    @property
     def is_prefix(self) -> bool:
-        return self.pattern.endswith("*")
+        return self.prefix is not None
 
     def matches(self, case_id: str) -> bool:
-        return case_id.startswith(self.pattern[:-1]) if self.is_prefix else case_id == self.pattern
+        if self.prefix is None:
+            return case_id == self.pattern
+        return case_id.startswith(self.prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
 
 
 class Expectations:
@@ -59,8 +69,10 @@ class Expectations:
             if len(parts) < 3:
                 raise ExpectationsError(f"{path}:{n}: expected {FORMAT}, got {raw!r} (the reason is required)")
             pattern, outcomes, reason = parts
-            if "*" in pattern[:-1]:
-                raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern: {pattern!r}")
+            body = Entry(pattern, (), "", n).prefix
+            if "*" in (pattern if body is None else body):
+                raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern (or just "
+                                        f"before its closing ']'): {pattern!r}")
             names = tuple(o.strip().upper() for o in outcomes.split(","))
             bad = [o for o in names if o not in EXPECTABLE]
             if bad:
@@ -87,7 +99,7 @@ class Expectations:
             if e.matches(case_id):
                 if not e.is_prefix:
                     return e
-                if best is None or len(e.pattern) > len(best.pattern):
+                if best is None or len(e.prefix) > len(best.prefix):
                     best = e
         return best
 
@@ -116,7 +128,7 @@ def rewrite(records: list[dict], old: Expectations, target: str) -> str:
     kept: list[Entry] = []
     covered: set[str] = set()
     for e in old.entries:
-        hit = [i for i in raw if e.matches(i)]
+        hit = [i for i in raw if old.match(i) is e]     # the cases this entry decides (exact/longest wins)
         if hit and all(raw[i]["raw_outcome"] in e.outcomes or raw[i]["raw_outcome"] == "SKIP" for i in hit):
             kept.append(e)
             covered.update(hit)

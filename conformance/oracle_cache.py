@@ -80,8 +80,14 @@ class OracleCache:
 
     def append(self, case_id: str, obs: Any) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.records_path, "a") as f:
-            f.write(json.dumps({"case": case_id, "obs": obs}, sort_keys=True) + "\n")
+        with open(self.records_path, "a+b") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end:
+                f.seek(end - 1)
+                if f.read(1) != b"\n":     # a record cut short by a kill (load() skipped it): drop it,
+                    f.seek(0)               # or the next record would be glued to it
+                    f.truncate(f.read().rfind(b"\n") + 1)
+            f.write((json.dumps({"case": case_id, "obs": obs}, sort_keys=True) + "\n").encode())
 
     def clear(self) -> None:
         for p in (self.records_path, self.meta_path):

@@ -11,6 +11,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
+import types
 from typing import Any
 
 from .base import Backend, BackendError
@@ -43,8 +44,16 @@ class TorchAliasFinder(importlib.abc.MetaPathFinder):
         obj = _resolve(self.target + fullname[len("torch"):])
         if obj is None:
             return None
-        return importlib.machinery.ModuleSpec(fullname, _ExistingObjectLoader(obj),
-                                              is_package=hasattr(obj, "__path__"))
+        return importlib.machinery.ModuleSpec(fullname, _ExistingObjectLoader(obj), is_package=_is_package(obj))
+
+
+def _is_package(obj: Any) -> bool:
+    """Whether ``import torch.<obj>.<sub>`` may look inside ``obj``: real packages, and objects that are
+    not module files (pyborch's ``nn`` is an instance whose ``functional`` is an attribute), or
+    ``import torch.nn.functional`` fails with "'torch.nn' is not a package"."""
+    if hasattr(obj, "__path__"):
+        return True
+    return not (isinstance(obj, types.ModuleType) and getattr(obj, "__file__", None))
 
 
 def _resolve(dotted: str) -> Any:
