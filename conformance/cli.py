@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
-from . import expectations as expect, results as res
+from . import expectations as expect, reports, results as res
 from .client import WorkerStartError
 from .oracle_cache import CacheError
 from .registry import catalog_dir, load_catalog
-from .reports import html
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
@@ -44,11 +44,13 @@ def _expectations(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    data = res.load(Path(args.results))
-    out = Path(args.out or Path(args.results).parent)
-    out.mkdir(parents=True, exist_ok=True)
-    html.write(data, out / "index.html")
-    print(f"wrote {out / 'index.html'} from {args.results}")
+    date = None
+    if args.date is not None:   # reports carry no date unless asked: same results, same bytes
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
+    report = reports.load(args.results, date=date)
+    out = Path(args.out or Path(args.results[0]).parent)
+    written = reports.write_all(report, out)
+    print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
     return 0
 
 
@@ -79,7 +81,7 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the conformance suites against a target (extra args go to pytest)")
     run.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
     run.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
-    run.add_argument("--report-dir", help="write results.json and index.html here")
+    run.add_argument("--report-dir", help="write results.json, index.html, checklist.md and junit.xml here")
     run.add_argument("--expectations", help="the target's expectations file (known failures with reasons)")
     run.add_argument("--case-timeout", type=float, help="seconds before a case is TIMEOUT (default 30)")
     run.add_argument("--oracle-cache", help="where oracle records are cached")
@@ -93,8 +95,11 @@ def parser() -> argparse.ArgumentParser:
     ex.set_defaults(func=_expectations)
 
     rep = sub.add_parser("report", help="render the report again from saved results, running nothing")
-    rep.add_argument("--results", required=True)
-    rep.add_argument("--out", help="output folder (default: beside the results)")
+    rep.add_argument("--results", required=True, action="append",
+                     help="results.json (or results.jsonl); repeat it to put several targets or versions side by side")
+    rep.add_argument("--out", help="output folder for index.html, checklist.md, junit.xml (default: beside the first results)")
+    rep.add_argument("--date", nargs="?", const="now", metavar="WHEN",
+                     help="print a date in the reports: WHEN as given, or the current UTC time without WHEN")
     rep.set_defaults(func=_report)
 
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")

@@ -3,7 +3,8 @@
 Each pytest process (the controller, and each xdist worker) keeps one target worker process; the
 oracle is recorded up front by the controller into the oracle cache, which workers only read.
 The controller gathers every case's record (sent along as ``user_properties``) and writes
-results.json and index.html at the end, also when the run is interrupted.
+results.json and the reports (index.html, checklist.md, junit.xml) at the end, also when the run is
+interrupted.
 """
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ from typing import Any
 
 import pytest
 
-from . import backends, expectations as expect, results as res
+from . import backends, expectations as expect, reports, results as res
 from .client import WorkerClient, WorkerStartError
 from .compare import judge
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
-from .reports import html
 
 PROPERTY = "conformance"
 
@@ -33,7 +33,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      "(default: $CONFORMANCE_TARGET)")
     g.addoption("--backend-path", action="append", default=[],
                 help="folder prepended to sys.path in the target (e.g. a MindNLP src/ folder)")
-    g.addoption("--report-dir", default=None, help="write results.json and index.html here")
+    g.addoption("--report-dir", default=None, help="write results.json, index.html, checklist.md and junit.xml here")
     g.addoption("--expectations", default=None, help="expectations file of the target's known failures")
     g.addoption("--case-timeout", type=float, default=30.0, help="seconds before a case is TIMEOUT (default 30)")
     g.addoption("--oracle-cache", default=None, help=f"oracle record cache (default {default_root()})")
@@ -237,7 +237,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         results = res.build(run, state.records)
         res.write(state.report_dir / "results.json", results)
         _extra_reports(session.config, state.report_dir, results)
-        html.write(results, state.report_dir / "index.html")
+        reports.write_all(reports.from_results([results]), state.report_dir)
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
@@ -268,6 +268,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(f"GATE: {p}", red=True)
     if state.report_dir:
         tr.write_line(f"report: {state.report_dir / 'index.html'} (results: {state.report_dir / 'results.json'})")
+        tr.write_line(f"checklist: {state.report_dir / 'checklist.md'} (junit: {state.report_dir / 'junit.xml'})")
     bad = [o for o in c if OUTCOMES[o].is_failure]
     if bad:
         tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad)

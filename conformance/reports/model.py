@@ -1,0 +1,259 @@
+"""The results model every report renders: one or several results.json, read once, sorted once.
+
+A run is keyed by (target, safetensors version, torch version of the target's header), so one
+report can put several targets, or one target under several safetensors/torch versions, side by
+side. Everything here is sorted explicitly; renderers add formatting only, never order.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from .. import results as res
+from ..outcomes import ORDER, OUTCOMES
+from .entry_points import ENTRY_POINTS, EntryPoint, entry_points_of, origin_rank, rank
+
+# Colour of a cell with mixed outcomes: the first failure in the outcome table, then the rest.
+PRIORITY = [o for o in ORDER if OUTCOMES[o].is_failure] + ["XFAIL", "PASS", "SKIP"]
+PRIORITY += [o for o in ORDER if o not in PRIORITY]
+
+
+def natural(s: str | None) -> tuple:
+    """Sort "0.10.0" after "0.9.1"; None sorts first."""
+    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.split(r"(\d+)", s or "") if p)
+
+
+def works(record: dict[str, Any]) -> bool:
+    """Whether the API behaved as PyTorch's in this case, whatever the expectations file says:
+    an XFAIL still breaks the entry point, an XPASS does not."""
+    return record.get("raw_outcome", record["outcome"]) in ("PASS", "SKIP")
+
+
+def listed(record: dict[str, Any]) -> bool:
+    """Cases that get a row of their own in the report: gate failures and known failures."""
+    return OUTCOMES[record["outcome"]].is_failure or record["outcome"] == "XFAIL"
+
+
+def worst(outcomes: Iterable[str]) -> str:
+    present = set(outcomes)
+    return next((o for o in PRIORITY if o in present), "SKIP")
+
+
+def anchor(case_id: str) -> str:
+    """The id of a case's row in index.html; the checklist links to it."""
+    return "case-" + re.sub(r"\s", "_", case_id)
+
+
+@dataclass(frozen=True, order=True)
+class RunKey:
+    target: str
+    safetensors: str
+    torch: str
+
+    def sort_key(self) -> tuple:
+        return (self.target, natural(self.safetensors), natural(self.torch))
+
+
+@dataclass
+class Run:
+    key: RunKey
+    slug: str                                  # "r0", "r1": stable ids for HTML attributes
+    header: dict[str, Any]                     # results.json "run" (counts, catalog, gate problems, ...)
+    cases: dict[str, dict[str, Any]]           # id -> record, sorted by id
+
+    @property
+    def oracle(self) -> dict[str, Any] | None:
+        return self.header.get("oracle")
+
+    @property
+    def target_env(self) -> dict[str, Any] | None:
+        return self.header.get("target_env")
+
+    @property
+    def label(self) -> str:
+        return self.key.target
+
+    @property
+    def versions(self) -> str:
+        torch = "without __version__" if self.key.torch == "None" else self.key.torch
+        return f"safetensors {self.key.safetensors}, torch {torch}"
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return res.counts(list(self.cases.values()))
+
+
+@dataclass
+class ApiStatus:
+    """One API within one entry point on one run."""
+    api: str
+    records: list[dict[str, Any]]              # sorted by id
+
+    @property
+    def failing(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if not works(r)]
+
+    @property
+    def works(self) -> bool:
+        return not self.failing
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return res.counts(self.records)
+
+
+@dataclass
+class EntryStatus:
+    entry: EntryPoint
+    apis: list[ApiStatus]                      # sorted by API name
+
+    @property
+    def failing(self) -> list[ApiStatus]:
+        return [a for a in self.apis if not a.works]
+
+    @property
+    def passing(self) -> list[ApiStatus]:
+        return [a for a in self.apis if a.works]
+
+    @property
+    def cases(self) -> int:
+        return sum(len(a.records) for a in self.apis)
+
+    @property
+    def failing_cases(self) -> int:
+        return sum(len(a.failing) for a in self.apis)
+
+    @property
+    def works(self) -> bool:
+        return bool(self.apis) and not self.failing
+
+
+@dataclass
+class Row:
+    """One line of the matrix: an API as used by one origin, with its outcomes on every run."""
+    origin: str
+    api: str
+    cells: dict[str, Counter] = field(default_factory=dict)         # run slug -> outcome counts
+    first_listed: dict[str, str] = field(default_factory=dict)      # run slug -> first case id with a row
+
+
+@dataclass
+class CaseView:
+    """A case across runs (metadata from the first run that has it)."""
+    id: str
+    api: str
+    origin: str
+    module: str
+    records: dict[str, dict[str, Any]]         # run slug -> record
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.id)
+
+    @property
+    def worst(self) -> str:
+        return worst(r["outcome"] for r in self.records.values())
+
+
+@dataclass
+class Report:
+    runs: list[Run]
+    date: str | None = None                    # only when the user asked for one
+
+    # -- derived views, all sorted ------------------------------------------------------------
+    def case_views(self) -> list[CaseView]:
+        views: dict[str, CaseView] = {}
+        for run in self.runs:
+            for cid, r in run.cases.items():
+                v = views.setdefault(cid, CaseView(cid, r["api"], r["origin"], r["module"], {}))
+                v.records[run.slug] = r
+        return sorted(views.values(), key=lambda v: (origin_rank(v.origin), v.api, v.id))
+
+    def listed_cases(self) -> tuple[list[CaseView], list[CaseView]]:
+        """(cases failing the gate on some run, cases that are only XFAIL), each in matrix order."""
+        failing, xfail = [], []
+        for v in self.case_views():
+            outs = [r["outcome"] for r in v.records.values()]
+            if any(OUTCOMES[o].is_failure for o in outs):
+                failing.append(v)
+            elif "XFAIL" in outs:
+                xfail.append(v)
+        return failing, xfail
+
+    def matrix(self) -> list[tuple[str, list[Row]]]:
+        """[(origin, rows)] in entry-point order; rows sorted by API."""
+        rows: dict[tuple[str, str], Row] = {}
+        for run in self.runs:
+            for cid, r in run.cases.items():
+                row = rows.setdefault((r["origin"], r["api"]), Row(r["origin"], r["api"]))
+                row.cells.setdefault(run.slug, Counter())[r["outcome"]] += 1
+                if listed(r) and run.slug not in row.first_listed:
+                    row.first_listed[run.slug] = cid
+        by_origin: dict[str, list[Row]] = {}
+        for (origin, _), row in sorted(rows.items(), key=lambda kv: (origin_rank(kv[0][0]), kv[0][1])):
+            by_origin.setdefault(origin, []).append(row)
+        return list(by_origin.items())
+
+    def entry_points(self, run: Run) -> list[EntryStatus]:
+        """Every entry point in table order (also those this run has no case for), then unknown ones."""
+        apis: dict[EntryPoint, dict[str, list]] = {ep: {} for ep in ENTRY_POINTS}
+        for r in run.cases.values():
+            for ep in entry_points_of(r["origin"]):
+                apis.setdefault(ep, {}).setdefault(r["api"], []).append(r)
+        return [EntryStatus(ep, [ApiStatus(api, sorted(recs, key=lambda r: r["id"]))
+                                 for api, recs in sorted(apis[ep].items())])
+                for ep in sorted(apis, key=rank)]
+
+    def all_entry_points(self) -> list[EntryPoint]:
+        seen: dict[str, EntryPoint] = {}
+        for run in self.runs:
+            for st in self.entry_points(run):
+                seen.setdefault(st.entry.key, st.entry)
+        return sorted(seen.values(), key=rank)
+
+    def oracles(self) -> list[tuple[list[Run], dict[str, Any]]]:
+        """Distinct oracle headers with the runs that used each (usually one for all)."""
+        out: list[tuple[list[Run], dict[str, Any]]] = []
+        for run in self.runs:
+            h = run.oracle or {}
+            for runs, seen in out:
+                if seen == h:
+                    runs.append(run)
+                    break
+            else:
+                out.append(([run], h))
+        return out
+
+
+class ReportError(res.ResultsError):
+    pass
+
+
+def _key(data: dict[str, Any]) -> RunKey:
+    run = data.get("run") or {}
+    env = run.get("target_env") or {}
+    # "?" when the header was not recorded (a partial run); "None" when the module has no __version__
+    return RunKey(str(run.get("target") or env.get("target") or "?"), str(env.get("safetensors") or "?"),
+                  str(env.get("version")) if env else "?")
+
+
+def from_results(results: Iterable[dict[str, Any]], date: str | None = None) -> Report:
+    """A report from already-loaded results dicts (what the pytest plugin holds at session end)."""
+    loaded = sorted(((_key(d), d) for d in results), key=lambda kd: kd[0].sort_key())
+    keys = [k for k, _ in loaded]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        k = dup[0]
+        raise ReportError(f"two results for target {k.target!r} with safetensors {k.safetensors} and torch "
+                          f"{k.torch}; a report compares different runs, pass one of them")
+    runs = [Run(k, f"r{i}", d.get("run") or {}, {r["id"]: r for r in sorted(d.get("cases", []), key=lambda r: r["id"])})
+            for i, (k, d) in enumerate(loaded)]
+    return Report(runs, date)
+
+
+def load(paths: Iterable[Path | str], date: str | None = None) -> Report:
+    """A report from results.json files (or results.jsonl of interrupted runs)."""
+    return from_results([res.load(Path(p)) for p in paths], date)

@@ -1,0 +1,56 @@
+"""What a report shows to reproduce a case: the repro command and the case function's source.
+
+The source comes from the catalog of this checkout, which may be newer than the run; the report
+says so when the catalog digest differs from the one recorded in results.json.
+"""
+from __future__ import annotations
+
+import inspect
+import shlex
+import textwrap
+from dataclasses import dataclass
+from typing import Any
+
+from ..registry import catalog_digest, load_catalog
+
+
+@dataclass(frozen=True)
+class CaseSource:
+    key: str          # "module.function": one source block per function, shared by its parameter sets
+    source: str
+    params: str       # the case's keyword arguments, as Python
+
+    @property
+    def anchor(self) -> str:
+        return "src-" + self.key
+
+
+def repro_command(target: str, case_id: str) -> str:
+    return f"python -m conformance.repro --target {shlex.quote(target)} {shlex.quote(case_id)}"
+
+
+class Catalog:
+    """The current catalog, read lazily and only once per report; a broken catalog is reported, not fatal."""
+
+    def __init__(self) -> None:
+        try:
+            self.cases: dict[str, Any] = dict(load_catalog())
+            self.digest: str | None = catalog_digest()
+            self.error = ""
+        except Exception as e:   # a catalog module being edited must not stop the report
+            self.cases, self.digest, self.error = {}, None, f"{type(e).__name__}: {e}"
+        self._sources: dict[Any, str] = {}     # per function: its parameter sets share one source
+
+    def source(self, case_id: str) -> CaseSource | None:
+        case = self.cases.get(case_id)
+        if case is None:
+            return None
+        if case.fn not in self._sources:
+            try:
+                self._sources[case.fn] = textwrap.dedent(inspect.getsource(case.fn))
+            except (OSError, TypeError):
+                self._sources[case.fn] = "# source not available"
+        values = case.params.values if case.params else {}
+        params = ", ".join(f"{k}={v!r}" for k, v in sorted(values.items()))
+        key = f"{case.fn.__module__.rsplit('.', 1)[-1]}.{case.fn.__qualname__}"
+        return CaseSource(key, self._sources[case.fn], params)
