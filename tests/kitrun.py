@@ -98,6 +98,15 @@ def expand(patterns: tuple[str, ...], ids: list[str]) -> tuple[set[str], dict[st
     return chosen, hits
 
 
+def not_applicable(record: dict[str, Any]) -> bool:
+    """A SKIP because the oracle itself could not apply the case here (e.g. transformers is not
+    installed), where the target, when it is real torch, observed exactly the same."""
+    from conformance.compare import diff
+
+    return (record["outcome"] == record["raw_outcome"] == "SKIP" and record["oracle"] is not None
+            and record["observed"] is not None and not diff(record["oracle"], record["observed"]))
+
+
 def file_state(path: Path) -> dict[str, Any]:
     """Size, mtime and content hash of a file: enough to tell that nobody rewrote it."""
     st = path.stat()

@@ -1,0 +1,154 @@
+"""Each mutant backend (real torch with one deviation, tests/mutants/) must turn red exactly the rows
+that exercise its deviation, with the right outcome, and nothing else.
+
+Expected rows are case-id patterns: '*' matches any text, everything else is literal, and a leading
+'!' excludes. Each pattern names the API (case name) the deviation lives in; where another catalog
+module reaches the same API (e.g. safe_open's pread path calls torch.frombuffer), its rows are
+listed too, with a comment saying why.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pytest
+
+from kitrun import MUTANTS, expand, run_kit
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    outcome: str                # what every expected row must be: FAIL, MISSING, CRASH or TIMEOUT
+    rows: tuple[str, ...]       # id patterns of the rows it must turn red ('!' excludes)
+    detail: str                 # regex every red row's summary or diffs must contain
+    args: tuple[str, ...] = ()
+    keeps_running: bool = False  # the worker dies or hangs: check that every other case still ran
+
+
+# safe_open(..., backend="pread") (also under load_file/load_model(backend="pread")) builds every tensor
+# with torch.frombuffer(buffer=..., dtype=...), then .reshape(list), except zero-element tensors, which it
+# builds with torch.zeros. safetensors.torch.load(bytes) goes through _view2torch: torch.frombuffer too.
+PREAD_FROMBUFFER = ("pread_frombuffer[*", "pread_reshape[*", "safe_open_pread_get_tensor[*",
+                    "safe_open_pread_get_tensor_multi[*", "safe_open_pread_get_slice[*",
+                    "!safe_open_pread_get_*[pread-float32-[0]*", "!safe_open_pread_get_tensor[pread-float32-[2,0]]",
+                    # st_entrypoints: load_file/safe_open/load_model with backend="pread"
+                    "*[load_file-pread-*", "safe_open_pt_*[pread]", "safe_open_pt_slice[pread-*",
+                    "!safe_open_pt_slice[pread-[0:0]]", "load_model[tied-strict-pread]")
+LOAD_FROMBUFFER = ("*[load-*",
+                   # safetensors.torch.load has no F4 / F8_E8M0 in its dtype table: KeyError before frombuffer,
+                   # for the oracle too
+                   "!load_path[load-float4_e2m1fn_x2]", "!load_path[load-float8_e8m0fnu]")
+
+MUTANT_LIST = [
+    Mutant("mutant_frombuffer_bf16_bytes", "FAIL",
+           ("frombuffer[bfloat16-*]",
+            # the same torch.frombuffer(dtype=torch.bfloat16), called by safe_open's pread path
+            "pread_frombuffer[bfloat16]", "pread_reshape[bfloat16-*]", "safe_open_pread_get_tensor[pread-bfloat16]",
+            "safe_open_pread_get_slice[pread-bfloat16-*]",
+            "safe_open_pread_get_tensor_multi[pread-four-tensors]",    # one of its four tensors is bfloat16
+            # st_entrypoints: load(bytes) (_view2torch) and the pread paths, on a bf16 tensor
+            "load_path[load-bfloat16]", "load_path[load_file-pread-bfloat16]",
+            # files of seven tensors, one of which is bfloat16
+            "load_multi[load-seven-tensors]", "load_multi[load_file-pread-seven-tensors]",
+            "safe_open_pt_get_tensors[pread]", "safe_open_pt_overview[pread]"),
+           r"bytes: bytes differ at offset 0 "),
+    Mutant("mutant_reshape_strides", "FAIL", ("reshape[*-transposed-to6]",),
+           r"value\.result\.stride\[0\]: oracle 1, target 2"),
+    Mutant("mutant_no_frombuffer", "MISSING", ("frombuffer[*", "frombuffer_error[*") + PREAD_FROMBUFFER + LOAD_FROMBUFFER,
+           r"has no attribute 'frombuffer'"),
+    Mutant("mutant_frombuffer_copies", "FAIL",
+           # pread get_tensor/get_slice rows read the bytes after the file is closed: a copy passes there
+           ("frombuffer[*", "pread_frombuffer[*", "pread_reshape[*"),
+           r"aliases_buffer: oracle True, target False"),
+    Mutant("mutant_frombuffer_ragged_typeerror", "FAIL", ("frombuffer_error[ragged-*",),
+           r"raises: oracle 'ValueError', target 'TypeError'"),
+    Mutant("mutant_empty_int16_crash", "CRASH", ("empty_zero_size[int16-0]",),
+           r"worker died \(killed by SIGSEGV\)", keeps_running=True),
+    # The case timeout must stay well above the slowest real case: import_safetensors_torch starts a fresh
+    # Python that imports torch (seconds on a busy machine).
+    Mutant("mutant_empty_float32_hang", "TIMEOUT", ("empty_zero_size[float32-2x0]",),
+           r"no answer within 20\.0 s", args=("--case-timeout", "20"), keeps_running=True),
+    # Every case that takes float8_e5m2 as its dtype, in any module (but not float8_e5m2fnuz).
+    Mutant("mutant_no_float8_e5m2", "MISSING", ("*float8_e5m2-*", "*float8_e5m2]*"),
+           r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2"),   # the latter: requires_dtypes
+    Mutant("mutant_version_two_parts", "FAIL",
+           # safe_open(framework="pt") on the default (mmap) path parses torch.__version__ on every open;
+           # the pread path does not read it. load_file and load_model (default backend) open files that way.
+           ("rust_version[format]", "rust_version[branch]", "safe_open_get_*[mmap-*",
+            "safe_open_pt_*[mmap*", "*[load_file-mmap-*", "*[safe_open-pt-*",
+            "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
+           r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)"),
+    # int64 views that start inside their storage; the int64 rows of every case that reads data_ptr():
+    # a view's offset, _end_ptr (view(-1)[-1].data_ptr(), offset > 0 for any int64 tensor of > 1 element).
+    Mutant("mutant_data_ptr_view_offset", "FAIL",
+           ("data_ptr_offset[int64-*", "storage_data_ptr[int64-*", "end_ptr[int64-*"),
+           r"offset(_bytes|_in_storage)?: oracle (\d+), target"),
+]
+
+
+def _detail_ok(record: dict, regex: str) -> bool:
+    text = record["summary"] + " " + json.dumps(record["diffs"], sort_keys=True)
+    return re.search(regex, text) is not None
+
+
+def test_mutants_are_distinct_and_exist():
+    names = [m.name for m in MUTANT_LIST]
+    assert len(names) == len(set(names)) >= 10
+    on_disk = {p.stem for p in MUTANTS.glob("mutant_*.py")}
+    assert on_disk == set(names), "every mutant module has a declaration here, and vice versa"
+    for m in MUTANT_LIST:
+        assert m.outcome in {"FAIL", "MISSING", "CRASH", "TIMEOUT"}
+        assert (MUTANTS / f"{m.name}.py").read_text().rstrip().endswith("sys.modules[__name__] = torch")
+
+
+@pytest.mark.parametrize("mutant", MUTANT_LIST, ids=lambda m: m.name)
+def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
+    run = run_kit(f"module:{mutant.name}", tmp_path / "report", oracle.cache, *mutant.args)
+    assert run.returncode == 1, f"exit code {run.returncode}:\n{run.output[-4000:]}"
+    results = run.results
+    cases = run.cases
+    assert set(cases) == oracle.ids, "the mutant run and the oracle run have different cases"
+    hello = results["run"]["target_env"]
+    assert hello["module"] == "torch" and hello["uses_real_torch"] is True
+
+    skipped = {i for i, c in cases.items() if c["outcome"] == "SKIP"}
+    oracle_skipped = {c["id"] for c in oracle.results["cases"] if c["outcome"] == "SKIP"}
+    assert skipped == oracle_skipped, "a mutant can only SKIP what the oracle cannot run here"
+
+    expected, hits = expand(mutant.rows, sorted(cases))
+    assert all(hits.values()), f"patterns that match no case id (stale or mistyped): " \
+                               f"{[p for p, n in hits.items() if not n]}"
+    red = run.red()
+    assert set(red) == expected, (f"red but not expected: {sorted(set(red) - expected)}; "
+                                  f"expected but not red: {sorted(expected - set(red))}")
+    wrong_kind = {i: (r["outcome"], r["summary"][:200]) for i, r in red.items() if r["outcome"] != mutant.outcome}
+    assert not wrong_kind, f"expected {mutant.outcome} everywhere: {wrong_kind}"
+    assert all(r["raw_outcome"] == mutant.outcome for r in red.values())
+    unexplained = {i: r["summary"][:300] for i, r in red.items() if not _detail_ok(r, mutant.detail)}
+    assert not unexplained, f"red for another reason than /{mutant.detail}/: {unexplained}"
+
+    if mutant.keeps_running:
+        # The worker died (or was killed) at one case; a fresh one ran every case after it.
+        others = {i: c["outcome"] for i, c in cases.items() if i not in expected}
+        assert {i for i, o in others.items() if o == "PASS"} == set(others) - oracle_skipped
+        assert results["run"]["cases_run"] == results["run"]["cases_in_catalog"] == len(cases)
+        assert results["run"]["interrupted"] is False
+        assert (run.report_dir / "index.html").is_file()
+        if mutant.outcome == "CRASH":
+            (rec,) = red.values()
+            assert rec["diffs"][0]["path"] == "process" and "SIGSEGV" in rec["diffs"][0]["detail"]
+
+
+def test_expected_row_patterns():
+    """The pattern language used above: literal brackets, '*' wildcards, '!' exclusions."""
+    ids = ["frombuffer[bfloat16-special]", "frombuffer_error[ragged-bfloat16]", "pread_frombuffer[float8_e5m2]",
+           "frombuffer[float8_e5m2fnuz-special]", "frombuffer[float8_e5m2-special]", "rust_reshape[float32-6to6]"]
+    chosen, hits = expand(("frombuffer[bfloat16-*]",), ids)
+    assert chosen == {"frombuffer[bfloat16-special]"} and hits == {"frombuffer[bfloat16-*]": 1}
+    chosen, _ = expand(("*float8_e5m2-*", "*float8_e5m2]*"), ids)
+    assert chosen == {"pread_frombuffer[float8_e5m2]", "frombuffer[float8_e5m2-special]"}
+    chosen, hits = expand(("*frombuffer*", "!frombuffer_error[*"), ids)
+    assert "frombuffer_error[ragged-bfloat16]" not in chosen and len(chosen) == 4
+    assert hits["!frombuffer_error[*"] == 1

@@ -1,0 +1,64 @@
+"""Real PyTorch against its own oracle: every case PASS, deterministically.
+
+The ``oracle`` fixture's run (PYTHONHASHSEED=1) recorded the cache; here the kit runs again with other
+hash seeds, with and without pytest-xdist, and must observe byte for byte the same, reading the
+cache without writing to it.
+"""
+from __future__ import annotations
+
+import json
+
+from conformance.compare import diff
+from kitrun import RECORDING_SEED, file_state, not_applicable, run_kit
+
+
+def _differences(cases: dict, reference: dict) -> dict:
+    """Per case id, how the observations differ, by the kit's own rule (compare.diff: exception
+    messages, which may hold temp paths, are shown but not compared)."""
+    assert set(cases) == set(reference)
+    out = {i: diff(reference[i]["observed"], c["observed"]) for i, c in cases.items()}
+    return {i: d for i, d in out.items() if d}
+
+
+def _all_pass(cases) -> bool:
+    """Every case PASS, except those the oracle itself cannot run here (SKIP, same observation)."""
+    cases = list(cases)
+    return all(c["outcome"] == "PASS" or not_applicable(c) for c in cases) and \
+        sum(c["outcome"] == "PASS" for c in cases) > len(cases) // 2
+
+
+def test_recording_run_passes_every_case_and_records_each_once(oracle):
+    results = oracle.results
+    assert results["run"]["target"] == "torch"
+    assert _all_pass(results["cases"])
+    lines = oracle.records.read_text().splitlines()
+    assert len(lines) == len(oracle.ids) == results["run"]["cases_in_catalog"]
+    assert {json.loads(line)["case"] for line in lines} == oracle.ids
+
+
+def test_second_run_other_hash_seed_reuses_the_cache(oracle, tmp_path):
+    seed = "2"
+    assert seed != RECORDING_SEED
+    run = run_kit("torch", tmp_path / "report", oracle.cache, hash_seed=seed)
+    assert run.returncode == 0, run.output[-4000:]
+    cases = run.cases
+    assert set(cases) == oracle.ids
+    assert _all_pass(cases.values())
+    first = {c["id"]: c for c in oracle.results["cases"]}
+    assert not _differences(cases, first), "the target observed something else under another hash seed"
+    # Nothing was recorded again: the cache files are exactly as the recording run left them.
+    assert file_state(oracle.records) == oracle.records_state
+    assert file_state(oracle.meta) == oracle.meta_state
+    assert run.results["run"]["oracle"] == oracle.results["run"]["oracle"]
+
+
+def test_same_outcomes_with_and_without_xdist(oracle, tmp_path):
+    run = run_kit("torch", tmp_path / "report", oracle.cache, "-n", "2", hash_seed="3")
+    assert run.returncode == 0, run.output[-4000:]
+    assert "bringing up nodes" in run.output, "the run did not use pytest-xdist"
+    first = {c["id"]: c for c in oracle.results["cases"]}
+    cases = run.cases
+    assert {i: c["outcome"] for i, c in cases.items()} == {i: c["outcome"] for i, c in first.items()}
+    assert not _differences(cases, first)
+    assert (run.report_dir / "index.html").is_file()
+    assert file_state(oracle.records) == oracle.records_state
