@@ -57,7 +57,9 @@ def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
             obs: dict[str, Any] = {"value": ctx.value(case.run(torch, ctx))}
         except ObservationError as e:
             obs = {"observe_error": str(e)}
-        except Exception as e:
+        except (KeyboardInterrupt, GeneratorExit):
+            raise
+        except BaseException as e:   # also pyo3's PanicException and SystemExit: the case's observation
             obs = exception(e)
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
