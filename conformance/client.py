@@ -68,8 +68,9 @@ class WorkerClient:
         self.proc, self._log = None, None
 
     # -- one case -----------------------------------------------------------------------------
-    def run(self, case_id: str) -> dict[str, Any]:
+    def run(self, case_id: str, timeout: float | None = None) -> dict[str, Any]:
         """``{"obs": ..., "ms": ...}`` or ``{"crash": why}`` or ``{"timeout": seconds}``."""
+        timeout = self.timeout if timeout is None else timeout
         if self.proc is None or self.proc.poll() is not None:
             if self.proc is not None:
                 self.restarts += 1
@@ -82,14 +83,14 @@ class WorkerClient:
             self.proc.stdin.flush()
         except BrokenPipeError:
             pass
-        msg = self._read(self.timeout)
+        msg = self._read(timeout)
         if msg is not None and msg.get("case") == case_id:
             return {"obs": msg["obs"], "ms": msg.get("ms")}
         # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
         # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
         if msg is None and not self._eof and self.proc.poll() is None:
             self.close()
-            return {"timeout": self.timeout}
+            return {"timeout": timeout}
         why = self._death_reason("died", log_at)
         self.close()
         return {"crash": why}

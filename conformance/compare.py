@@ -1,8 +1,11 @@
 """Byte-exact comparison of a target's observation with the oracle's, giving an outcome."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from .observe import DISPLAY
 
 # Kept for display, never compared: they are the backend's words, not its behaviour.
 _DISPLAY_ONLY = {"message", "type"}
@@ -16,8 +19,11 @@ class Verdict:
     diffs: list[dict[str, Any]] = field(default_factory=list)
 
 
-def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
-    """``oracle`` is the oracle's observation, ``result`` what the target's worker returned."""
+def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
+          tolerance: dict[str, float] | None = None) -> Verdict:
+    """``oracle`` is the oracle's observation, ``result`` what the target's worker returned.
+
+    ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
     if "crash" in result:
         return Verdict("CRASH", result["crash"].splitlines()[0], [{"path": "process", "detail": result["crash"]}])
     if "timeout" in result:
@@ -31,6 +37,9 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
     absent = _not_in_this_safetensors(oracle)
     if absent is not None:
         return Verdict("SKIP", f"not in this safetensors version: {absent}")
+    elsewhere = _not_in_this_environment(oracle)
+    if elsewhere is not None:
+        return Verdict("SKIP", f"not available in this environment: {elsewhere}")
     bad_inputs = _input_problems(oracle)
     if bad_inputs:
         return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
@@ -47,13 +56,15 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
     if "observe_error" in target:
         return Verdict("FAIL", f"the kit could not read the target's result: {target['observe_error']}",
                        [{"path": "observe", "oracle": "readable", "target": target["observe_error"]}])
+    where = _where(target)
     if target.get("raises") == "AttributeError" and oracle.get("raises") != "AttributeError":
-        return Verdict("MISSING", f"{target.get('type')}: {target.get('message', '')}"[:300],
+        return Verdict("MISSING", f"{target.get('type')}: {target.get('message', '')}"[:300] + where,
                        [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
                          "target_message": target.get("message", "")}])
-    diffs = diff(_strip(oracle), _strip(target))
+    approx: list[dict[str, Any]] = []
+    diffs = diff(_strip(oracle), _strip(target), tolerance=tolerance, approx=approx)
     if not diffs:
-        return Verdict("PASS")
+        return Verdict("PASS", _approx_summary(approx, tolerance))
     if "raises" in target and "raises" not in oracle:
         summary = f"raised {target['raises']} ({target.get('message', '')[:200]}) where the oracle did not"
     elif "raises" in oracle and "raises" not in target:
@@ -63,7 +74,7 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any]) -> Verdict:
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    return Verdict("FAIL", summary, diffs)
+    return Verdict("FAIL", summary + where, diffs)
 
 
 # A case observes {"unsupported_in_this_safetensors": what} when the installed safetensors has no such
@@ -78,8 +89,26 @@ def _not_in_this_safetensors(obs: dict[str, Any]) -> str | None:
     return None
 
 
+# A case that needs something the environment lacks (e.g. transformers not installed) observes
+# {"unsupported_in_this_environment": what}; under the oracle that makes the case not applicable.
+NOT_IN_THIS_ENVIRONMENT = "unsupported_in_this_environment"
+
+
+def _not_in_this_environment(obs: dict[str, Any]) -> str | None:
+    v = obs.get("value")
+    if isinstance(v, dict) and NOT_IN_THIS_ENVIRONMENT in v:
+        return str(v[NOT_IN_THIS_ENVIRONMENT])
+    return None
+
+
+def _where(obs: dict[str, Any]) -> str:
+    """A case's one-line note on where the target failed (observation ``display.where``), for summaries."""
+    d = obs.get(DISPLAY)
+    return f" [{d['where']}]" if isinstance(d, dict) and d.get("where") else ""
+
+
 def _strip(obs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obs.items() if k != "inputs"}
+    return {k: v for k, v in obs.items() if k not in ("inputs", DISPLAY)}
 
 
 def _input_problems(obs: dict[str, Any]) -> list[dict[str, Any]]:
@@ -91,8 +120,13 @@ def _input_problems(obs: dict[str, Any]) -> list[dict[str, Any]]:
     return problems
 
 
-def diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
-    """Structural differences between two observations; bytes get offset and hex excerpts."""
+def diff(a: Any, b: Any, path: str = "", *, tolerance: dict[str, float] | None = None,
+         approx: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Structural differences between two observations; bytes get offset and hex excerpts.
+
+    ``{"approx": {"dtype", "shape", "values": [float.hex(), ...]}}`` values are compared within
+    ``tolerance`` (exactly without one); their largest differences are appended to ``approx``."""
+    kw = {"tolerance": tolerance, "approx": approx}
     if isinstance(a, dict) and isinstance(b, dict):
         out = []
         for k in sorted(set(a) | set(b)):
@@ -104,11 +138,13 @@ def diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
             elif k == "bytes" and isinstance(a[k], str) and isinstance(b[k], str):
                 if a[k] != b[k]:
                     out.append(bytes_diff(sub, a[k], b[k]))
+            elif k == APPROX and _is_approx(a[k]) and _is_approx(b[k]):
+                out.extend(approx_diff(sub, a[k], b[k], tolerance, approx))
             else:
-                out.extend(diff(a[k], b[k], sub))
+                out.extend(diff(a[k], b[k], sub, **kw))
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]")]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in diff(x, y, f"{path}[{i}]", **kw)]
     if a == b and type(a) is type(b):
         return []
     return [{"path": path or "value", "oracle": a, "target": b}]
@@ -123,7 +159,69 @@ def bytes_diff(path: str, a_hex: str, b_hex: str) -> dict[str, Any]:
             "target_hex": b[lo:first + HEX_CONTEXT].hex(" ")}
 
 
+APPROX = "approx"
+
+
+def _is_approx(v: Any) -> bool:
+    return isinstance(v, dict) and isinstance(v.get("values"), list)
+
+
+def approx_diff(path: str, a: dict[str, Any], b: dict[str, Any], tolerance: dict[str, float] | None,
+                stats: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Float values (``float.hex`` strings) within ``tolerance``: |t - o| <= atol + rtol * |o|, NaN only
+    where the oracle has NaN, infinities equal. dtype and shape (and any other field) are exact."""
+    out = diff({k: v for k, v in a.items() if k != "values"}, {k: v for k, v in b.items() if k != "values"}, path)
+    if out or len(a["values"]) != len(b["values"]):
+        return out or [{"path": f"{path}.values", "oracle": f"{len(a['values'])} values",
+                        "target": f"{len(b['values'])} values"}]
+    rtol, atol = (float((tolerance or {}).get(k, 0.0)) for k in ("rtol", "atol"))
+    try:
+        o = [float.fromhex(x) for x in a["values"]]
+        t = [float.fromhex(x) for x in b["values"]]
+    except (TypeError, ValueError) as e:
+        return [{"path": f"{path}.values", "oracle": "float.hex values", "target": f"unreadable: {e}"}]
+    max_abs = max_rel = 0.0
+    bad = []
+    for i, (x, y) in enumerate(zip(o, t)):
+        if math.isnan(x) or math.isnan(y) or math.isinf(x) or math.isinf(y):
+            ok = (math.isnan(x) and math.isnan(y)) or x == y
+            if not ok:
+                max_abs = max_rel = math.inf
+        else:
+            d = abs(y - x)
+            ok = d <= atol + rtol * abs(x)
+            max_abs = max(max_abs, d)
+            if x != 0:
+                max_rel = max(max_rel, d / abs(x))
+            elif d:
+                max_rel = math.inf
+        if not ok:
+            bad.append(i)
+    tol = {"rtol": rtol, "atol": atol}
+    if stats is not None:
+        stats.append({"path": path, "n": len(o), "max_abs": max_abs, "max_rel": max_rel})
+    if not bad:
+        return []
+    i = bad[0]
+    return [{"path": f"{path}.values", "kind": "approx", "tolerance": tol, "n": len(o), "n_outside": len(bad),
+             "first_index": i, "oracle": a["values"][i], "target": b["values"][i],
+             "max_abs_diff": repr(max_abs), "max_rel_diff": repr(max_rel)}]
+
+
+def _approx_summary(stats: list[dict[str, Any]], tolerance: dict[str, float] | None) -> str:
+    if not stats:
+        return ""
+    worst_abs = max(stats, key=lambda s: s["max_abs"])
+    worst_rel = max(stats, key=lambda s: s["max_rel"])
+    return (f"within tolerance {tolerance or 'exact'}: largest absolute difference {worst_abs['max_abs']:.3g} "
+            f"({worst_abs['path']}), largest relative {worst_rel['max_rel']:.3g} ({worst_rel['path']})")
+
+
 def _one_line(d: dict[str, Any]) -> str:
+    if d.get("kind") == "approx":
+        return (f"{d['path']}: {d['n_outside']} of {d['n']} values outside {d['tolerance']} (largest absolute "
+                f"difference {d['max_abs_diff']}, relative {d['max_rel_diff']}); first at [{d['first_index']}]: "
+                f"oracle {d['oracle']}, target {d['target']}")
     if d.get("kind") == "bytes":
         return (f"{d['path']}: bytes differ at offset {d['first_offset']} (oracle {d['oracle_len']} B, "
                 f"target {d['target_len']} B): oracle {d['oracle_hex']} | target {d['target_hex']}")

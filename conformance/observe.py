@@ -20,6 +20,9 @@ from .dtypes import DTYPES
 from .inputs import TensorInput, apply_views
 
 
+DISPLAY = "display"
+
+
 class ObservationError(Exception):
     """The kit could not read a value out of the backend (a reader API failed)."""
 
@@ -27,7 +30,11 @@ class ObservationError(Exception):
 def exception(e: BaseException) -> dict[str, Any]:
     cls = type(e)
     base = next((c for c in cls.__mro__ if c.__module__ == "builtins"), BaseException)
-    return {"raises": base.__name__, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(e)[:500]}
+    obs = {"raises": base.__name__, "type": f"{cls.__module__}.{cls.__qualname__}", "message": str(e)[:500]}
+    display = getattr(e, DISPLAY, None)   # a case's notes on where it failed: shown, never compared
+    if isinstance(display, dict):
+        obs[DISPLAY] = display
+    return obs
 
 
 class Context:

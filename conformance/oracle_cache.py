@@ -33,7 +33,9 @@ def _dist(name: str) -> str | None:
 
 def cache_key(catalog_digest: str) -> dict[str, Any]:
     return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
-            "python": platform.python_version(), "catalog": catalog_digest}
+            "python": platform.python_version(), "catalog": catalog_digest,
+            # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
+            "transformers": _dist("transformers")}
 
 
 class OracleCache:
@@ -102,6 +104,7 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
     """
     from . import backends
     from .client import WorkerClient
+    from .registry import load_catalog
 
     records, hello = cache.load()
     missing = [cid for cid in case_ids if cid not in records]
@@ -111,8 +114,9 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
     try:
         hello = oracle.start()
         cache.save_hello(hello)
+        cases = load_catalog()
         for cid in missing:
-            got = oracle.run(cid)
+            got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0))
             if "obs" in got:
                 cache.append(cid, got["obs"])
                 records[cid] = got["obs"]

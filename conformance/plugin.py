@@ -155,8 +155,8 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
-        result = state.target().run(self.case.id)
-        verdict = judge(state.oracle.get(self.case.id), result)
+        result = state.target().run(self.case.id, timeout=max(state.timeout, self.case.timeout or 0))
+        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
         record = {

@@ -36,6 +36,10 @@ class Case:
     fn: Callable[..., Any] = field(compare=False, repr=False)
     params: Param = field(compare=False, repr=False, default=None)  # type: ignore[assignment]
     doc: str = ""
+    # Observations marked {"approx": ...} are compared within this tolerance ({"rtol": r, "atol": a}:
+    # |target - oracle| <= atol + rtol * |oracle|); everything else stays byte-exact.
+    tolerance: dict[str, float] | None = field(compare=False, default=None)
+    timeout: float | None = field(compare=False, default=None)   # seconds this case may need, at least
 
     def run(self, torch: Any, ctx: Any) -> Any:
         return self.fn(torch, ctx, **self.params.values)
@@ -44,8 +48,13 @@ class Case:
 _CASES: dict[str, Case] = {}
 
 
-def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None):
-    """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone)."""
+def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None, *,
+         tolerance: dict[str, float] | None = None, timeout: float | None = None):
+    """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone).
+
+    ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
+    values such as a model's output); ``timeout`` raises the --case-timeout for this case to at least
+    that many seconds (e.g. a case that imports a large library)."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
@@ -53,7 +62,8 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
             case_id = f"{base}[{p.id}]" if p.id else base
             if case_id in _CASES:
                 raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
-            _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip())
+            _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip(),
+                                   dict(tolerance) if tolerance else None, timeout)
         return fn
     return register
 

@@ -1,0 +1,545 @@
+"""HuggingFace transformers end to end: ``from_pretrained`` of tiny local models on this process's torch.
+
+For ALBERT, BERT (sharded: index file and three shards) and GPT-2, each made locally with real
+PyTorch (``_hf_models``; nothing is downloaded), one case per step, so the report says exactly how
+far a backend gets:
+
+``import``     ``import transformers`` and the classes the model needs (PreTrainedModel, its Auto class)
+``config``     ``AutoConfig.from_pretrained(folder)``
+``construct``  ``AutoModel*.from_config(config)``: the module tree, its parameter names, dtypes, shapes
+``load``       ``AutoModel*.from_pretrained(folder)``, with the safetensors calls transformers made
+               (safetensors' entry points are wrapped in this process) and its loading info
+``weights``    the loaded ``state_dict``, byte for byte against the safetensors files (read without
+               torch, from the raw format)
+``forward``    a forward pass on fixed input ids; the outputs are compared with the oracle's within
+               the case's tolerance (``{"approx": ...}`` observations)
+
+Each step runs the steps before it first (memoised in the process, so xdist may send any step to any
+worker). A step whose prerequisite failed raises ``RuntimeError("blocked: step 'X' failed ...")``;
+the failing step keeps its exception's builtin class. Either way the observation's ``display`` (shown,
+never compared) names the first failing frame: the deepest transformers/safetensors frame that
+called into the backend, the backend frame it called, and the torch API involved.
+
+Under real torch (the oracle) every step must succeed: a failure there is the environment's
+(observed as ``observe_error``: ERROR, never a silent PASS). Without transformers installed every
+case observes ``{"unsupported_in_this_environment": ...}``: SKIP.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+import re
+import struct
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import DTYPES
+from ..observe import DISPLAY, ObservationError
+from ..registry import case, param
+from . import _hf_models
+from ._hf_models import OFFLINE, RECIPES
+
+ORIGIN = "transformers.from_pretrained"
+MODELS = ("albert", "bert", "gpt2")
+STEPS = ("import", "config", "construct", "load", "weights", "forward")
+INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1]]
+OUTPUTS = {"albert": ("logits",), "bert": ("last_hidden_state", "pooler_output"), "gpt2": ("logits",)}
+TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+TIMEOUT = 300.0      # importing transformers on a slow backend, or making the models the first time
+CALLERS = ("transformers", "safetensors", "conformance")   # code that calls the backend
+NOT_INSTALLED = {"unsupported_in_this_environment": "transformers not installed"}
+
+
+def _params(step: str):
+    return [param(f"{m}-{step}", model=m, step=step) for m in MODELS]
+
+
+def _run(torch, ctx, model: str, step: str):
+    if importlib.util.find_spec("transformers") is None:
+        return NOT_INSTALLED
+    os.environ.update(OFFLINE)
+    reference = _is_real_torch(torch)
+    for s in STEPS[:STEPS.index(step) + 1]:
+        got = _memo(torch, ctx, model, s)
+        if not isinstance(got, _Failed):
+            continue
+        if reference:
+            raise ObservationError(f"under real torch, {model} step {got.step!r} failed (environment problem): "
+                                   f"{got.display['error']}")
+        if s != step:
+            exc = RuntimeError(f"blocked: step {got.step!r} failed: {got.display['error']}"[:480])
+            setattr(exc, DISPLAY, {**got.display, "blocked_by": f"{model}-{got.step}"})
+            raise exc
+        raise got.exc
+    return _STATE[(model, step)]
+
+
+@case("import transformers", ORIGIN, _params("import"), name="transformers", timeout=TIMEOUT)
+def step_import(torch, ctx, model, step):
+    """`import transformers` with this torch, then PreTrainedModel, the model's class and its Auto class."""
+    return _run(torch, ctx, model, step)
+
+
+@case("transformers.AutoConfig.from_pretrained", ORIGIN, _params("config"), name="transformers", timeout=TIMEOUT)
+def step_config(torch, ctx, model, step):
+    """AutoConfig.from_pretrained(folder): the config as a dict (without its absolute path)."""
+    return _run(torch, ctx, model, step)
+
+
+@case("transformers.AutoModel.from_config", ORIGIN, _params("construct"), name="transformers", timeout=TIMEOUT)
+def step_construct(torch, ctx, model, step):
+    """Auto class .from_config(config): model class, parameter names, dtypes and shapes (values are random)."""
+    return _run(torch, ctx, model, step)
+
+
+@case("transformers.AutoModel.from_pretrained", ORIGIN, _params("load"), name="transformers", timeout=TIMEOUT)
+def step_load(torch, ctx, model, step):
+    """Auto class .from_pretrained(folder): class, loading info, and the safetensors calls it made."""
+    return _run(torch, ctx, model, step)
+
+
+@case("PreTrainedModel.state_dict", ORIGIN, _params("weights"), name="transformers", timeout=TIMEOUT)
+def step_weights(torch, ctx, model, step):
+    """The loaded state_dict equals the safetensors files byte for byte (files read without torch)."""
+    return _run(torch, ctx, model, step)
+
+
+@case("PreTrainedModel.forward", ORIGIN, _params("forward"), name="transformers", timeout=TIMEOUT,
+      tolerance=TOLERANCE)
+def step_forward(torch, ctx, model, step):
+    """model(input_ids) under no_grad: outputs within the declared tolerance of the oracle's."""
+    return _run(torch, ctx, model, step)
+
+
+# -- the pipeline, memoised per process -------------------------------------------------------------
+
+class _Failed:
+    def __init__(self, step: str, exc: BaseException, display: dict[str, Any]):
+        self.step, self.exc, self.display = step, exc, display
+
+
+_STATE: dict[Any, Any] = {}      # (model, step) -> observation or _Failed; plus objects the steps share
+
+
+def _memo(torch, ctx, model: str, step: str):
+    k = (model, step)
+    if k in _STATE:
+        return _STATE[k]
+    fn = {"import": _import, "config": _config, "construct": _construct, "load": _load,
+          "weights": _weights, "forward": _forward}[step]
+    try:
+        _STATE[k] = fn(torch, ctx, model)
+    except ObservationError as e:   # the kit could not read a result (or make the models): observe_error
+        _STATE[k] = _Failed(step, e, describe_failure(e, torch, step))
+    except Exception as e:          # the first failure of this step: keep it, with where it happened
+        display = describe_failure(e, torch, step)
+        _STATE[k] = _Failed(step, _rethrowable(e, display), display)
+    return _STATE[k]
+
+
+def _obj(key: str) -> Any:
+    return _STATE[("obj", key)]
+
+
+def _import(torch, ctx, model: str) -> dict[str, Any]:
+    r = RECIPES[model]
+    if ("obj", "transformers") not in _STATE:
+        try:
+            with tracing([]):      # safetensors wrapped before transformers binds its functions
+                tf = importlib.import_module("transformers")
+                tf.PreTrainedModel       # noqa: B018  (lazy: imports modeling_utils)
+                tf.AutoConfig            # noqa: B018
+        except Exception as e:    # once per process: a second import would meet half-imported modules
+            tf = e
+        _STATE[("obj", "transformers")] = tf
+    tf = _obj("transformers")
+    if isinstance(tf, Exception):
+        raise tf
+    with tracing([]):
+        classes = [getattr(tf, n) for n in (r["config_class"], r["model_class"], r["auto"])]
+    return {"transformers": tf.__version__, "is_torch_available": bool(tf.is_torch_available()),
+            "classes": [c.__name__ for c in classes],
+            "model_is_a_PreTrainedModel": issubclass(classes[1], tf.PreTrainedModel)}
+
+
+def _folder(model: str) -> Path:
+    try:
+        return _hf_models.ensure_models() / model
+    except _hf_models.ModelsError as e:
+        raise ObservationError(str(e)) from None
+
+
+def _config(torch, ctx, model: str) -> dict[str, Any]:
+    tf = _obj("transformers")
+    config = tf.AutoConfig.from_pretrained(str(_folder(model)))
+    _STATE[("obj", f"{model}-config")] = config
+    d = {k: v for k, v in config.to_dict().items() if k != "_name_or_path"}
+    return {"class": type(config).__name__, "config": ctx.value(d)}
+
+
+def _auto(model: str):
+    return getattr(_obj("transformers"), RECIPES[model]["auto"])
+
+
+def _layout(ctx, sd) -> list[list[Any]]:
+    return [[k, ctx.dtype_name(v.dtype), [int(s) for s in v.shape]] for k, v in sd.items()]
+
+
+def _construct(torch, ctx, model: str) -> dict[str, Any]:
+    m = _auto(model).from_config(_obj(f"{model}-config"))
+    return {"class": type(m).__name__, "state_dict": _layout(ctx, m.state_dict()), "training": bool(m.training),
+            "attn_implementation": getattr(m.config, "_attn_implementation", None)}
+
+
+def _load(torch, ctx, model: str) -> dict[str, Any]:
+    calls: list[dict[str, Any]] = []
+    with tracing(calls):
+        m, info = _auto(model).from_pretrained(str(_folder(model)), output_loading_info=True)
+    _STATE[("obj", f"{model}-model")] = m
+    return {"class": type(m).__name__, "training": bool(m.training), "dtype": ctx.dtype_name(m.dtype),
+            "loading_info": {k: sorted(str(x) for x in v) for k, v in sorted(info.items())},
+            "safetensors_calls": sorted(calls, key=lambda c: json.dumps(c, sort_keys=True))}
+
+
+def read_checkpoint(folder: Path) -> dict[str, tuple[str, list[int], bytes, str]]:
+    """Every tensor of the folder's safetensors files, from the raw format (no torch, no safetensors):
+    name -> (safetensors dtype code, shape, raw bytes, file name)."""
+    out: dict[str, tuple[str, list[int], bytes, str]] = {}
+    for path in sorted(folder.glob("*.safetensors")):
+        data = path.read_bytes()
+        n = struct.unpack("<Q", data[:8])[0]
+        header = json.loads(data[8:8 + n])
+        body = data[8 + n:]
+        for name, info in header.items():
+            if name == "__metadata__":
+                continue
+            a, b = info["data_offsets"]
+            out[name] = (info["dtype"], [int(s) for s in info["shape"]], body[a:b], path.name)
+    return out
+
+
+def _weights(torch, ctx, model: str) -> dict[str, Any]:
+    folder = _folder(model)
+    files = read_checkpoint(folder)
+    sd = _obj(f"{model}-model").state_dict()
+    entries = {}
+    for k, t in sd.items():
+        name = ctx.dtype_name(t.dtype)
+        raw = ctx.raw_bytes(t)
+        e: dict[str, Any] = {"dtype": name, "shape": [int(s) for s in t.shape]}
+        f = files.get(k)
+        if f is not None:
+            code = DTYPES[name].st_code if name in DTYPES else None
+            e["equals_file"] = f[0] == code and f[1] == e["shape"] and f[2] == raw
+            e["file"] = f[3]
+        else:    # not saved: tied to a saved tensor (same bytes), or a buffer the model makes itself
+            same = [n for n, v in sorted(files.items()) if v[2] == raw and v[1] == e["shape"]]
+            e["same_bytes_as"] = same[0] if same else None
+            e["sha256"] = hashlib.sha256(raw).hexdigest()
+        entries[k] = e
+    return {"state_dict": entries, "file_tensors_not_in_state_dict": sorted(set(files) - set(sd)),
+            "files": sorted({v[3] for v in files.values()})}
+
+
+def _approx(ctx, t) -> dict[str, Any]:
+    name = ctx.dtype_name(t.dtype)
+    spec = DTYPES.get(name)
+    if spec is None or not spec.numpy or np.dtype(spec.numpy).kind != "f":
+        return ctx.tensor(t)
+    values = np.frombuffer(ctx.raw_bytes(t), dtype=np.dtype(spec.numpy).newbyteorder("<"))
+    return {"approx": {"dtype": name, "shape": [int(s) for s in t.shape],
+                       "values": [float(v).hex() for v in values.tolist()]}}
+
+
+def _forward(torch, ctx, model: str) -> dict[str, Any]:
+    m = _obj(f"{model}-model")
+    ids = torch.tensor(INPUT_IDS, dtype=torch.long)
+    with torch.no_grad():
+        out = m(input_ids=ids)
+    return {"class": type(out).__name__, "keys": [str(k) for k in out.keys()],
+            "outputs": {k: _approx(ctx, out[k]) for k in OUTPUTS[model]}}
+
+
+# -- which safetensors functions transformers called --------------------------------------------------
+
+_LOCK = threading.Lock()
+_CURRENT: list[list[dict[str, Any]]] = []     # the trace being recorded (a stack of at most one)
+
+
+def _arg(v: Any) -> Any:
+    if isinstance(v, (bool, int, float, str)) or v is None:
+        return v
+    if isinstance(v, (bytes, bytearray)):
+        return f"<{len(v)} bytes>"
+    return str(v)
+
+
+def _record(fn: str, args: tuple, kwargs: dict) -> dict[str, Any] | None:
+    with _LOCK:
+        if not _CURRENT:
+            return None
+        first = args[0] if args else kwargs.get("filename", kwargs.get("data"))
+        where = os.path.basename(os.fspath(first)) if isinstance(first, (str, os.PathLike)) else _arg(first)
+        entry = {"fn": fn, "file": where,
+                 "kwargs": {k: _arg(v) for k, v in sorted(kwargs.items()) if k not in ("filename", "data")},
+                 "extra_args": [_arg(a) for a in args[1:]], "methods": {}}
+        _CURRENT[-1].append(entry)
+        return entry
+
+
+class _Handle:
+    """What the wrapped ``safe_open`` returns: the real handle, counting the methods called on it."""
+
+    def __init__(self, inner: Any, entry: dict[str, Any] | None):
+        self._inner, self._entry = inner, entry
+
+    def _count(self, name: str) -> None:
+        if self._entry is not None:
+            with _LOCK:
+                self._entry["methods"][name] = self._entry["methods"].get(name, 0) + 1
+
+    def __enter__(self):
+        self._count("__enter__")
+        got = self._inner.__enter__()
+        return self if got is self._inner else got
+
+    def __exit__(self, *exc):
+        self._count("__exit__")
+        return self._inner.__exit__(*exc)
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def counted(*a, **kw):
+            self._count(name)
+            return attr(*a, **kw)
+        return counted
+
+
+def _wrap(fn_name: str, real: Any, handle: bool):
+    @functools.wraps(real)
+    def traced(*args, **kwargs):
+        entry = _record(fn_name, args, kwargs)
+        got = real(*args, **kwargs)
+        return _Handle(got, entry) if handle else got
+    traced.__conformance_traced__ = real   # type: ignore[attr-defined]
+    return traced
+
+
+@contextmanager
+def tracing(calls: list[dict[str, Any]]):
+    """While inside: ``safetensors.safe_open``, ``safetensors.torch.load_file`` and ``load`` are
+    wrapped (code importing them now binds the wrappers, which record only inside this block) and
+    each call lands in ``calls``. safetensors.torch is imported first, so its own internal
+    ``safe_open`` stays the real one."""
+    import safetensors
+    patched: list[tuple[Any, str, Any]] = []
+    try:
+        import torch.nn  # noqa: F401   (safetensors.torch reads torch.nn.Module at import)
+        import safetensors.torch as st
+    except Exception:     # transformers will meet the same failure and report it itself
+        st = None
+    targets = [(safetensors, "safe_open", "safetensors.safe_open", True)]
+    if st is not None:
+        targets += [(st, "load_file", "safetensors.torch.load_file", False),
+                    (st, "load", "safetensors.torch.load", False)]
+    for mod, attr, label, handle in targets:
+        real = getattr(mod, attr, None)
+        if real is None:
+            continue
+        real = getattr(real, "__conformance_traced__", real)
+        setattr(mod, attr, _wrap(label, real, handle))
+        patched.append((mod, attr, real))
+    with _LOCK:
+        _CURRENT.append(calls)
+    try:
+        yield calls
+    finally:
+        with _LOCK:
+            _CURRENT.pop()
+        for mod, attr, real in patched:
+            setattr(mod, attr, real)
+
+
+# -- where a step failed -----------------------------------------------------------------------------
+
+_ABS_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:,()]+/)+([^\s'\"/:,()]+)")
+
+
+def scrub(text: str) -> str:
+    """No absolute paths in observations: keep each path's last component."""
+    return _ABS_PATH.sub(r"…/\1", text)
+
+
+def _top(module: str | None) -> str:
+    return (module or "").split(".")[0]
+
+
+def _frame(tb) -> dict[str, Any]:
+    f = tb.tb_frame
+    module = f.f_globals.get("__name__") or "?"
+    filename = f.f_code.co_filename
+    rel = module.replace(".", "/") + ("/__init__.py" if filename.endswith("__init__.py") else ".py")
+    return {"module": module, "file": rel, "line": tb.tb_lineno,
+            "function": getattr(f.f_code, "co_qualname", f.f_code.co_name), "_filename": filename,
+            "_code": f.f_code, "_self": f.f_locals.get("self")}
+
+
+def _source(fr: dict[str, Any]) -> str:
+    import linecache
+    return linecache.getline(fr["_filename"], fr["line"]).strip()[:200]
+
+
+def _backend_tops(torch) -> set[str]:
+    tops = {_top(getattr(torch, "__name__", None)), _top(getattr(getattr(torch, "Tensor", None), "__module__", None))}
+    name = _target_name() or ""
+    if name.startswith("module:"):        # a module:NAME target's own code is backend code too
+        tops.add(_top(name[len("module:"):]))
+    return {t for t in tops if t and t != "builtins"}
+
+
+def _as_torch_name(module: str, tops: set[str]) -> str:
+    parts = module.split(".")
+    if parts[0] in tops or parts[0] == "torch":
+        parts = ["torch"] + [p for p in parts[1:] if not p.startswith("_")]
+    return ".".join(parts)
+
+
+def _method_of(fr: dict[str, Any], torch) -> str | None:
+    """``torch.nn.Module.train`` for a backend frame running a method of ``self``'s class (also one
+    patched in from elsewhere): the class in ``self``'s MRO whose attribute runs this code."""
+    obj, code = fr.get("_self"), fr.get("_code")
+    if obj is None or code is None:
+        return None
+    name = code.co_name
+    for cls in type(obj).__mro__:
+        if getattr(cls.__dict__.get(name), "__code__", None) is code:
+            for prefix, ns in (("torch", torch), ("torch.nn", getattr(torch, "nn", None))):
+                if ns is not None and getattr(ns, cls.__name__, None) is cls:
+                    return f"{prefix}.{cls.__name__}.{name}"
+            return f"{cls.__qualname__}.{name}"
+    return None
+
+
+def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops: set[str],
+               torch_mod: Any = None) -> str | None:
+    if isinstance(e, AttributeError):
+        name, obj = getattr(e, "name", None), getattr(e, "obj", None)
+        if name and obj is not None:
+            import types
+            if isinstance(obj, types.ModuleType):
+                return f"{_as_torch_name(obj.__name__, tops)}.{name}"
+            owner = obj if isinstance(obj, type) else type(obj)
+            return f"{owner.__name__}.{name}"
+        m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(e))
+        if m:
+            return f"{_as_torch_name(m.group(1), tops)}.{m.group(2)}"
+        m = re.search(r"'(\w+)' object has no attribute '(\w+)'", str(e))
+        if m:
+            return f"{m.group(1)}.{m.group(2)}"
+    if isinstance(e, ImportError) and caller is not None:
+        name = re.search(r"cannot import name '(\w+)'", str(e))
+        src = re.search(r"from (torch[\w.]*) import", caller.get("code", ""))
+        if name and src:
+            return f"{src.group(1)}.{name.group(1)}"
+        missing = re.search(r"No module named '([\w.]+)'", str(e))
+        if missing and _top(missing.group(1)) in tops | {"torch"}:
+            return _as_torch_name(missing.group(1), tops) if _top(missing.group(1)) != "torch" else missing.group(1)
+    if backend is not None:
+        method = _method_of(backend, torch_mod)
+        if method:
+            return method
+        qual = backend["function"]
+        if "." in qual and not qual.startswith("<"):
+            return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
+        return f"{_as_torch_name(backend['module'], tops)}.{qual}"
+    if caller is not None:
+        m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
+        if m:
+            return m.group(0)
+    return None
+
+
+def describe_failure(e: BaseException, torch, step: str) -> dict[str, Any]:
+    """The first failing frame of ``e``: the deepest transformers/safetensors (or kit) frame that called
+    into the backend, the backend frame it called, and the torch API involved."""
+    root = e
+    while root.__cause__ is not None and root.__cause__ is not root:   # `raise X from original`: the original
+        root = root.__cause__                                            # failure is where it happened
+    frames = []
+    tb = root.__traceback__
+    while tb is not None:
+        frames.append(_frame(tb))
+        tb = tb.tb_next
+    tops = _backend_tops(torch)
+    # The deepest caller frame: everything below it is the backend (or the stdlib it went through).
+    callers = [i for i, f in enumerate(frames) if _top(f["module"]) in CALLERS]
+    caller_i = callers[-1] if callers else None
+    caller = backend = None
+    if caller_i is not None:
+        caller = {**frames[caller_i], "code": _source(frames[caller_i])}
+        backend = next((f for f in frames[caller_i + 1:] if _top(f["module"]) in tops), None)
+    raised = frames[-1] if frames else None
+    api = _torch_api(root, caller, backend, tops, torch)
+    clean = lambda f: None if f is None else {k: v for k, v in f.items() if not k.startswith("_")}  # noqa: E731
+    where = f"step {step}"
+    if caller is not None:
+        where += f" at {caller['file']}:{caller['line']} ({caller['function']})"
+    if api:
+        where += f" calling {api}"
+    if backend is not None:
+        where += f" [backend {backend['file']}:{backend['line']} {backend['function']}]"
+    error = _exc_line(root) + (f" (surfacing as {_exc_line(e)})" if root is not e else "")
+    return {"step": step, "where": where, "error": scrub(error)[:400],
+            "caller": clean(caller), "backend_frame": clean(backend), "raised_in": clean(raised), "torch_api": api}
+
+
+def _exc_line(e: BaseException) -> str:
+    cls = type(e)
+    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
+    return f"{name}: {str(e)[:250]}"
+
+
+def _rethrowable(e: Exception, display: dict[str, Any]) -> Exception:
+    """An exception of ``e``'s builtin class, its message without absolute paths, carrying ``display``."""
+    base = next((c for c in type(e).__mro__ if c.__module__ == "builtins"), Exception)
+    msg = display["error"]
+    if msg.startswith(f"{base.__name__}: "):    # the class is in the observation already
+        msg = msg[len(base.__name__) + 2:]
+    try:
+        new = base(msg)
+    except Exception:
+        new = RuntimeError(display["error"])
+    new.__cause__ = e
+    setattr(new, DISPLAY, display)
+    return new
+
+
+def _target_name() -> str | None:
+    """The worker's --target (``torch`` for the oracle), from the arguments it exports."""
+    try:
+        args = json.loads(os.environ.get("CONFORMANCE_TARGET_ARGS") or "null")
+        return args[args.index("--target") + 1]
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return None
+
+
+def _is_real_torch(torch) -> bool:
+    """Whether this process is the reference: real PyTorch as itself (not a backend built on it)."""
+    name = _target_name()
+    if name is not None:
+        return name == "torch"
+    from ..backends.base import real_torch_dir
+    d = real_torch_dir()
+    return bool(d) and str(getattr(torch, "__file__", "") or "").startswith(d.rstrip("/") + "/")
