@@ -135,11 +135,31 @@ def rewrite(records: list[dict], old: Expectations, target: str) -> str:
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that still hold are kept.",
              ""]
-    width = max([len(e.pattern) for e in kept] + [len(i) for i in failing] + [10])
+    width = max([len(e.pattern) for e in kept] + [len(i) for i in failing - covered] + [10])
     for e in kept:
         lines.append(f"{e.pattern:<{width}}  {','.join(e.outcomes):<8} {e.reason}")
-    for i in sorted(failing - covered, key=lambda i: (raw[i]["module"], i)):
-        r = raw[i]
-        why = " ".join((r.get("summary") or "").split())[:160] or "no detail"
-        lines.append(f"{i:<{width}}  {r['raw_outcome']:<8} TRIAGE: {why}")
+    for pattern, outcome, evidence in _new_entries(raw, failing - covered):
+        lines.append(f"{pattern:<{width}}  {outcome:<8} TRIAGE: {evidence}")
     return "\n".join(lines) + "\n"
+
+
+def _new_entries(raw: dict[str, dict], todo: set[str]) -> list[tuple[str, str, str]]:
+    """One ``name[*`` entry where every case of a case function fails the same way, else one per id."""
+    by_name: dict[str, list[str]] = {}
+    for i in raw:
+        by_name.setdefault(i.split("[", 1)[0], []).append(i)
+    out = []
+    for name, ids in sorted(by_name.items(), key=lambda kv: (raw[kv[1][0]]["module"], kv[0])):
+        mine = sorted(i for i in ids if i in todo)
+        if not mine:
+            continue
+        outcomes = {raw[i]["raw_outcome"] for i in ids}
+        if len(mine) > 1 and len(mine) == len(ids) and len(outcomes) == 1:
+            out.append((f"{name}[*", outcomes.pop(), f"all {len(ids)} cases; e.g. {_evidence(raw[mine[0]])}"))
+        else:
+            out.extend((i, raw[i]["raw_outcome"], _evidence(raw[i])) for i in mine)
+    return out
+
+
+def _evidence(record: dict) -> str:
+    return " ".join((record.get("summary") or "").split())[:160] or "no detail"

@@ -75,6 +75,13 @@ def _describe_view(op: ViewOp) -> str:
     return "[" + ", ".join(parts) + "]"
 
 
+def flip_low_bits(arr: np.ndarray) -> None:
+    """Flip the lowest bit of every element of ``arr`` in place, whatever its strides: a write that
+    every dtype sees, used to tell whether a tensor aliases the array it came from."""
+    u = arr.view(np.dtype(f"<u{arr.itemsize}"))
+    np.bitwise_xor(u, 1, out=u)
+
+
 def special(dtype: str, shape: tuple[int, ...] = (), views: tuple[ViewOp, ...] = ()) -> TensorInput:
     """An input made of the dtype's special values (NaN payloads, -0.0, subnormals, ±inf, min/max)."""
     bits = tuple(DTYPES[dtype].value_sets["special"])

@@ -37,6 +37,12 @@ def exception(e: BaseException) -> dict[str, Any]:
     return obs
 
 
+def pointer_offset(delta: int, limit: int) -> int | str:
+    """A pointer difference, kept only when it is an offset inside a buffer ([0, limit] bytes); any
+    other difference is between unrelated allocations, so only that fact is observed (never an address)."""
+    return delta if isinstance(delta, int) and 0 <= delta <= limit else "outside the buffer"
+
+
 class Context:
     """What a case gets besides ``torch``: input builders, readers and a private temp folder."""
 

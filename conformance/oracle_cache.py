@@ -45,6 +45,7 @@ class OracleCache:
         self.dir = Path(root) / f"torch-{key['torch']}_st-{key['safetensors']}_{digest}"
         self.records_path = self.dir / "records.jsonl"
         self.meta_path = self.dir / "meta.json"
+        self.failures_path = self.dir / "failures.json"   # cases the last recording could not record
 
     def load(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """(observations by case id, oracle hello or None). Raises CacheError on corrupt files."""
@@ -69,6 +70,17 @@ class OracleCache:
                     raise self._corrupt(self.records_path, n, e) from None
         return records, hello
 
+    def load_failures(self) -> dict[str, Any]:
+        """Kit errors of the last recording (oracle crashes, timeouts): shown, never reused as records."""
+        try:
+            return json.loads(self.failures_path.read_text()) if self.failures_path.exists() else {}
+        except ValueError as e:
+            raise self._corrupt(self.failures_path, None, e) from None
+
+    def save_failures(self, failures: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.failures_path.write_text(json.dumps(failures, indent=1, sort_keys=True))
+
     def _corrupt(self, path: Path, line: int | None, err: Exception) -> CacheError:
         where = f"{path}:{line}" if line else str(path)
         return CacheError(f"corrupt oracle cache record at {where} ({type(err).__name__}: {err}). "
@@ -92,7 +104,7 @@ class OracleCache:
             f.write((json.dumps({"case": case_id, "obs": obs}, sort_keys=True) + "\n").encode())
 
     def clear(self) -> None:
-        for p in (self.records_path, self.meta_path):
+        for p in (self.records_path, self.meta_path, self.failures_path):
             if p.exists():
                 p.unlink()
 
@@ -100,7 +112,8 @@ class OracleCache:
 def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
     """Record, in one oracle process, every case the cache lacks; return (observations, oracle hello).
 
-    An oracle crash or timeout is kept in memory only (as a kit error), so the next run tries again.
+    An oracle crash or timeout is not a record: it is kept in failures.json (so xdist workers can show
+    it) and recorded again by the next run.
     """
     from . import backends
     from .client import WorkerClient
@@ -111,6 +124,7 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
     if not missing and hello:
         return records, hello
     oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
+    failures: dict[str, Any] = {}
     try:
         hello = oracle.start()
         cache.save_hello(hello)
@@ -121,8 +135,9 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
                 cache.append(cid, got["obs"])
                 records[cid] = got["obs"]
             else:
-                records[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
-                                             f"{got.get('crash') or got.get('timeout')}"}
+                failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
+                                              f"{got.get('crash') or got.get('timeout')}"}
     finally:
         oracle.close()
-    return records, hello
+        cache.save_failures(failures)
+    return {**failures, **records}, hello

@@ -24,6 +24,8 @@ from .outcomes import OUTCOMES
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
 
 PROPERTY = "conformance"
+NEEDS_TARGET = ("conformance cases need a target: pass --target torch|mindtorch_v2|pyborch|module:NAME "
+                "(or set CONFORMANCE_TARGET)")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,9 +71,20 @@ def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
 
 
+def _names_the_catalog(config: pytest.Config) -> bool:
+    cat = catalog_dir().resolve()
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path == cat or cat in path.parents:
+            return True
+    return False
+
+
 def pytest_configure(config: pytest.Config) -> None:
     target = config.getoption("target")
     if not target:
+        if _names_the_catalog(config):
+            raise pytest.UsageError(NEEDS_TARGET)
         return
     try:
         backend = backends.resolve(target, config.getoption("backend_path"))
@@ -107,7 +120,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 state.report_dir.mkdir(parents=True, exist_ok=True)
                 state.partial = open(state.report_dir / "results.jsonl", "w")
         else:
-            state.oracle, state.oracle_hello = state.cache.load()
+            records, state.oracle_hello = state.cache.load()
+            state.oracle = {**state.cache.load_failures(), **records}
     except (CacheError, WorkerStartError) as e:
         pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
     if session.config.pluginmanager.hasplugin("xdist") and session.config.getoption("numprocesses", None) \
@@ -129,8 +143,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     if file_path.suffix == ".py" and file_path.parent == catalog_dir() and file_path.stem in catalog_modules():
         if parent.config.stash.get(STATE, None) is None:
-            raise pytest.UsageError("conformance cases need a target: pass --target torch|mindtorch_v2|pyborch|"
-                                    "module:NAME (or set CONFORMANCE_TARGET)")
+            raise pytest.UsageError(NEEDS_TARGET)
         return CatalogFile.from_parent(parent, path=file_path)
     return None
 

@@ -24,7 +24,15 @@ class Param:
 
 
 def param(id: str, *, requires_dtypes: tuple[str, ...] = (), **values: Any) -> Param:
-    return Param(id, values, tuple(requires_dtypes))
+    """A parameter set. An optional dtype named by ``dtype=`` is required automatically, so its
+    cases are SKIP where the oracle lacks it."""
+    from .dtypes import DTYPES
+
+    dtype = values.get("dtype")
+    needed = tuple(requires_dtypes)
+    if isinstance(dtype, str) and dtype in DTYPES and DTYPES[dtype].optional and dtype not in needed:
+        needed += (dtype,)
+    return Param(id, values, needed)
 
 
 @dataclass(frozen=True)

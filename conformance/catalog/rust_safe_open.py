@@ -32,10 +32,6 @@ ORIGIN_PREAD = "rust:safe_open(pt) pread"
 _NO_NUMPY = [d for d in DTYPE_NAMES if DTYPES[d].numpy is None]
 
 
-def _req(dtype: str) -> tuple[str, ...]:
-    return (dtype,) if DTYPES[dtype].optional else ()
-
-
 # -- building blocks ------------------------------------------------------------------------------
 
 def _filler(n: int, seed: int = 0) -> bytes:
@@ -310,7 +306,7 @@ _MISALIGNED = ["float32", "float64", "complex64"]
 
 
 def _view_params():
-    out = [param(f"{d}-special", dtype=d, kind="special", requires_dtypes=_req(d)) for d in DTYPE_NAMES]
+    out = [param(f"{d}-special", dtype=d, kind="special") for d in DTYPE_NAMES]
     out += [param(f"{d}-ragged-{DTYPES[d].itemsize + 1}B", dtype=d, kind="ragged") for d in _RAGGED]
     out += [param(f"{d}-empty", dtype=d, kind="empty") for d in _EMPTY_VIEW]
     out += [param(f"{d}-misaligned-offset-17", dtype=d, kind="misaligned") for d in _MISALIGNED]
@@ -347,7 +343,7 @@ _RESHAPES = {
 def _reshape_params():
     out = [param(f"{d}-{k}", dtype=d, count=n, shape=s) for d in ("float32", "bfloat16")
            for k, (n, s) in _RESHAPES.items()]
-    out += [param(f"{d}-6to2x3", dtype=d, count=6, shape=[2, 3], requires_dtypes=_req(d))
+    out += [param(f"{d}-6to2x3", dtype=d, count=6, shape=[2, 3])
             for d in _NO_NUMPY if d != "bfloat16"]
     return out
 
@@ -425,7 +421,7 @@ def rust_to(torch, ctx, dtype, device, sliced):
 
 # -- pread path: torch.frombuffer(buffer=, dtype=), torch.zeros(list, dtype=), .reshape(list) ------
 
-@case("torch.frombuffer", ORIGIN_PREAD, [param(d, dtype=d, requires_dtypes=_req(d)) for d in DTYPE_NAMES],
+@case("torch.frombuffer", ORIGIN_PREAD, [param(d, dtype=d) for d in DTYPE_NAMES],
       name="pread_frombuffer")
 def pread_frombuffer(torch, ctx, dtype):
     """frombuffer(buffer=bytearray, dtype=dt) with the KEYWORD buffer= reads the bytes unchanged and
@@ -441,7 +437,7 @@ def pread_frombuffer(torch, ctx, dtype):
 _PREAD_SHAPES = {"8to2x4": (8, [2, 4]), "8to1x8x1": (8, [1, 8, 1]), "1to0d": (1, [])}
 
 
-@case("Tensor.reshape", ORIGIN_PREAD, [param(f"{d}-{k}", dtype=d, count=n, shape=s, requires_dtypes=_req(d))
+@case("Tensor.reshape", ORIGIN_PREAD, [param(f"{d}-{k}", dtype=d, count=n, shape=s)
                                        for d in ("float32", "bfloat16", "float8_e4m3fn")
                                        for k, (n, s) in _PREAD_SHAPES.items()], name="pread_reshape")
 def pread_reshape(torch, ctx, dtype, count, shape):
@@ -454,7 +450,7 @@ def pread_reshape(torch, ctx, dtype, count, shape):
     return {"result": ctx.tensor(r), "aliases_buffer": ctx.changes(lambda: ctx.raw_bytes(r), flip)}
 
 
-@case("torch.zeros", ORIGIN_PREAD, [param(f"{d}-[0]", dtype=d, shape=[0], requires_dtypes=_req(d)) for d in DTYPE_NAMES]
+@case("torch.zeros", ORIGIN_PREAD, [param(f"{d}-[0]", dtype=d, shape=[0]) for d in DTYPE_NAMES]
       + [param(f"float32-{s}", dtype="float32", shape=sh) for s, sh in
          {"[2,0]": [2, 0], "[0,3,4]": [0, 3, 4]}.items()] + [param("bfloat16-[3,0]", dtype="bfloat16", shape=[3, 0])],
       name="pread_zeros")
@@ -519,7 +515,7 @@ def _get_tensors(ctx, path: str, backend: str, names: list[str]):
 
 
 def _get_tensor_params(backend: str):
-    out = [param(f"{backend}-{d}", dtype=d, shape=(2, 4), backend=backend, requires_dtypes=_req(d))
+    out = [param(f"{backend}-{d}", dtype=d, shape=(2, 4), backend=backend)
            for d in DTYPE_NAMES]
     out += [param(f"{backend}-float32-{k}", dtype="float32", shape=s, backend=backend)
             for k, s in {"0d": (), "[0]": (0,), "[2,0]": (2, 0)}.items()]
@@ -584,8 +580,7 @@ _SLICE_FORMS = {"[:,1:3]": (slice(None), slice(1, 3)), "[...,0:2]": (_E, slice(0
 
 
 def _get_slice_params():
-    out = [param(f"mmap-{d}-[0:1]", dtype=d, shape=(2, 4), index=slice(0, 1), backend="mmap",
-                 requires_dtypes=_req(d)) for d in DTYPE_NAMES]
+    out = [param(f"mmap-{d}-[0:1]", dtype=d, shape=(2, 4), index=slice(0, 1), backend="mmap") for d in DTYPE_NAMES]
     out += [param(f"mmap-float32-4x6-{k}", dtype="float32", shape=(4, 6), index=ix, backend="mmap")
             for k, ix in _SLICE_FORMS.items()]
     out.append(param("mmap-float32-[0]-[0:1]", dtype="float32", shape=(0,), index=slice(0, 1), backend="mmap"))

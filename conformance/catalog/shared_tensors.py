@@ -15,17 +15,14 @@ from __future__ import annotations
 import ctypes
 
 from ..dtypes import DTYPE_NAMES, DTYPES
-from ..inputs import TensorInput
+from ..inputs import TensorInput, flip_low_bits
+from ..observe import pointer_offset
 from ..registry import case, param
 
 ORIGIN = "_find_shared_tensors"
 ORIGIN_HELPERS = "storage_ptr/storage_size/_end_ptr"
 
 _ALL = slice(None)
-
-
-def _opt(d: str) -> tuple[str, ...]:
-    return (d,) if DTYPES[d].optional else ()
 
 
 def _input(ctx, dtype: str, shape: tuple[int, ...], value_set: str = "special"):
@@ -74,22 +71,8 @@ _VIEWS = {
 
 def _view_params(names, dtype="float32", extra=()):
     out = [param(f"{dtype}-{n}", dtype=dtype, view=n) for n in names]
-    out += [param(f"{d}-{n}", dtype=d, view=n, requires_dtypes=_opt(d)) for d, n in extra]
+    out += [param(f"{d}-{n}", dtype=d, view=n) for d, n in extra]
     return out
-
-
-def _tensor(ctx, t) -> dict:
-    """ctx.tensor, without the strides of a zero-size tensor (they carry no meaning)."""
-    obs = ctx.tensor(t)
-    if "stride" in obs and 0 in obs["shape"]:
-        obs["stride"] = None
-    return obs
-
-
-def _offset(delta: int, limit: int):
-    """A pointer difference, kept only when it is an offset inside the buffer ([0, limit] bytes); any other
-    difference is between unrelated allocations, so only that fact is observed (never an address)."""
-    return delta if isinstance(delta, int) and 0 <= delta <= limit else "outside the buffer"
 
 
 def _nbytes(dtype: str, shape) -> int:
@@ -108,12 +91,6 @@ def _storage_bytes(t) -> bytes:
     return ctypes.string_at(s.data_ptr(), s.nbytes())
 
 
-def _flip(arr) -> None:
-    """Flip the lowest bit of every byte of a contiguous numpy array, in place."""
-    u = arr.reshape(-1).view("u1")
-    u ^= 1
-
-
 UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
 
 
@@ -121,7 +98,7 @@ def _follows(ctx, read, t, base_np):
     """Whether a write to the tensor ``t`` changes what ``read`` returns. The write goes to the numpy array
     ``t`` was built from; where that does not show in ``t`` (a from_numpy that copies), it is ``t.zero_()``."""
     before_t, before = ctx.raw_bytes(t), read()
-    _flip(base_np)
+    flip_low_bits(base_np)
     if ctx.raw_bytes(t) == before_t:
         try:
             t.zero_()
@@ -158,13 +135,13 @@ def storage_data_ptr(torch, ctx, dtype, view):
     other = _input(ctx, dtype, (3, 4), "ordinary")
     v = _derive(ctx, base, _VIEWS[view])
     return {"same_storage_as_base": _sptr(v) == _sptr(base), "same_storage_as_other": _sptr(v) == _sptr(other),
-            "offset_in_storage": _offset(v.data_ptr() - _sptr(v), _nbytes(dtype, (3, 4))),
-            "base_offset_in_storage": _offset(base.data_ptr() - _sptr(base), _nbytes(dtype, (3, 4))),
+            "offset_in_storage": pointer_offset(v.data_ptr() - _sptr(v), _nbytes(dtype, (3, 4))),
+            "base_offset_in_storage": pointer_offset(base.data_ptr() - _sptr(base), _nbytes(dtype, (3, 4))),
             "repeat_is_stable": _sptr(v) == _sptr(v)}
 
 
 @case("UntypedStorage.nbytes", ORIGIN_HELPERS,
-      [param(f"{d}-2x3", dtype=d, shape=(2, 3), view="base", requires_dtypes=_opt(d)) for d in DTYPE_NAMES]
+      [param(f"{d}-2x3", dtype=d, shape=(2, 3), view="base") for d in DTYPE_NAMES]
       + [param(f"float32-{n}", dtype="float32", shape=(3, 4), view=n) for n in
          ["row-1", "element-2-3", "transposed", "as-uint8", "zero-size-slice",
           "clone-of-row-1", "clone-of-cols-::2", "clone-of-transposed"]]
@@ -199,11 +176,11 @@ def end_ptr(torch, ctx, dtype, view):
     limit = _nbytes(dtype, (3, 4))
 
     def from_storage(p: int):
-        return _offset(p - _sptr(v), limit)
+        return pointer_offset(p - _sptr(v), limit)
     return {"nelement": v.nelement(), "start_offset": ctx.attempt(lambda: from_storage(ptr)) if ptr else "null",
-            "flat": ctx.attempt(lambda: _tensor(ctx, v.view(-1))),
+            "flat": ctx.attempt(lambda: ctx.tensor(v.view(-1))),
             "flat_same_storage": ctx.attempt(lambda: _sptr(v.view(-1)) == _sptr(v)),
-            "end_from_data_ptr": ctx.attempt(lambda: _offset(v.view(-1)[-1].data_ptr() + item - ptr, limit)),
+            "end_from_data_ptr": ctx.attempt(lambda: pointer_offset(v.view(-1)[-1].data_ptr() + item - ptr, limit)),
             "end_offset": ctx.attempt(lambda: from_storage(v.view(-1)[-1].data_ptr() + item))}
 
 
@@ -274,10 +251,10 @@ def clone(torch, ctx, dtype, view):
     base = ctx.input_from(spec, base_np)
     v = _derive(ctx, base, _VIEWS[view])
     c = v.clone()
-    obs = {"clone": _tensor(ctx, c), "same_object": c is v, "storage_nbytes": c.untyped_storage().nbytes()}
+    obs = {"clone": ctx.tensor(c), "same_object": c is v, "storage_nbytes": c.untyped_storage().nbytes()}
     if c.nelement():
         obs["shares_storage"] = _sptr(c) == _sptr(v)
-        obs["offset_in_storage"] = _offset(c.data_ptr() - _sptr(c), _nbytes(dtype, (3, 4)))
+        obs["offset_in_storage"] = pointer_offset(c.data_ptr() - _sptr(c), _nbytes(dtype, (3, 4)))
         obs["original_writes_show"] = _follows(ctx, lambda: ctx.raw_bytes(c), v, base_np)
     return obs
 
@@ -404,8 +381,8 @@ def storage_helpers(torch, ctx, dtype, view):
     sp = st.storage_ptr(v)
     limit = _nbytes(dtype, (3, 4))
     return {"storage_ptr_is_base": sp == st.storage_ptr(base), "storage_ptr_nonzero": sp != 0,
-            "storage_size": st.storage_size(v), "start_offset": _offset(v.data_ptr() - sp, limit),
-            "end_offset": ctx.attempt(lambda: _offset(st._end_ptr(v) - sp, limit)),
+            "storage_size": st.storage_size(v), "start_offset": pointer_offset(v.data_ptr() - sp, limit),
+            "end_offset": ctx.attempt(lambda: pointer_offset(st._end_ptr(v) - sp, limit)),
             "is_complete": st._is_complete(v)}
 
 
@@ -425,4 +402,4 @@ def storage_helpers_special(torch, ctx, kind, dtype):
     return {"storage_ptr_is_zero": ctx.attempt(lambda: st.storage_ptr(t) == 0) if kind == "meta" else None,
             "storage_size": ctx.attempt(lambda: st.storage_size(t)),
             "data_ptr_is_zero": t.data_ptr() == 0,
-            "end_ptr_minus_data_ptr": ctx.attempt(lambda: _offset(st._end_ptr(t) - t.data_ptr(), limit))}
+            "end_ptr_minus_data_ptr": ctx.attempt(lambda: pointer_offset(st._end_ptr(t) - t.data_ptr(), limit))}

@@ -17,7 +17,7 @@ import struct
 from ..dtypes import DTYPE_NAMES, DTYPES
 from ..inputs import TensorInput
 from ..registry import case, param
-from ._st_support import accepts, pread_supported, run_fresh, sha256, st_bytes, unsupported, write_st
+from ._st_support import accepts, pread_supported, run_fresh, sha256, unsupported, write_st
 
 IMPORT = "import safetensors.torch"
 SAVE = "safetensors.torch.save"
@@ -46,12 +46,6 @@ def _st():
     import safetensors.torch
 
     return safetensors.torch
-
-
-def _req(dtype: str) -> tuple[str, ...]:
-    """Every dtype is required: a target without it is MISSING torch.<dtype> (the oracle has them all,
-    optional ones only where its torch does)."""
-    return (dtype,)
 
 
 def _spec(dtype: str, shape: tuple[int, ...] = (2, 3), value_set: str = "special", views=()) -> TensorInput:
@@ -118,7 +112,9 @@ def _reraise(obs: dict):
 # -- save / save_file ------------------------------------------------------------------------------
 
 def _save_params():
-    out = [param(d, kind="dtype", dtype=d, requires_dtypes=_req(d)) for d in DTYPE_NAMES]
+    # requires_dtypes for every dtype: a target without it is MISSING torch.<dtype>, rather than failing
+    # somewhere downstream in safetensors (e.g. load() passing dtype=None to frombuffer)
+    out = [param(d, kind="dtype", dtype=d, requires_dtypes=(d,)) for d in DTYPE_NAMES]
     out += [param(f"{d}-{k}", kind=k, dtype=d) for d in ("float32", "bfloat16")
             for k in ("0d", "zero-size-[0]", "zero-size-[2,0]", "offset-view-row", "offset-view-rows")]
     out += [param("float32-metadata-one-key", kind="metadata-one-key", dtype="float32"),
@@ -262,7 +258,7 @@ def _load_via(torch, path_kind: str, path: str, names: list[str]):
 
 
 @case("safetensors loading path", "loading-strategy matrix",
-      [param(f"{p}-{d}", path_kind=p, dtype=d, requires_dtypes=_req(d)) for p in PATHS for d in DTYPE_NAMES],
+      [param(f"{p}-{d}", path_kind=p, dtype=d, requires_dtypes=(d,)) for p in PATHS for d in DTYPE_NAMES],
       name=MATRIX_CASE)
 def load_path(torch, ctx, path_kind, dtype):
     """One cell of the loading matrix: a kit-written file with one [2, 3] tensor of special values,

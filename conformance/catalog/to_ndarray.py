@@ -15,7 +15,8 @@ import ctypes
 import numpy as np
 
 from ..dtypes import DTYPE_NAMES, DTYPES
-from ..inputs import TensorInput, apply_views, ordinary, special
+from ..inputs import TensorInput, apply_views, flip_low_bits, ordinary, special
+from ..observe import pointer_offset
 from ..registry import case, param
 
 ORIGIN = "_tobytes/_to_ndarray"
@@ -53,10 +54,6 @@ _LAYOUTS = {
 }
 
 
-def _opt(d: str) -> tuple[str, ...]:
-    return (d,) if DTYPES[d].optional else ()
-
-
 def _spec(dtype: str, layout: str) -> TensorInput:
     """An input of ``dtype`` in ``layout``, filled with the dtype's special values."""
     shape, views = _LAYOUTS[layout]
@@ -64,29 +61,9 @@ def _spec(dtype: str, layout: str) -> TensorInput:
 
 
 def _layout_params(layouts, dtypes=("float32",), extra=()):
-    out = [param(f"{d}-{name}", dtype=d, layout=name, requires_dtypes=_opt(d)) for d in dtypes for name in layouts]
-    out += [param(f"{d}-{name}", dtype=d, layout=name, requires_dtypes=_opt(d)) for d, name in extra]
+    out = [param(f"{d}-{name}", dtype=d, layout=name) for d in dtypes for name in layouts]
+    out += [param(f"{d}-{name}", dtype=d, layout=name) for d, name in extra]
     return out
-
-
-def _flip_low_bits(arr: np.ndarray) -> None:
-    """Flip the lowest bit of every element of ``arr`` in place, whatever its strides."""
-    u = arr.view(np.dtype(f"<u{arr.itemsize}"))
-    np.bitwise_xor(u, 1, out=u)
-
-
-def _tensor(ctx, t) -> dict:
-    """ctx.tensor, without the strides of a zero-size tensor (they carry no meaning)."""
-    obs = ctx.tensor(t)
-    if "stride" in obs and 0 in obs["shape"]:
-        obs["stride"] = None
-    return obs
-
-
-def _offset(delta: int, limit: int):
-    """A pointer difference, kept only when it is an offset inside the buffer ([0, limit] bytes); any other
-    difference is between unrelated allocations, so only that fact is observed (never an address)."""
-    return delta if isinstance(delta, int) and 0 <= delta <= limit else "outside the buffer"
 
 
 UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
@@ -101,7 +78,7 @@ def _aliases(ctx, r, t, base: np.ndarray):
     if base.size == 0:
         return None
     before_t, before_r = ctx.raw_bytes(t), ctx.raw_bytes(r)
-    _flip_low_bits(base)
+    flip_low_bits(base)
     if ctx.raw_bytes(t) == before_t:
         try:
             t.zero_()
@@ -159,7 +136,7 @@ def contiguous(torch, ctx, dtype, layout):
     base = spec.numpy_base()
     t = ctx.input_from(spec, base)
     r = t.contiguous()
-    return {"result": _tensor(ctx, r), "same_object": r is t, "result_is_contiguous": r.is_contiguous(),
+    return {"result": ctx.tensor(r), "same_object": r is t, "result_is_contiguous": r.is_contiguous(),
             "aliases_input": _aliases(ctx, r, t, base)}
 
 
@@ -195,7 +172,7 @@ def to_cpu(torch, ctx, dtype, layout):
     base = spec.numpy_base()
     t = ctx.input_from(spec, base)
     r = t.to("cpu")
-    return {"result": _tensor(ctx, r), "same_object": r is t, "aliases_input": _aliases(ctx, r, t, base)}
+    return {"result": ctx.tensor(r), "same_object": r is t, "aliases_input": _aliases(ctx, r, t, base)}
 
 
 # -- data_ptr ----------------------------------------------------------------------------------
@@ -219,7 +196,7 @@ def data_ptr_offset(torch, ctx, dtype, shape, views):
     base = ctx.input(TensorInput(dtype, shape, tuple(DTYPES[dtype].value_sets["special"])))
     v = apply_views(base, views, numpy=False)
     limit = int(np.prod(shape)) * DTYPES[dtype].itemsize
-    return {"view": ctx.tensor(v), "offset_bytes": _offset(v.data_ptr() - base.data_ptr(), limit)}
+    return {"view": ctx.tensor(v), "offset_bytes": pointer_offset(v.data_ptr() - base.data_ptr(), limit)}
 
 
 @case("Tensor.data_ptr", ORIGIN, _layout_params(
@@ -258,7 +235,7 @@ def shape(torch, ctx, dtype, layout):
             "np_prod": int(np.prod(s).item())}
 
 
-_DTYPE_PARAMS = [param(d, dtype=d, requires_dtypes=_opt(d)) for d in DTYPE_NAMES]
+_DTYPE_PARAMS = [param(d, dtype=d) for d in DTYPE_NAMES]
 
 
 @case("Tensor.dtype", f"{ORIGIN}, {ORIGIN_FLATTEN}", _DTYPE_PARAMS)
@@ -297,11 +274,11 @@ def numpy(torch, ctx, dtype, layout):
     arr = t.numpy()
     obs = {"array": _array(arr)}
     if isinstance(arr, np.ndarray) and arr.size:
-        obs["shares_memory"] = ctx.attempt(lambda: ctx.changes(lambda: ctx.raw_bytes(t), lambda: _flip_low_bits(arr)))
+        obs["shares_memory"] = ctx.attempt(lambda: ctx.changes(lambda: ctx.raw_bytes(t), lambda: flip_low_bits(arr)))
     return obs
 
 
-@case("Tensor.numpy", ORIGIN, [param(d, dtype=d, requires_dtypes=_opt(d)) for d in _NON_NUMPY_DTYPES],
+@case("Tensor.numpy", ORIGIN, [param(d, dtype=d) for d in _NON_NUMPY_DTYPES],
       name="numpy_unsupported")
 def numpy_unsupported(torch, ctx, dtype):
     """numpy has no bfloat16/float8/float4: torch raises TypeError rather than returning some other dtype."""
@@ -323,8 +300,7 @@ def _view_params():
             ("float32", "transposed", "uint8", False),
             ("complex64", "contiguous", "int64", False),
             ("uint8", "offset-rows", "bfloat16", True), ("uint8", "contiguous", "float32", False)]
-    return [param(f"{d}-{lay}-to-{to}{'-kw' if kw else ''}", dtype=d, layout=lay, to=to, kw=kw,
-                  requires_dtypes=_opt(d)) for d, lay, to, kw in rows]
+    return [param(f"{d}-{lay}-to-{to}{'-kw' if kw else ''}", dtype=d, layout=lay, to=to, kw=kw) for d, lay, to, kw in rows]
 
 
 @case("Tensor.view(dtype)", ORIGIN, _view_params(), name="view_dtype")
@@ -335,7 +311,7 @@ def view_dtype(torch, ctx, dtype, layout, to, kw):
     base = spec.numpy_base()
     t = ctx.input_from(spec, base)
     r = t.view(dtype=ctx.dtype(to)) if kw else t.view(ctx.dtype(to))
-    return {"result": _tensor(ctx, r), "aliases_input": _aliases(ctx, r, t, base)}
+    return {"result": ctx.tensor(r), "aliases_input": _aliases(ctx, r, t, base)}
 
 
 # -- nelement / numel --------------------------------------------------------------------------

@@ -4,25 +4,19 @@ from __future__ import annotations
 import numpy as np
 
 from ..dtypes import DTYPE_NAMES, DTYPES
-from ..inputs import TensorInput, ordinary, special
+from ..inputs import TensorInput, flip_low_bits, ordinary, special
 from ..registry import case, param
 
 ORIGIN = "_view2torch"
 
 
 def _dtype_params(*value_sets: str):
-    return [param(f"{d}-{vs}", dtype=d, value_set=vs, requires_dtypes=(d,) if DTYPES[d].optional else ())
+    return [param(f"{d}-{vs}", dtype=d, value_set=vs)
             for d in DTYPE_NAMES for vs in value_sets]
 
 
 def _flip_first_bit(buf) -> None:
     buf[0] ^= 1
-
-
-def _flip_bits(arr: np.ndarray) -> None:
-    """Flip the lowest bit of every byte of ``arr`` in place (its bytes, seen as uint8)."""
-    u = arr.reshape(-1).view(np.uint8)
-    u ^= 1
 
 
 @case("torch.frombuffer", ORIGIN, _dtype_params("ordinary", "special"))
@@ -48,7 +42,7 @@ def frombuffer_error(torch, ctx, dtype, nbytes):
 _ZERO_SHAPES = {"0": [0], "2x0": [2, 0], "0x3x4": [0, 3, 4]}
 
 
-@case("torch.empty", ORIGIN, [param(f"{d}-{s}", dtype=d, shape=shape, requires_dtypes=(d,) if DTYPES[d].optional else ())
+@case("torch.empty", ORIGIN, [param(f"{d}-{s}", dtype=d, shape=shape)
                               for d in DTYPE_NAMES for s, shape in _ZERO_SHAPES.items() if s != "2x0" or d == "float32"])
 def empty_zero_size(torch, ctx, dtype, shape):
     """empty(list_with_a_zero, dtype=): the zero-size path of _view2torch."""
@@ -56,8 +50,7 @@ def empty_zero_size(torch, ctx, dtype, shape):
 
 
 def _reshape_params():
-    out = [param(f"{d}-4to2x2", dtype=d, shape=(4,), views=(), to=[2, 2],
-                 requires_dtypes=(d,) if DTYPES[d].optional else ()) for d in DTYPE_NAMES]
+    out = [param(f"{d}-4to2x2", dtype=d, shape=(4,), views=(), to=[2, 2]) for d in DTYPE_NAMES]
     layouts = {
         "6to2x3": ((6,), (), [2, 3]),
         "2x3to3x2": ((2, 3), (), [3, 2]),
@@ -83,7 +76,7 @@ def reshape(torch, ctx, dtype, shape, views, to):
     base = spec.numpy_base()
     t = ctx.input_from(spec, base)
     r = t.reshape(to)
-    aliases = ctx.changes(lambda: ctx.raw_bytes(r), lambda: _flip_bits(base)) if base.size else None
+    aliases = ctx.changes(lambda: ctx.raw_bytes(r), lambda: flip_low_bits(base)) if base.size else None
     return {"result": ctx.tensor(r), "aliases_input": aliases}
 
 
@@ -95,7 +88,7 @@ def from_numpy(torch, ctx, dtype):
     """from_numpy(ndarray) keeps dtype, bytes and shape, and shares the array's memory."""
     arr = TensorInput(dtype, (2, 3), tuple(DTYPES[dtype].value_sets["special"])).numpy_base().copy()
     t = torch.from_numpy(arr)
-    return {"result": ctx.tensor(t), "shares_memory": ctx.changes(lambda: ctx.raw_bytes(t), lambda: _flip_bits(arr))}
+    return {"result": ctx.tensor(t), "shares_memory": ctx.changes(lambda: ctx.raw_bytes(t), lambda: flip_low_bits(arr))}
 
 
 @case("torch.from_numpy", ORIGIN, [param(f"byteswapped-{d}", dtype=d) for d in ("float32", "float16", "int64", "complex64")])
@@ -112,7 +105,7 @@ def from_numpy_non_native(torch, ctx, dtype):
     return torch.from_numpy(arr)
 
 
-@case("torch.<dtype>", ORIGIN, [param(d, dtype=d, requires_dtypes=(d,) if DTYPES[d].optional else ()) for d in DTYPE_NAMES])
+@case("torch.<dtype>", ORIGIN, [param(d, dtype=d) for d in DTYPE_NAMES])
 def dtype_object(torch, ctx, dtype):
     """The dtype constant exists, is a torch.dtype, is hashable and distinct from every other dtype."""
     dt = getattr(torch, dtype)

@@ -317,7 +317,6 @@ def _dunder(self, name, *args):
     """A dunder on a membrane: recorded as <kind>.<dunder>, run on the real object's type."""
     o = object.__getattribute__(self, "_o")
     n = object.__getattribute__(self, "_n")
-    role = object.__getattribute__(self, "_r")
     rec = REC
     where = None if rec is None or rec.busy else rec.where(sys._getframe(1))
     fn = getattr(type(o), name)
