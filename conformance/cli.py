@@ -35,7 +35,8 @@ def _expectations(args: argparse.Namespace) -> int:
     data = res.load(Path(args.results))
     path = Path(args.file)
     old = expect.Expectations.load(path) if path.exists() else expect.Expectations.empty()
-    text = expect.rewrite(data["cases"], old, data["run"].get("target") or "?")
+    notes = expect.notes_of(path.read_text()) if path.exists() else []
+    text = expect.rewrite(data["cases"], old, data["run"].get("target") or "?", notes)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
     n = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))

@@ -48,6 +48,17 @@ class Entry:
         return case_id.startswith(self.prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
 
 
+def notes_of(text: str) -> list[str]:
+    """The leading ``## `` comment lines of a file: the maintainers' notes, kept across rewrites."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            out.append(line)
+        elif line.strip() and not line.startswith("#"):
+            break
+    return out
+
+
 class Expectations:
     def __init__(self, entries: list[Entry], path: str = "<none>"):
         self.entries = entries
@@ -120,9 +131,9 @@ def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
     return raw, f"expected {'/'.join(entry.outcomes)} ({entry.reason}), got {raw}"
 
 
-def rewrite(records: list[dict], old: Expectations, target: str) -> str:
+def rewrite(records: list[dict], old: Expectations, target: str, notes: list[str] = ()) -> str:
     """A new expectations file from results: old entries that still hold keep their reasons;
-    every other failing case gets its own entry to triage."""
+    every other failing case gets its own entry to triage. ``notes`` are comment lines kept on top."""
     raw = {r["id"]: r for r in records}
     failing = {i for i, r in raw.items() if r["raw_outcome"] in EXPECTABLE}
     kept: list[Entry] = []
@@ -134,7 +145,7 @@ def rewrite(records: list[dict], old: Expectations, target: str) -> str:
             covered.update(hit)
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that still hold are kept.",
-             ""]
+             *notes, ""]
     width = max([len(e.pattern) for e in kept] + [len(i) for i in failing - covered] + [10])
     for e in kept:
         lines.append(f"{e.pattern:<{width}}  {','.join(e.outcomes):<8} {e.reason}")

@@ -1,0 +1,102 @@
+"""Real second targets: pyborch (always, in CI) and mindtorch_v2 (when its sources are found)."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.backends.mindtorch_v2 import ENV_VAR, BackendError, find_sources
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTATIONS = ROOT / "expectations"
+
+
+def run_gate(target: str, report_dir: Path, oracle_cache: Path, *extra: str, env: dict | None = None):
+    cmd = [sys.executable, "-m", "conformance", "run", "--target", target, "--report-dir", str(report_dir),
+           "--oracle-cache", str(oracle_cache), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=1200)
+    results = json.loads((report_dir / "results.json").read_text()) if (report_dir / "results.json").exists() else None
+    return proc, results
+
+
+@pytest.fixture(scope="module")
+def oracle_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("oracle-cache")
+
+
+def test_pyborch_matches_its_checked_in_expectations(tmp_path, oracle_cache):
+    proc, results = run_gate("pyborch", tmp_path / "r", oracle_cache,
+                             "--expectations", str(EXPECTATIONS / "pyborch.txt"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert results["run"]["target_env"]["module"] == "borch"
+    assert results["run"]["target_env"]["uses_real_torch"] is False
+    assert results["run"]["cases_run"] == results["run"]["cases_in_catalog"] > 0
+    outcomes = set(results["run"]["counts"])
+    assert outcomes <= {"PASS", "XFAIL", "SKIP"}, results["run"]["counts"]
+    assert results["run"]["counts"]["PASS"] > 0 and results["run"]["counts"]["XFAIL"] > 0
+
+
+def test_gate_fails_when_a_known_gap_is_forgotten_or_stale(tmp_path, oracle_cache):
+    lines = (EXPECTATIONS / "pyborch.txt").read_text().splitlines()
+    entries = [i for i, l in enumerate(lines) if l.strip() and not l.startswith("#")]
+    forgotten = lines[entries[0]].split()[0]
+    del lines[entries[0]]
+    lines.append("no_such_case[anything]  FAIL  stale entry left behind")
+    exp = tmp_path / "pyborch.txt"
+    exp.write_text("\n".join(lines) + "\n")
+    proc, results = run_gate("pyborch", tmp_path / "r", oracle_cache, "--expectations", str(exp))
+    assert proc.returncode == 1
+    by_id = {c["id"]: c for c in results["cases"]}
+    if not forgotten.endswith("*"):
+        assert by_id[forgotten]["outcome"] in {"FAIL", "MISSING", "CRASH", "TIMEOUT", "ERROR"}
+    assert any("no_such_case[anything]" in p for p in results["run"]["gate_problems"])
+
+
+def _mindtorch_src() -> str | None:
+    try:
+        return find_sources([])
+    except BackendError:
+        return None
+
+
+MINDTORCH_SRC = _mindtorch_src()
+# Sources with their own import hook (pull/2761) behave differently from master: their own file.
+MINDTORCH_EXPECTATIONS = EXPECTATIONS / (
+    "mindtorch_v2-torch-proxy.txt" if MINDTORCH_SRC and (Path(MINDTORCH_SRC) / "mindtorch_v2" / "_torch_proxy.py").exists()
+    else "mindtorch_v2.txt")
+needs_mindtorch = pytest.mark.skipif(
+    MINDTORCH_SRC is None,
+    reason=f"mindtorch_v2 sources not found: set {ENV_VAR}=/path/to/mindnlp/src (or check out mindnlp beside "
+           "this repository as ../mindnlp) to run the mindtorch_v2 integration")
+
+
+@needs_mindtorch
+def test_mindtorch_v2_gate_passes_on_checked_in_expectations(tmp_path, oracle_cache):
+    proc, results = run_gate("mindtorch_v2", tmp_path / "r", oracle_cache,
+                             "--expectations", str(MINDTORCH_EXPECTATIONS))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert results["run"]["target_env"]["module"] == "mindtorch_v2"
+    assert results["run"]["target_env"]["uses_real_torch"] is False
+
+
+@needs_mindtorch
+def test_mindtorch_v2_gate_fails_after_a_deliberate_regression(tmp_path, oracle_cache):
+    """Copy the sources, make torch.empty ignore its dtype (it honours it today), and the gate must fail."""
+    src = tmp_path / "src"
+    shutil.copytree(Path(MINDTORCH_SRC) / "mindtorch_v2", src / "mindtorch_v2")
+    init = src / "mindtorch_v2" / "__init__.py"
+    init.write_text(init.read_text() + "\n\n_kit_empty = empty\n"
+                    "def empty(*args, **kwargs):  # deliberate regression for the gate test\n"
+                    "    kwargs.pop('dtype', None)\n"
+                    "    return _kit_empty(*args, **kwargs)\n")
+    env = {**os.environ, ENV_VAR: str(src)}
+    proc, results = run_gate("mindtorch_v2", tmp_path / "r", oracle_cache,
+                             "--expectations", str(MINDTORCH_EXPECTATIONS), env=env)
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    failed = {c["id"] for c in results["cases"] if c["outcome"] == "FAIL"}
+    assert "empty_zero_size[int64-0]" in failed
