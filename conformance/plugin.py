@@ -56,6 +56,7 @@ class State:
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    gate_problems: list[str] = field(default_factory=list)   # reasons the gate fails besides case outcomes
     partial: Any = None
 
     def target(self) -> WorkerClient:
@@ -230,7 +231,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.client.close()
     if not _is_controller(session.config):
         return
-    problems = []
+    problems = state.gate_problems
     stale = state.expectations.unmatched(load_catalog())
     for e in stale:
         problems.append(f"{state.expectations.path}:{e.line}: entry {e.pattern!r} matches no case in the "
@@ -239,7 +240,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         problems.append("no conformance case ran")
     if problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    state.gate_problems = problems  # type: ignore[attr-defined]
     if state.partial:
         state.partial.close()
     if state.report_dir:
@@ -277,7 +277,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     c = res.counts(state.records)
     tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
                   + ", ".join(f"{n} {o}" for o, n in c.items()))
-    for p in getattr(state, "gate_problems", []):
+    for p in state.gate_problems:
         tr.write_line(f"GATE: {p}", red=True)
     if state.report_dir:
         tr.write_line(f"report: {state.report_dir / 'index.html'} (results: {state.report_dir / 'results.json'})")
