@@ -9,6 +9,7 @@ from pathlib import Path
 from . import expectations as expect, reports, results as res
 from .client import WorkerStartError
 from .oracle_cache import CacheError
+from .reports import perf as perf_report
 from .registry import catalog_dir, load_catalog
 
 
@@ -50,7 +51,8 @@ def _report(args: argparse.Namespace) -> int:
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
     report = reports.load(args.results, date=date)
     out = Path(args.out or Path(args.results[0]).parent)
-    written = reports.write_all(report, out)
+    perf = perf_report.load(args.perf) if args.perf else None
+    written = reports.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
     return 0
 
@@ -101,6 +103,8 @@ def parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", help="output folder for index.html, checklist.md, junit.xml (default: beside the first results)")
     rep.add_argument("--date", nargs="?", const="now", metavar="WHEN",
                      help="print a date in the reports: WHEN as given, or the current UTC time without WHEN")
+    rep.add_argument("--perf", metavar="PERF_JSON",
+                     help="benchmarks/bench_loading.py --json output: also write perf.md and a performance section in index.html")
     rep.set_defaults(func=_report)
 
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
@@ -120,6 +124,6 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if args.command == "run" else args.func(args)
-    except (expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError) as e:
+    except (expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError, perf_report.PerfError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -7,22 +7,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import checklist, html, junit
+from . import checklist, html, junit, perf as perf_report
 from .model import Report, from_results, load
 
 RENDERERS = {"index.html": html.render, "checklist.md": checklist.render, "junit.xml": junit.render}
 
 
-def write_all(report: Report, out_dir: Path) -> dict[str, Path]:
-    """Render every report into ``out_dir``; returns file name -> path."""
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")   # a reader never sees half a file
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+def write_all(report: Report, out_dir: Path, perf: dict | None = None) -> dict[str, Path]:
+    """Render every report into ``out_dir``; returns file name -> path.
+
+    ``perf`` (a perf.json from benchmarks/bench_loading.py) adds perf.md and a section of index.html.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, render in RENDERERS.items():
         path = out_dir / name
-        tmp = path.with_name(path.name + ".tmp")   # a reader never sees half a file
-        tmp.write_text(render(report), encoding="utf-8")
-        tmp.replace(path)
+        _write(path, html.render(report, perf=perf) if name == "index.html" and perf else render(report))
         written[name] = path
+    if perf:
+        written["perf.md"] = out_dir / "perf.md"
+        _write(written["perf.md"], perf_report.markdown(perf))
     return written
 
 

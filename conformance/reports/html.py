@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from ..outcomes import ORDER, OUTCOMES
 from .entry_points import entry_points_of
+from . import perf as perf_report
 from .model import PRIORITY, Report, Run, anchor
 from .sources import Catalog, repro_command
 
@@ -110,7 +111,7 @@ def _script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
 
-def render(report: Report) -> str:
+def render(report: Report, perf: dict[str, Any] | None = None) -> str:
     catalog = Catalog()
     failing, xfail = report.listed_cases()
     failing_v = [_case_view(c, report, catalog) for c in failing]
@@ -127,4 +128,6 @@ def render(report: Report) -> str:
         entry_points=report.all_entry_points(), failing=failing_v, xfail=xfail_v,
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
         anchor=anchor, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
-        script=_SCRIPT, script_hash=_script_hash(_SCRIPT))
+        script=_SCRIPT, script_hash=_script_hash(_SCRIPT),
+        perf={"summary": perf_report.summary(perf), "rows": perf_report.rows(perf), "legend": perf_report.LEGEND}
+        if perf else None)
