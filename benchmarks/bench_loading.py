@@ -30,6 +30,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
+
+from conformance.backends import mindtorch_v2  # noqa: E402
 MiB = 2 ** 20
 PATHS = ["load(bytes)", "load_file mmap", "load_file pread", "safe_open(numpy)+from_numpy"]
 ORACLE = "torch"
@@ -254,7 +257,7 @@ def main() -> int:
         print(json.dumps(child(*args.child)))
         return 0
 
-    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if _mindtorch_found() else [])
+    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
     if ORACLE not in targets:
         targets = [ORACLE] + targets
     paths = args.path or PATHS
@@ -306,15 +309,6 @@ def _numel(shape: list[int]) -> int:
         n *= s
     return n
 
-
-def _mindtorch_found() -> bool:
-    sys.path.insert(0, str(ROOT))
-    from conformance.backends.mindtorch_v2 import BackendError, find_sources
-    try:
-        find_sources([])
-        return True
-    except BackendError:
-        return False
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ from typing import Any, Callable
 import numpy as np
 
 from .dtypes import DTYPES
-from .inputs import TensorInput, apply_views
+from .inputs import TensorInput, apply_views, flip_low_bits
 
 
 DISPLAY = "display"
+
+
+UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
 
 
 class ObservationError(Exception):
@@ -149,6 +152,21 @@ class Context:
         if isinstance(v, dict):
             return {str(k): self.value(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         return {"object": type(v).__name__}
+
+    def follows_writes(self, t: Any, base: np.ndarray, read: Callable[[], Any]) -> bool | str:
+        """Whether a write to input ``t`` (built from numpy array ``base``) changes what ``read`` sees.
+        The write goes to ``base``; where that does not show in ``t`` (a from_numpy that copies) it is
+        ``t.zero_()``, so a copying from_numpy does not blame the API under test."""
+        before_t, before = self.raw_bytes(t), read()
+        flip_low_bits(base)
+        if self.raw_bytes(t) == before_t:
+            try:
+                t.zero_()
+            except Exception:
+                return UNDETERMINED
+            if self.raw_bytes(t) == before_t:
+                return UNDETERMINED
+        return read() != before
 
     @staticmethod
     def changes(read: Callable[[], Any], mutate: Callable[[], Any]) -> bool:

@@ -6,16 +6,14 @@ reuse it). Recording it is itself a check: real PyTorch as the target must PASS 
 """
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from kitrun import RECORDING_SEED, file_state, not_applicable, run_kit
+from kitrun import RECORDING_SEED, file_state, not_applicable, once_per_session, run_kit
 
 
 @dataclass(frozen=True)
@@ -54,22 +52,6 @@ def _record(shared: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def oracle(tmp_path_factory: pytest.TempPathFactory) -> Oracle:
-    base = tmp_path_factory.getbasetemp()
-    # Under xdist each worker has its own basetemp; their parent is common to this session only.
-    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "conformance-oracle"
-    shared.mkdir(exist_ok=True)
-    done = shared / "recorded.json"
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            try:
-                info = _record(shared)
-            except BaseException as e:
-                done.write_text(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-                raise
-            done.write_text(json.dumps(info))
-        info = json.loads(done.read_text())
-    if "error" in info:
-        pytest.fail(f"recording the oracle failed (in another test worker): {info['error']}")
+    info = once_per_session(tmp_path_factory, "conformance-oracle", _record)
     return Oracle(Path(info["cache"]), Path(info["records"]), Path(info["meta"]), Path(info["report_dir"]),
                   info["records_state"], info["meta_state"])

@@ -5,6 +5,7 @@ from the repository root and returns its exit code, output and results.json.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -111,3 +112,28 @@ def file_state(path: Path) -> dict[str, Any]:
     """Size, mtime and content hash of a file: enough to tell that nobody rewrote it."""
     st = path.stat()
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def once_per_session(tmp_path_factory, name: str, prepare) -> dict[str, Any]:
+    """Run ``prepare(shared_dir) -> JSON-able dict`` once per test session, also under xdist: the first
+    worker that needs it runs it under a file lock; the others wait and read what it left (or its error)."""
+    import pytest
+
+    base = tmp_path_factory.getbasetemp()
+    # Under xdist each worker has its own basetemp; their parent is common to this session only.
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    shared.mkdir(exist_ok=True)
+    done = shared / "done.json"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            try:
+                info = prepare(shared)
+            except BaseException as e:
+                done.write_text(json.dumps({"error": f"{type(e).__name__}: {e}"}))
+                raise
+            done.write_text(json.dumps(info))
+        info = json.loads(done.read_text())
+    if "error" in info:
+        pytest.fail(f"{name} failed in another test worker: {info['error'][:3000]}")
+    return info

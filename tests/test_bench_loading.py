@@ -1,7 +1,6 @@
 """benchmarks/bench_loading.py runs on a tiny checkpoint and its perf.json renders (no timing asserted)."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path

@@ -113,7 +113,7 @@ def test_entry_points_oracle_and_pyborch(version, tmp_path, tmp_path_factory, sn
     proc, res = run_kit("torch", tmp_path / "oracle", cache, env_for(st_dir, PYTHONHASHSEED="1"))
     assert res["run"]["oracle"]["safetensors"] == version
     assert res["run"]["target_env"]["safetensors"] == version
-    assert any(p.name.startswith(f"torch-") and f"_st-{version}_" in p.name for p in cache.iterdir())
+    assert any(p.name.startswith("torch-") and f"_st-{version}_" in p.name for p in cache.iterdir())
     bad = {c["id"]: c["summary"] for c in res["cases"] if c["outcome"] not in ("PASS", "SKIP")}
     assert not bad, bad
     for c in res["cases"]:

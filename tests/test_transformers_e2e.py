@@ -11,7 +11,6 @@ is reported as blocked by it (or passes, where pyborch gets that far).
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
@@ -26,6 +25,7 @@ import pytest
 
 from conformance.compare import judge
 from conformance.observe import exception
+from kitrun import once_per_session
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -125,22 +125,7 @@ def runs(request, tmp_path_factory) -> Done:
     """Prepared once per release for the whole session: under xdist, the first worker that needs a
     release prepares it under a file lock; the others wait and read what it left."""
     major = request.param
-    basetemp = tmp_path_factory.getbasetemp()
-    shared = (basetemp.parent if os.environ.get("PYTEST_XDIST_WORKER") else basetemp) / f"transformers-e2e-{major}"
-    shared.mkdir(exist_ok=True)
-    done = shared / "done.json"
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():
-            try:
-                info = _prepare(major, shared / "work")
-            except BaseException as e:
-                done.write_text(json.dumps({"error": f"{type(e).__name__}: {e}"}))
-                raise
-            done.write_text(json.dumps(info))
-        info = json.loads(done.read_text())
-    if "error" in info:
-        pytest.fail(f"preparing transformers {major}.x failed (in another test worker): {info['error'][:3000]}")
+    info = once_per_session(tmp_path_factory, f"transformers-e2e-{major}", lambda shared: _prepare(major, shared / "work"))
     print(f"pip install --no-deps --target of transformers {major}.x: {info['install_s']} s")
     return Done(info)
 

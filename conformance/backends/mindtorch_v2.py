@@ -41,6 +41,15 @@ def find_sources(explicit: list[str]) -> str | None:
         f"folder: export {ENV_VAR}=/path/to/mindnlp/src (or --backend-path /path/to/mindnlp/src).")
 
 
+def available(explicit: list[str] | None = None) -> bool:
+    """Whether mindtorch_v2 can be found (sources or an installed package), without importing it."""
+    try:
+        find_sources(list(explicit or []))
+        return True
+    except BackendError:
+        return False
+
+
 class MindtorchV2Backend(Backend):
     def __init__(self, sys_path: list[str] | None = None) -> None:
         super().__init__(name="mindtorch_v2", uses_real_torch=False, sys_path=list(sys_path or []))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import ctypes
 
 from ..dtypes import DTYPE_NAMES, DTYPES
-from ..inputs import TensorInput, flip_low_bits
+from ..inputs import TensorInput
 from ..observe import pointer_offset
 from ..registry import case, param
 
@@ -91,22 +91,6 @@ def _storage_bytes(t) -> bytes:
     return ctypes.string_at(s.data_ptr(), s.nbytes())
 
 
-UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
-
-
-def _follows(ctx, read, t, base_np):
-    """Whether a write to the tensor ``t`` changes what ``read`` returns. The write goes to the numpy array
-    ``t`` was built from; where that does not show in ``t`` (a from_numpy that copies), it is ``t.zero_()``."""
-    before_t, before = ctx.raw_bytes(t), read()
-    flip_low_bits(base_np)
-    if ctx.raw_bytes(t) == before_t:
-        try:
-            t.zero_()
-        except Exception:
-            return UNDETERMINED
-        if ctx.raw_bytes(t) == before_t:
-            return UNDETERMINED
-    return read() != before
 
 
 # -- Tensor.untyped_storage / UntypedStorage.data_ptr / UntypedStorage.nbytes ------------------
@@ -121,7 +105,7 @@ def untyped_storage(torch, ctx, dtype, view):
     base = ctx.input_from(spec, base_np)
     v = _derive(ctx, base, _VIEWS[view])
     return {"view": ctx.tensor(v), "storage_is_base_bytes": _storage_bytes(v) == ctx.raw_bytes(base),
-            "base_writes_show": _follows(ctx, lambda: _storage_bytes(v), base, base_np)}
+            "base_writes_show": ctx.follows_writes(base, base_np, lambda: _storage_bytes(v))}
 
 
 @case("UntypedStorage.data_ptr", ORIGIN, _view_params(
@@ -255,7 +239,7 @@ def clone(torch, ctx, dtype, view):
     if c.nelement():
         obs["shares_storage"] = _sptr(c) == _sptr(v)
         obs["offset_in_storage"] = pointer_offset(c.data_ptr() - _sptr(c), _nbytes(dtype, (3, 4)))
-        obs["original_writes_show"] = _follows(ctx, lambda: ctx.raw_bytes(c), v, base_np)
+        obs["original_writes_show"] = ctx.follows_writes(v, base_np, lambda: ctx.raw_bytes(c))
     return obs
 
 

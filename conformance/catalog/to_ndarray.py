@@ -66,9 +66,6 @@ def _layout_params(layouts, dtypes=("float32",), extra=()):
     return out
 
 
-UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
-
-
 def _aliases(ctx, r, t, base: np.ndarray):
     """Whether ``r`` shares memory with the input ``t``: the same object does; otherwise, whether a write to
     the numpy array ``t`` was built from shows in ``r``. Where that write does not show in ``t`` (a
@@ -77,16 +74,7 @@ def _aliases(ctx, r, t, base: np.ndarray):
         return True
     if base.size == 0:
         return None
-    before_t, before_r = ctx.raw_bytes(t), ctx.raw_bytes(r)
-    flip_low_bits(base)
-    if ctx.raw_bytes(t) == before_t:
-        try:
-            t.zero_()
-        except Exception:
-            return UNDETERMINED
-        if ctx.raw_bytes(t) == before_t:
-            return UNDETERMINED
-    return ctx.raw_bytes(r) != before_r
+    return ctx.follows_writes(t, base, lambda: ctx.raw_bytes(r))
 
 
 # -- layout and strided ------------------------------------------------------------------------
