@@ -11,6 +11,7 @@ An exact id wins over a prefix, and the longest prefix wins over shorter ones.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterable
 
@@ -30,7 +31,7 @@ class Entry:
     reason: str
     line: int
 
-    @property
+    @cached_property
     def prefix(self) -> str | None:
         """What matching ids start with: ``name[dtype-*`` and ``name[dtype-*]`` are prefixes; None for an id."""
         for tail in ("*", "*]"):
@@ -105,18 +106,24 @@ class Expectations:
         return cls.parse(p.read_text(), str(p))
 
     def match(self, case_id: str) -> Entry | None:
-        best = None
-        for e in self.entries:
-            if e.matches(case_id):
-                if not e.is_prefix:
-                    return e
-                if best is None or len(e.prefix) > len(best.prefix):
-                    best = e
-        return best
+        exact = self._exact.get(case_id)
+        if exact is not None:
+            return exact
+        return next((e for e in self._prefixes if e.matches(case_id)), None)
+
+    @cached_property
+    def _exact(self) -> dict[str, Entry]:
+        return {e.pattern: e for e in self.entries if not e.is_prefix}
+
+    @cached_property
+    def _prefixes(self) -> list[Entry]:
+        """Longest prefix first (a stable sort keeps file order among equals): the first match wins."""
+        return sorted((e for e in self.entries if e.is_prefix), key=lambda e: -len(e.prefix))
 
     def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
-        ids = list(case_ids)
-        return [e for e in self.entries if not any(e.matches(i) for i in ids)]
+        ids = set(case_ids)
+        return [e for e in self.entries
+                if (e.pattern not in ids if not e.is_prefix else not any(e.matches(i) for i in ids))]
 
 
 def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
