@@ -34,12 +34,9 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("ERROR", f"oracle could not run the case: {oracle.get('kit_error') or oracle['observe_error']}")
     if "dtype_absent" in oracle:
         return Verdict("SKIP", f"the oracle's torch has no dtype {oracle['dtype_absent']}")
-    absent = _not_in_this_safetensors(oracle)
-    if absent is not None:
-        return Verdict("SKIP", f"not in this safetensors version: {absent}")
-    elsewhere = _not_in_this_environment(oracle)
-    if elsewhere is not None:
-        return Verdict("SKIP", f"not available in this environment: {elsewhere}")
+    not_here = _not_applicable(oracle)
+    if not_here is not None:
+        return Verdict("SKIP", not_here)
     bad_inputs = _input_problems(oracle)
     if bad_inputs:
         return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
@@ -77,27 +74,21 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     return Verdict("FAIL", summary + where, diffs)
 
 
-# A case observes {"unsupported_in_this_safetensors": what} when the installed safetensors has no such
-# entry point (e.g. backend="pread" before 0.8.0); under the oracle that makes the case not applicable.
+# A case that cannot apply here observes {marker: what}: the installed safetensors lacks the entry point
+# (e.g. backend="pread" before 0.8.0), or the environment lacks something (transformers not installed).
+# Under the oracle that makes the case SKIP, with this reason.
 NOT_IN_THIS_SAFETENSORS = "unsupported_in_this_safetensors"
-
-
-def _not_in_this_safetensors(obs: dict[str, Any]) -> str | None:
-    v = obs.get("value")
-    if isinstance(v, dict) and NOT_IN_THIS_SAFETENSORS in v:
-        return str(v[NOT_IN_THIS_SAFETENSORS])
-    return None
-
-
-# A case that needs something the environment lacks (e.g. transformers not installed) observes
-# {"unsupported_in_this_environment": what}; under the oracle that makes the case not applicable.
 NOT_IN_THIS_ENVIRONMENT = "unsupported_in_this_environment"
+NOT_APPLICABLE = {NOT_IN_THIS_SAFETENSORS: "not in this safetensors version",
+                  NOT_IN_THIS_ENVIRONMENT: "not available in this environment"}
 
 
-def _not_in_this_environment(obs: dict[str, Any]) -> str | None:
+def _not_applicable(obs: dict[str, Any]) -> str | None:
     v = obs.get("value")
-    if isinstance(v, dict) and NOT_IN_THIS_ENVIRONMENT in v:
-        return str(v[NOT_IN_THIS_ENVIRONMENT])
+    if isinstance(v, dict):
+        for marker, why in NOT_APPLICABLE.items():
+            if marker in v:
+                return f"{why}: {v[marker]}"
     return None
 
 
