@@ -14,10 +14,18 @@ from .registry import catalog_dir, load_catalog
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
+    import os
+
     import pytest
 
-    # --assert=plain: the catalog has no asserts to rewrite, and rewriting the kit's modules costs ~1 s a run
+    # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
+    # cost every run up to a second of imports and hooks. `-p NAME` after the options adds one back.
+    os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    # --assert=plain: the catalog has no asserts to rewrite, and rewriting the kit's modules costs ~1 s a run.
+    # no:unraisableexception: cases run in the target process, so there is nothing for it to catch here,
+    # and its gc.collect() passes at the end cost ~0.4 s.
     argv = [str(catalog_dir()), "-p", "conformance.plugin", "-p", "no:cacheprovider", "--assert=plain",
+            "-p", "no:unraisableexception",
             "--rootdir", str(catalog_dir().parent), "--target", args.target]
     for p in args.backend_path:
         argv += ["--backend-path", p]
@@ -28,7 +36,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.rebuild_oracle:
         argv.append("--rebuild-oracle")
     if args.numprocesses:
-        argv += ["-n", args.numprocesses]
+        argv += ["-p", "xdist.plugin", "-n", args.numprocesses]
     argv += ["-q", "-rN"] + extra
     return int(pytest.main(argv))
 

@@ -2,6 +2,10 @@
 
 A case that kills its process is CRASH and one that does not answer in time is TIMEOUT; either
 way the process is replaced (one restart) and the next case runs in a fresh one.
+
+The runner may ``submit`` the next case before it has judged the current one, so the target computes
+while the runner does its bookkeeping (two cores busy instead of one). Replies come back in order;
+a case in flight when its process dies is simply sent again to the fresh process.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from typing import Any
 
 
@@ -29,7 +34,10 @@ class WorkerClient:
         self.env = env
         self.proc: subprocess.Popen | None = None
         self.hello: dict[str, Any] | None = None
-        self.restarts = 0
+        self.starts = 0            # processes started: 1 + one per crash or timeout
+        self._pending: deque[str] = deque()   # case ids sent and not yet answered, in order
+        self._idle_since = 0.0     # when the process finished its last answer (a case's clock starts then)
+        self._log_at = 0           # where in the process's stderr log the case in flight began
         self._buf = b""
         self._eof = False
         self._log = None
@@ -40,6 +48,9 @@ class WorkerClient:
             return self.hello or {}
         self._log = tempfile.TemporaryFile()
         self._buf = b""
+        self._pending.clear()
+        self._log_at = 0
+        self.starts += 1
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "conformance.worker", *self.worker_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -50,6 +61,7 @@ class WorkerClient:
             self.close()
             raise WorkerStartError(f"could not start a {' '.join(self.worker_args)} worker: {why}")
         self.hello = msg["hello"]
+        self._idle_since = time.monotonic()
         return self.hello
 
     def close(self) -> None:
@@ -66,26 +78,35 @@ class WorkerClient:
         if self._log is not None:
             self._log.close()
         self.proc, self._log = None, None
+        self._pending.clear()
+
+    def _alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     # -- one case -----------------------------------------------------------------------------
+    def submit(self, case_id: str) -> None:
+        """Send a case ahead of ``run(case_id)``; a no-op when the process is not running."""
+        if self._alive() and case_id not in self._pending:
+            self._send(case_id)
+
     def run(self, case_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """``{"obs": ..., "ms": ...}`` or ``{"crash": why}`` or ``{"timeout": seconds}``."""
+        """``{"obs": ..., "ms": ..., "process": n}`` or ``{"crash": why}`` or ``{"timeout": seconds}``."""
         timeout = self.timeout if timeout is None else timeout
-        if self.proc is None or self.proc.poll() is not None:
-            if self.proc is not None:
-                self.restarts += 1
+        if self._pending and self._pending[0] != case_id:
+            self.close()       # a case sent ahead that is not the one asked for: start clean
+        if not self._pending:
+            if not self._alive():
                 self.close()
-            self.start()
-        assert self.proc and self.proc.stdin and self._log
-        log_at = self._log.seek(0, os.SEEK_END)
-        try:
-            self.proc.stdin.write((json.dumps({"case": case_id}) + "\n").encode())
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            pass
-        msg = self._read(timeout)
+                self.start()
+            self._send(case_id)
+        # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
+        assert self.proc and self._log
+        log_at = self._log_at
+        msg = self._read_reply(timeout)
         if msg is not None and msg.get("case") == case_id:
-            return {"obs": msg["obs"], "ms": msg.get("ms")}
+            if msg.get("exiting"):            # the worker retires itself after this answer
+                self.close()
+            return {"obs": msg["obs"], "ms": msg.get("ms"), "process": self.starts}
         # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
         # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
         if msg is None and not self._eof and self.proc.poll() is None:
@@ -95,6 +116,26 @@ class WorkerClient:
         self.close()
         return {"crash": why}
 
+    def _send(self, case_id: str) -> None:
+        assert self.proc and self.proc.stdin
+        if not self._pending:
+            self._idle_since = time.monotonic()
+        self._pending.append(case_id)
+        try:
+            self.proc.stdin.write((json.dumps({"case": case_id}) + "\n").encode())
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    def _read_reply(self, timeout: float) -> dict[str, Any] | None:
+        """The answer to the oldest case in flight; its clock started when the worker became free for it."""
+        msg = self._read(max(0.0, self._idle_since + timeout - time.monotonic()))
+        if msg is not None:
+            self._pending.popleft()
+            self._idle_since = time.monotonic()
+            self._log_at = msg.get("log_end") or self._log_at   # the next case's output starts there
+        return msg
+
     # -- plumbing -----------------------------------------------------------------------------
     def _read(self, timeout: float) -> dict[str, Any] | None:
         assert self.proc and self.proc.stdout
@@ -102,9 +143,7 @@ class WorkerClient:
         self._eof = False
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return None
+            left = max(0.0, deadline - time.monotonic())   # past the deadline: still take what has arrived
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 return None

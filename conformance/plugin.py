@@ -8,6 +8,7 @@ interrupted.
 """
 from __future__ import annotations
 
+import gc
 import json
 import os
 from dataclasses import dataclass, field
@@ -55,6 +56,9 @@ class State:
     oracle_hello: dict[str, Any] | None = None
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
+    next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
+    process_label: str = "main"                # this pytest process: "main", or the xdist worker id
+    ran: int = 0                               # cases this pytest process has run so far
     records: list[dict[str, Any]] = field(default_factory=list)
     gate_problems: list[str] = field(default_factory=list)   # reasons the gate fails besides case outcomes
     partial: Any = None
@@ -102,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
                   config.getoption("case_timeout"), Path(report_dir) if report_dir else None)
     config.stash[STATE] = state
+    if not _is_controller(config):
+        state.process_label = config.workerinput["workerid"]
     if _is_controller(config):
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
 
@@ -149,6 +155,19 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
     return None
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The oracle records and the items live until the end: keep the cyclic GC from walking them again
+    # at every full collection (~0.1 s each at this size).
+    gc.freeze()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    state = item.config.stash.get(STATE, None)
+    if state is not None:
+        state.next_item = nextitem
+
+
 class CatalogFile(pytest.File):
     def collect(self):
         for case in load_catalog().values():
@@ -169,7 +188,10 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
-        result = state.target().run(self.case.id, timeout=max(state.timeout, self.case.timeout or 0))
+        target = state.target()
+        result = target.run(self.case.id, timeout=max(state.timeout, self.case.timeout or 0))
+        if isinstance(state.next_item, CaseItem):
+            target.submit(state.next_item.case.id)   # computed in the target while this one is judged
         verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
@@ -179,7 +201,9 @@ class CaseItem(pytest.Item):
             "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "oracle": state.oracle.get(self.case.id), "observed": result.get("obs"), "ms": result.get("ms"),
+            "process": f"{state.process_label}#{target.starts}", "seq": state.ran,
         }
+        state.ran += 1
         self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
         if final == "PASS":
             return
@@ -246,7 +270,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
                "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
                "expectations": state.expectations.path, "gate_problems": problems,
-               "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED}
+               "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
+               # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
+               "target_processes": len({r["process"] for r in state.records if r.get("process")})}
         results = res.build(run, state.records)
         res.write(state.report_dir / "results.json", results)
         _extra_reports(session.config, state.report_dir, results)

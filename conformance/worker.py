@@ -68,6 +68,15 @@ def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def _log_offset() -> int | None:
+    """How much this process has written to its log: the runner shows a crashed case only its own part."""
+    try:
+        sys.stderr.flush()
+        return os.lseek(2, 0, os.SEEK_CUR)
+    except (OSError, ValueError):
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m conformance.worker")
     ap.add_argument("--target", required=True)
@@ -109,9 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         if tainted:
             obs = {"kit_error": f"real torch was imported during this case ({', '.join(tainted[:5])}); "
                                 "the target must never load it", "case_obs": obs}
-        send({"case": case_id, "obs": obs, "ms": round((time.perf_counter() - start) * 1000, 3)})
+        ms = round((time.perf_counter() - start) * 1000, 3)
+        # exiting: this process is no longer a clean target; the runner starts a new one
+        send({"case": case_id, "obs": obs, "ms": ms, "log_end": _log_offset(), "exiting": bool(tainted)})
         if tainted:
-            return 3   # this process is no longer a clean target; the runner starts a new one
+            return 3
     return 0
 
 

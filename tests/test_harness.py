@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -306,6 +307,7 @@ def _client_with(script: str, timeout: float) -> WorkerClient:
     c.proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=c._log, start_new_session=True)
     c.hello = {}
+    c.starts = 1
     return c
 
 
@@ -317,9 +319,62 @@ class TestWorkerClient:
                 print(json.dumps({"case": json.loads(line)["case"], "obs": {"value": 1}, "ms": 0.5}), flush=True)
             """, timeout=30)
         try:
-            assert c.run("a[1]") == {"obs": {"value": 1}, "ms": 0.5}
+            assert c.run("a[1]") == {"obs": {"value": 1}, "ms": 0.5, "process": 1}
         finally:
             c.close()
+
+    def test_case_sent_ahead_is_answered_in_order_and_only_once(self):
+        c = _client_with("""
+            import json, sys
+            seen = []
+            for line in sys.stdin:
+                seen.append(json.loads(line)["case"])
+                print(json.dumps({"case": seen[-1], "obs": {"value": list(seen)}}), flush=True)
+            """, timeout=30)
+        try:
+            assert c.run("a")["obs"] == {"value": ["a"]}
+            c.submit("b")
+            c.submit("b")            # already in flight: not sent twice
+            assert c.run("b")["obs"] == {"value": ["a", "b"]}
+            assert c.run("c")["obs"] == {"value": ["a", "b", "c"]}
+        finally:
+            c.close()
+
+    def test_crash_of_a_case_sent_ahead_shows_only_its_own_output(self):
+        # "b" is sent ahead and kills the process while the runner is still busy with "a": b is CRASH
+        # with b's last words, not a's.
+        c = _client_with("""
+            import json, os, sys
+            for line in sys.stdin:
+                case = json.loads(line)["case"]
+                sys.stderr.write(f"output of {case}\\n"); sys.stderr.flush()
+                if case == "b":
+                    os._exit(7)
+                print(json.dumps({"case": case, "obs": {"value": 1}, "log_end": os.lseek(2, 0, 1)}), flush=True)
+            """, timeout=30)
+        assert "obs" in c.run("a")
+        c.submit("b")
+        time.sleep(0.5)     # b has died before the runner asks for it: still b's CRASH, not a rerun
+        got = c.run("b")
+        assert got["crash"].startswith("worker died (exit code 7)"), got
+        assert "output of b" in got["crash"] and "output of a" not in got["crash"]
+        assert c.proc is None
+
+    def test_a_case_sent_ahead_that_hangs_is_a_timeout(self):
+        c = _client_with("""
+            import json, sys, time
+            for line in sys.stdin:
+                case = json.loads(line)["case"]
+                if case == "b":
+                    time.sleep(600)
+                print(json.dumps({"case": case, "obs": {"value": 1}}), flush=True)
+            """, timeout=0.5)
+        assert "obs" in c.run("a")
+        c.submit("b")
+        time.sleep(1.0)               # the runner is slow to ask: b's clock runs from when it could start
+        start = time.monotonic()
+        assert c.run("b") == {"timeout": 0.5}
+        assert time.monotonic() - start < 0.4
 
     def test_closed_pipe_is_a_crash_even_before_the_process_is_gone(self):
         # The worker closes its protocol pipe and takes a moment to exit: EOF means it is dying, so this is
