@@ -44,17 +44,29 @@ class WorkerClient:
 
     # -- process lifecycle --------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
-        if self.proc is not None and self.proc.poll() is None:
-            return self.hello or {}
+        """Start the process (if it is not running) and wait for its hello."""
+        self.spawn()
+        return self.wait_started()
+
+    def spawn(self) -> None:
+        """Start the process without waiting: it imports its backend while the runner collects."""
+        if self._alive():
+            return
+        self.close()
         self._log = tempfile.TemporaryFile()
-        self._buf = b""
-        self._pending.clear()
-        self._log_at = 0
         self.starts += 1
+        self.hello = None
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "conformance.worker", *self.worker_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
             env=self.env, start_new_session=True)
+
+    def wait_started(self) -> dict[str, Any]:
+        """The process's hello (which module answered ``import torch``); WorkerStartError if none came."""
+        if self.hello is not None:
+            return self.hello
+        if self.proc is None:
+            self.spawn()
         msg = self._read(self.startup_timeout)
         if msg is None or "hello" not in msg:
             why = msg.get("fatal") if msg else self._death_reason("did not start")
@@ -77,8 +89,9 @@ class WorkerClient:
                     f.close()
         if self._log is not None:
             self._log.close()
-        self.proc, self._log = None, None
+        self.proc, self._log, self.hello = None, None, None
         self._pending.clear()
+        self._buf, self._log_at = b"", 0
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -86,7 +99,7 @@ class WorkerClient:
     # -- one case -----------------------------------------------------------------------------
     def submit(self, case_id: str) -> None:
         """Send a case ahead of ``run(case_id)``; a no-op when the process is not running."""
-        if self._alive() and case_id not in self._pending:
+        if self._alive() and self.hello is not None and case_id not in self._pending:
             self._send(case_id)
 
     def run(self, case_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -95,9 +108,7 @@ class WorkerClient:
         if self._pending and self._pending[0] != case_id:
             self.close()       # a case sent ahead that is not the one asked for: start clean
         if not self._pending:
-            if not self._alive():
-                self.close()
-                self.start()
+            self.start()
             self._send(case_id)
         # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
         assert self.proc and self._log

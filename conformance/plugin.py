@@ -57,6 +57,7 @@ class State:
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
+    start_error: str | None = None             # the target process could not start: nothing ran
     process_label: str = "main"                # this pytest process: "main", or the xdist worker id
     ran: int = 0                               # cases this pytest process has run so far
     records: list[dict[str, Any]] = field(default_factory=list)
@@ -112,6 +113,11 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
 
 
+def _distributes(config: pytest.Config) -> bool:
+    """This is the xdist controller: workers run the cases, each with its own target process."""
+    return _is_controller(config) and getattr(config.option, "dist", "no") != "no"
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
@@ -122,18 +128,80 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             if session.config.getoption("rebuild_oracle"):
                 state.cache.clear()
             state.oracle, state.oracle_hello = ensure_recorded(state.cache, list(load_catalog()), state.timeout)
-            state.target_hello = state.target().start()
             if state.report_dir:
                 state.report_dir.mkdir(parents=True, exist_ok=True)
                 state.partial = open(state.report_dir / "results.jsonl", "w")
         else:
             records, state.oracle_hello = state.cache.load()
             state.oracle = {**state.cache.load_failures(), **records}
-    except (CacheError, WorkerStartError) as e:
+    except CacheError as e:
         pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
-    if session.config.pluginmanager.hasplugin("xdist") and session.config.getoption("numprocesses", None) \
-            and _is_controller(session.config) and state.client:
-        state.client.close()    # xdist workers run the cases; the controller only needed the hello
+    if not _distributes(session.config) and not session.config.option.collectonly:
+        state.target().spawn()     # it imports the backend while pytest collects
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    state = config.stash.get(STATE, None)
+    if state is None or state.client is None:
+        return
+    try:
+        state.target_hello = state.client.wait_started()
+    except WorkerStartError as e:
+        # Nothing can run: no items (so no xdist worker crash and restart loop); the controller ends
+        # the session with this message and exit code 4.
+        state.start_error = str(e)
+        config.hook.pytest_deselected(items=list(items))
+        items.clear()
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    if not _is_controller(session.config):
+        session.config.workeroutput["conformance_target"] = state.target_hello
+        session.config.workeroutput["conformance_start_error"] = state.start_error
+    # The oracle records and the items live until the end: keep the cyclic GC from walking them again
+    # at every full collection (~0.1 s each at this size).
+    gc.freeze()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's load scheduling, but each worker's first case is one of the catalog's slow ones.
+
+    Slow cases (``@case(slow=True)``: each starts a Python of its own and takes seconds) sit next to
+    each other in the catalog, so plain load scheduling hands them all to one worker, which then runs
+    them one after another while the other idles. Only the order changes; every case still runs once.
+    """
+    if getattr(config.option, "dist", None) != "load" or config.stash.get(STATE, None) is None:
+        return None
+    from xdist.scheduler import LoadScheduling
+
+    slow = {c.id for c in load_catalog().values() if c.slow}
+
+    class SlowCasesApart(LoadScheduling):
+        def _send_tests(self, node, num: int) -> None:
+            collection = self.collection or []
+            first = [i for i in self.pending if collection[i].rsplit("::", 1)[-1] in slow][:1]
+            if not first or not hasattr(node, "send_runtest_some"):
+                return super()._send_tests(node, num)
+            self.pending.remove(first[0])
+            chunk = first + self.pending[:num - 1]
+            del self.pending[:num - 1]
+            self.node2pending[node].extend(chunk)
+            node.send_runtest_some(chunk)
+
+    return SlowCasesApart(config, log)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """xdist controller: the target's hello comes from the workers, which started it."""
+    state = node.config.stash.get(STATE, None)
+    out = getattr(node, "workeroutput", {})
+    if state is not None:
+        state.target_hello = state.target_hello or out.get("conformance_target")
+        state.start_error = state.start_error or out.get("conformance_start_error")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -141,10 +209,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
-    for label, h in (("oracle", state.oracle_hello), ("target", state.target_hello)):
-        if h:
-            lines.append(f"  {label}: import torch -> {h['module']} {h['version']} from {h['file']} ({h['how']})")
+    if state.oracle_hello:
+        lines.append("  oracle: " + _describe(state.oracle_hello))
     return lines
+
+
+def _describe(hello: dict[str, Any]) -> str:
+    return f"import torch -> {hello['module']} {hello['version']} from {hello['file']} ({hello['how']})"
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector):
@@ -153,12 +224,6 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
             raise pytest.UsageError(NEEDS_TARGET)
         return CatalogFile.from_parent(parent, path=file_path)
     return None
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    # The oracle records and the items live until the end: keep the cyclic GC from walking them again
-    # at every full collection (~0.1 s each at this size).
-    gc.freeze()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -200,11 +265,13 @@ class CaseItem(pytest.Item):
             "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
             "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
-            "oracle": state.oracle.get(self.case.id), "observed": result.get("obs"), "ms": result.get("ms"),
+            "observed": result.get("obs"), "ms": result.get("ms"),
             "process": f"{state.process_label}#{target.starts}", "seq": state.ran,
         }
         state.ran += 1
-        self.user_properties.append((PROPERTY, json.dumps(record, sort_keys=True)))
+        # One JSON string, not a dict: xdist's pure-Python serializer is slow per object (~1 ms a record
+        # as a dict). The controller adds the oracle's observation, which it already has.
+        self.user_properties.append((PROPERTY, json.dumps(record)))
         if final == "PASS":
             return
         if final == "SKIP":
@@ -241,9 +308,11 @@ class _RecordCollector:
             return
         for name, value in report.user_properties:
             if name == PROPERTY:
-                self.state.records.append(json.loads(value))
+                record = json.loads(value)
+                record["oracle"] = self.state.oracle.get(record["id"])
+                self.state.records.append(record)
                 if self.state.partial:
-                    self.state.partial.write(value + "\n")
+                    self.state.partial.write(json.dumps(record, sort_keys=True) + "\n")
                     self.state.partial.flush()
 
 
@@ -260,7 +329,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for e in stale:
         problems.append(f"{state.expectations.path}:{e.line}: entry {e.pattern!r} matches no case in the "
                         "catalog; remove it or fix the id")
-    if not state.records and exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED:
+    if state.start_error:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    elif not state.records and exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED \
+            and not session.config.option.collectonly:
         problems.append("no conformance case ran")
     if problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -300,7 +372,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     tr = terminalreporter
     tr.section("torch-conformance")
+    if state.start_error:
+        tr.write_line(f"ERROR: {state.start_error}", red=True)
+        return
     c = res.counts(state.records)
+    if state.target_hello:
+        tr.write_line(f"target {state.backend.name}: " + _describe(state.target_hello))
     tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
                   + ", ".join(f"{n} {o}" for o, n in c.items()))
     for p in state.gate_problems:

@@ -48,6 +48,7 @@ class Case:
     # |target - oracle| <= atol + rtol * |oracle|); everything else stays byte-exact.
     tolerance: dict[str, float] | None = field(compare=False, default=None)
     timeout: float | None = field(compare=False, default=None)   # seconds this case may need, at least
+    slow: bool = field(compare=False, default=False)   # starts a Python of its own: seconds, not ms
 
     def run(self, torch: Any, ctx: Any) -> Any:
         return self.fn(torch, ctx, **self.params.values)
@@ -57,12 +58,13 @@ _CASES: dict[str, Case] = {}
 
 
 def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None, *,
-         tolerance: dict[str, float] | None = None, timeout: float | None = None):
+         tolerance: dict[str, float] | None = None, timeout: float | None = None, slow: bool = False):
     """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone).
 
     ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
     values such as a model's output); ``timeout`` raises the --case-timeout for this case to at least
-    that many seconds (e.g. a case that imports a large library)."""
+    that many seconds (e.g. a case that imports a large library); ``slow`` marks a case that takes
+    seconds (it starts a process of its own), so that xdist deals such cases out to different workers."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
@@ -71,7 +73,7 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
             if case_id in _CASES:
                 raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
             _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip(),
-                                   dict(tolerance) if tolerance else None, timeout)
+                                   dict(tolerance) if tolerance else None, timeout, slow)
         return fn
     return register
 

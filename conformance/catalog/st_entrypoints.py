@@ -90,7 +90,7 @@ result = {{"binds_this_torch": st.torch is sys.modules["torch"],
 
 
 @case(IMPORT, IMPORT, [param("plain", pre=""), param("torch-nn-first", pre="import torch.nn")],
-      name="import_safetensors_torch")
+      name="import_safetensors_torch", slow=True)
 def import_safetensors_torch(torch, ctx, pre):
     """In a fresh process with this torch: `import safetensors.torch` succeeds (with and without
     `import torch.nn` first), binds this torch and exposes its entry points."""
