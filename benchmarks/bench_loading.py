@@ -2,8 +2,9 @@
 
     python benchmarks/bench_loading.py [--target pyborch] [--size-mb 300] [--repeat 3] [--json perf.json]
 
-Generates one checkpoint without torch (safetensors.numpy, fixed seed, float32 and float16 tensors of
-LLM-like shapes), then, for each backend and loading path, runs one fresh Python process per
+Generates checkpoints without torch (safetensors.numpy, fixed seed, LLM-like shapes): "mixed" (float16
+layers, float32 embeddings and norms, as LLM checkpoints ship) and "float32" (for backends without
+float16). Then, for each backend and loading path, runs one fresh Python process per
 (backend, path, repeat). That process makes the backend `torch`, imports safetensors.torch, times the
 load, then touches every tensor's bytes (a strided sum over `numpy()` of each tensor, every page),
 and, untimed, checks a sha256 of every tensor's raw bytes against the file's bytes. It reports wall
@@ -34,8 +35,10 @@ sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
 
 from conformance.backends import mindtorch_v2  # noqa: E402
 MiB = 2 ** 20
-PATHS = ["load(bytes)", "load_file mmap", "load_file pread", "safe_open(numpy)+from_numpy"]
+NUMPY_PATH = "safe_open(numpy)+from_numpy"
+PATHS = ["load(bytes)", "load_file mmap", "load_file pread", NUMPY_PATH]
 ORACLE = "torch"
+CHECKPOINTS = {"mixed": "float16", "float32": "float32"}   # label -> dtype of the layers' weights
 
 
 # ---------------------------------------------------------------- checkpoint (parent, no torch)
@@ -103,6 +106,7 @@ def _rss() -> int:
 
 def child(backend: str, path: str, ckpt: str, manifest_file: str) -> dict:
     import gc
+    import importlib
     import inspect
     import resource
     import time
@@ -120,13 +124,18 @@ def child(backend: str, path: str, ckpt: str, manifest_file: str) -> dict:
 
     out = {"backend_version": str(getattr(torch, "__version__", "?")), "torch_module": getattr(torch, "__file__", None),
            "safetensors": safetensors.__version__, "numpy": np.__version__}
-    try:
-        import safetensors.torch as st
-    except Exception as e:  # noqa: BLE001 - a backend that cannot import safetensors.torch is a result
-        return {**out, "status": "failed", "stage": "import safetensors.torch",
-                "error": f"import safetensors.torch: {type(e).__name__}: {e}"[:500]}
-    if path == "load_file pread" and "backend" not in inspect.signature(st.load_file).parameters:
-        return {**out, "status": "n/a", "error": "this safetensors' load_file takes no backend="}
+    if path != NUMPY_PATH:      # the numpy path needs safe_open and torch.from_numpy only
+        try:
+            importlib.import_module("torch.nn")   # as model code does first (some backends need it)
+        except Exception:  # noqa: BLE001 - then safetensors.torch's own import says what is missing
+            pass
+        try:
+            import safetensors.torch as st
+        except Exception as e:  # noqa: BLE001 - a backend that cannot import safetensors.torch is a result
+            return {**out, "status": "failed", "stage": "import safetensors.torch",
+                    "error": f"import safetensors.torch: {type(e).__name__}: {e}"[:500]}
+        if path == "load_file pread" and "backend" not in inspect.signature(st.load_file).parameters:
+            return {**out, "status": "n/a", "error": "this safetensors' load_file takes no backend="}
     gc.collect()
     out["rss_before_mib"] = _rss() / MiB
     stage = "load"
@@ -141,7 +150,7 @@ def child(backend: str, path: str, ckpt: str, manifest_file: str) -> dict:
             sd = st.load_file(ckpt)
         elif path == "load_file pread":
             sd = st.load_file(ckpt, backend="pread")
-        elif path == "safe_open(numpy)+from_numpy":
+        elif path == NUMPY_PATH:
             with safe_open(ckpt, framework="numpy") as h:
                 sd = {k: torch.from_numpy(h.get_tensor(k)) for k in h.keys()}
             del h
@@ -214,25 +223,25 @@ def summarize(backend: str, path: str, runs: list[dict], size: int) -> dict:
 
 
 def add_ratios(rows: list[dict]) -> None:
-    oracle = {r["path"]: r for r in rows if r["backend"] == ORACLE and r["status"] == "ok"}
+    oracle = {(r["checkpoint"], r["path"]): r for r in rows if r["backend"] == ORACLE and r["status"] == "ok"}
     for r in rows:
-        o = oracle.get(r["path"])
+        o = oracle.get((r["checkpoint"], r["path"]))
         if r["status"] == "ok" and o:
             r["time_ratio"] = round(r["seconds"] / o["seconds"], 2)
             r["mem_ratio"] = round(r["peak_delta_mib"] / o["peak_delta_mib"], 2) if o["peak_delta_mib"] > 0 else None
 
 
 def table(perf: dict) -> str:
-    head = f"{'backend':<14} {'path':<28} {'status':<7} {'s':>7} {'MB/s':>8} {'peak MiB':>9} {'Δ MiB':>7} {'data':<7} {'t/oracle':>8} {'mem/oracle':>10}"
+    head = f"{'checkpoint':<10} {'backend':<14} {'path':<28} {'status':<7} {'s':>7} {'MB/s':>8} {'peak MiB':>9} {'Δ MiB':>7} {'data':<7} {'t/oracle':>8} {'mem/oracle':>10}"
     lines = [head, "-" * len(head)]
     for r in perf["rows"]:
         if r["status"] != "ok":
             msg = " ".join(r.get("error", "").split())
-            lines.append(f"{r['backend']:<14} {r['path']:<28} {r['status']:<7} {msg[:100]}")
+            lines.append(f"{r['checkpoint']:<10} {r['backend']:<14} {r['path']:<28} {r['status']:<7} {msg[:90]}")
             continue
         tr = f"{r['time_ratio']:.2f}x" if r.get("time_ratio") is not None else "-"
         mr = f"{r['mem_ratio']:.2f}x" if r.get("mem_ratio") is not None else "-"
-        lines.append(f"{r['backend']:<14} {r['path']:<28} {r['status']:<7} {r['seconds']:>7.3f} {r['mb_s']:>8.0f} "
+        lines.append(f"{r['checkpoint']:<10} {r['backend']:<14} {r['path']:<28} {r['status']:<7} {r['seconds']:>7.3f} {r['mb_s']:>8.0f} "
                      f"{r['peak_mib']:>9.1f} {r['peak_delta_mib']:>7.1f} {r['data']:<7} {tr:>8} {mr:>10}")
     return "\n".join(lines)
 
@@ -244,8 +253,9 @@ def main() -> int:
     ap.add_argument("--path", action="append", choices=PATHS, help="loading paths (default: all)")
     ap.add_argument("--size-mb", type=float, default=300, help="checkpoint size in MiB (default 300)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--float32-only", action="store_true",
-                    help="store the layers as float32 too (for backends without float16)")
+    ap.add_argument("--checkpoint", action="append", choices=list(CHECKPOINTS),
+                    help="mixed: float16 layers and float32 embeddings/norms, as LLM checkpoints ship; "
+                         "float32: everything float32, for backends without float16 (default: both)")
     ap.add_argument("--repeat", type=int, default=3, help="fresh processes per (backend, path); best time kept")
     ap.add_argument("--timeout", type=float, default=600, help="seconds per process")
     ap.add_argument("--workdir", help="where the checkpoint goes (default: a temp folder, removed after)")
@@ -263,39 +273,42 @@ def main() -> int:
     paths = args.path or PATHS
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-loading-"))
     work.mkdir(parents=True, exist_ok=True)
-    half = "float32" if args.float32_only else "float16"
-    ckpt = work / f"bench-{args.size_mb:g}mb-seed{args.seed}-{half}.safetensors"
-    if not ckpt.exists():
-        generate(ckpt, args.size_mb, args.seed, half)
-    manifest = work / (ckpt.name + ".manifest.json")
-    man = manifest_of(ckpt)
-    manifest.write_text(json.dumps(man))
-    size = ckpt.stat().st_size
-
-    rows = []
-    for backend in targets:
-        for path in paths:
-            runs = [run_one(backend, path, ckpt, manifest, args.timeout) for _ in range(max(1, args.repeat))]
-            rows.append(summarize(backend, path, runs, size))
-            print(f"  {backend} / {path}: {rows[-1]['status']}", file=sys.stderr, flush=True)
+    rows, checkpoints = [], {}
+    for label in args.checkpoint or list(CHECKPOINTS):
+        half = CHECKPOINTS[label]
+        ckpt = work / f"bench-{args.size_mb:g}mb-seed{args.seed}-{half}.safetensors"
+        if not ckpt.exists():
+            generate(ckpt, args.size_mb, args.seed, half)
+        manifest = work / (ckpt.name + ".manifest.json")
+        man = manifest_of(ckpt)
+        manifest.write_text(json.dumps(man))
+        size = ckpt.stat().st_size
+        checkpoints[label] = {"bytes": size, "tensors": len(man), "dtypes": sorted({m["dtype"] for m in man.values()}),
+                              "seed": args.seed, "size_mb": args.size_mb,
+                              "largest": max(man.items(), key=lambda kv: _numel(kv[1]["shape"]))[0]}
+        for backend in targets:
+            for path in paths:
+                runs = [run_one(backend, path, ckpt, manifest, args.timeout) for _ in range(max(1, args.repeat))]
+                rows.append({"checkpoint": label, **summarize(backend, path, runs, size)})
+                print(f"  {label} / {backend} / {path}: {rows[-1]['status']}", file=sys.stderr, flush=True)
     add_ratios(rows)
 
     import numpy
     import safetensors
-    dtypes = sorted({m["dtype"] for m in man.values()})
-    perf = {"kind": "torch-conformance loading benchmark", "format": 1, "oracle": ORACLE, "repeat": args.repeat,
-            "checkpoint": {"bytes": size, "tensors": len(man), "dtypes": dtypes, "seed": args.seed,
-                           "size_mb": args.size_mb, "largest": max(man.items(), key=lambda kv: _numel(kv[1]["shape"]))[0]},
+    perf = {"kind": "torch-conformance loading benchmark", "format": 2, "oracle": ORACLE, "repeat": args.repeat,
+            "checkpoints": checkpoints,
             "environment": {"python": sys.version.split()[0], "platform": platform.platform(), "cores": os.cpu_count(),
                             "safetensors": safetensors.__version__, "numpy": numpy.__version__,
                             "backends": {r["backend"]: r.get("backend_version") for r in rows if r.get("backend_version")}},
             "rows": rows}
-    print(f"checkpoint {size / MiB:.1f} MiB, {len(man)} tensors ({', '.join(dtypes)}), seed {args.seed}; "
-          f"{os.cpu_count()} cores, Python {perf['environment']['python']}, safetensors {safetensors.__version__}; "
+    for label, c in checkpoints.items():
+        print(f"checkpoint {label}: {c['bytes'] / MiB:.1f} MiB, {c['tensors']} tensors ({', '.join(c['dtypes'])}), "
+              f"seed {args.seed}")
+    print(f"{os.cpu_count()} cores, Python {perf['environment']['python']}, safetensors {safetensors.__version__}; "
           f"best of {args.repeat} fresh process(es), warm page cache\n")
     print(table(perf))
     print("\ns = load + touch every page; Δ MiB = peak RSS - RSS before the load; data = mapped from the file "
-          "(path in /proc/self/maps after the load) or copied; ratios are against torch on the same path")
+          "(path in /proc/self/maps after the load) or copied; ratios are against torch on the same checkpoint and path")
     if args.json:
         Path(args.json).write_text(json.dumps(perf, indent=1, sort_keys=True) + "\n")
     if not args.workdir:

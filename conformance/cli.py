@@ -29,7 +29,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
             "--rootdir", str(catalog_dir().parent), "--target", args.target]
     for p in args.backend_path:
         argv += ["--backend-path", p]
-    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache"):
+    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf"):
         value = getattr(args, opt)
         if value is not None:
             argv += [f"--{opt.replace('_', '-')}", str(value)]
@@ -60,7 +60,8 @@ def _report(args: argparse.Namespace) -> int:
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
     report = reports.load(args.results, date=date)
     out = Path(args.out or Path(args.results[0]).parent)
-    perf = perf_report.load(args.perf) if args.perf else None
+    # --perf, or the measurements a run carried into its results.json
+    perf = perf_report.load(args.perf) if args.perf else reports.performance_of(args.results)
     written = reports.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
     return 0
@@ -98,6 +99,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--case-timeout", type=float, help="seconds before a case is TIMEOUT (default 30)")
     run.add_argument("--oracle-cache", help="where oracle records are cached")
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
+    run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
+                     "results.json and index.html (informational, never part of the gate)")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
     run.set_defaults(func=_run)
 

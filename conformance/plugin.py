@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from . import backends, expectations as expect, reports, results as res
+from .reports import perf as perf_report
 from .client import WorkerClient, WorkerStartError
 from .compare import judge
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
@@ -41,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--case-timeout", type=float, default=30.0, help="seconds before a case is TIMEOUT (default 30)")
     g.addoption("--oracle-cache", default=None, help=f"oracle record cache (default {default_root()})")
     g.addoption("--rebuild-oracle", action="store_true", help="record the oracle again, ignoring the cache")
+    g.addoption("--perf", default=None, metavar="PERF_JSON",
+                help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
+                     "(informational, never part of the gate)")
     g.addoption("--surface", action="store_true",
                 help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
 
@@ -57,6 +61,7 @@ class State:
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
+    perf: dict[str, Any] | None = None         # loading-path measurements to carry along (--perf)
     start_error: str | None = None             # the target process could not start: nothing ran
     process_label: str = "main"                # this pytest process: "main", or the xdist worker id
     ran: int = 0                               # cases this pytest process has run so far
@@ -102,10 +107,17 @@ def pytest_configure(config: pytest.Config) -> None:
         exp = expect.Expectations.load(path) if path else expect.Expectations.empty()
     except expect.ExpectationsError as e:
         raise pytest.UsageError(f"malformed expectations file: {e}") from None
+    perf = None
+    if config.getoption("perf") and _is_controller(config):
+        try:
+            perf = perf_report.load(config.getoption("perf"))
+        except perf_report.PerfError as e:
+            raise pytest.UsageError(str(e)) from None
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
                   config.getoption("case_timeout"), Path(report_dir) if report_dir else None)
+    state.perf = perf
     config.stash[STATE] = state
     if not _is_controller(config):
         state.process_label = config.workerinput["workerid"]
@@ -346,9 +358,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
                "target_processes": len({r["process"] for r in state.records if r.get("process")})}
         results = res.build(run, state.records)
+        if state.perf:
+            results["performance"] = state.perf
         res.write(state.report_dir / "results.json", results)
         _extra_reports(session.config, state.report_dir, results)
-        reports.write_all(reports.from_results([results]), state.report_dir)
+        reports.write_all(reports.from_results([results]), state.report_dir, perf=state.perf)
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:

@@ -16,8 +16,11 @@ def test_bench_loading_runs_and_verifies_the_oracle(tmp_path):
                     "--repeat", "1", "--workdir", str(tmp_path), "--json", str(out)], check=True, cwd=ROOT,
                    capture_output=True, timeout=300)
     data = perf.load(out)
-    rows = {r["path"]: r for r in data["rows"] if r["backend"] == "torch"}
-    assert set(rows) >= {"load(bytes)", "load_file mmap", "safe_open(numpy)+from_numpy"}
+    assert set(data["checkpoints"]) == {"mixed", "float32"}
+    assert set(data["checkpoints"]["mixed"]["dtypes"]) == {"F16", "F32"} and data["checkpoints"]["float32"]["dtypes"] == ["F32"]
+    rows = {(r["checkpoint"], r["path"]): r for r in data["rows"] if r["backend"] == "torch"}
+    assert set(rows) >= {(c, p) for c in ("mixed", "float32")
+                         for p in ("load(bytes)", "load_file mmap", "safe_open(numpy)+from_numpy")}
     for r in rows.values():
         assert r["status"] in ("ok", "n/a"), r
         if r["status"] == "ok":
@@ -27,7 +30,8 @@ def test_bench_loading_runs_and_verifies_the_oracle(tmp_path):
 
 def test_perf_rendering_escapes_backend_messages():
     evil = "<script>alert(1)</script> | `x`"
-    data = {"kind": perf.KIND, "rows": [{"backend": "b", "path": "load(bytes)", "status": "failed", "error": evil}]}
+    data = {"kind": perf.KIND, "format": perf.FORMAT,
+            "rows": [{"checkpoint": "mixed", "backend": "b", "path": "load(bytes)", "status": "failed", "error": evil}]}
     text = perf.markdown(data)
     assert "<script>" not in text and "\\<script\\>" in text
     assert perf.markdown(data) == text

@@ -12,6 +12,7 @@ from typing import Any
 from .checklist import md
 
 KIND = "torch-conformance loading benchmark"
+FORMAT = 2
 
 
 class PerfError(ValueError):
@@ -25,6 +26,9 @@ def load(path: str | Path) -> dict[str, Any]:
         raise PerfError(f"cannot read {path}: {e}") from e
     if not isinstance(perf, dict) or perf.get("kind") != KIND or not isinstance(perf.get("rows"), list):
         raise PerfError(f"{path} is not a perf.json written by benchmarks/bench_loading.py --json")
+    if perf.get("format") != FORMAT:
+        raise PerfError(f"{path} has format {perf.get('format')!r}, this kit reads {FORMAT}; "
+                        "run benchmarks/bench_loading.py --json again")
     return perf
 
 
@@ -38,7 +42,7 @@ def rows(perf: dict[str, Any]) -> list[dict[str, str]]:
     for r in perf.get("rows", []):
         ok = r.get("status") == "ok"
         out.append({
-            "backend": str(r.get("backend", "?")), "path": str(r.get("path", "?")), "status": str(r.get("status", "?")),
+            "checkpoint": str(r.get("checkpoint", "?")), "backend": str(r.get("backend", "?")), "path": str(r.get("path", "?")), "status": str(r.get("status", "?")),
             "seconds": _num(r.get("seconds"), ".3f") if ok else "",
             "mb_s": _num(r.get("mb_s"), ".0f") if ok else "",
             "peak_mib": _num(r.get("peak_mib"), ".1f") if ok else "",
@@ -52,30 +56,33 @@ def rows(perf: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def summary(perf: dict[str, Any]) -> str:
-    c, e = perf.get("checkpoint", {}), perf.get("environment", {})
-    size = c.get("bytes", 0) / 2 ** 20 if isinstance(c.get("bytes"), (int, float)) else 0
-    return (f"checkpoint {size:.1f} MiB, {c.get('tensors', '?')} tensors ({', '.join(map(str, c.get('dtypes', [])))}), "
-            f"seed {c.get('seed', '?')}; {e.get('cores', '?')} cores, Python {e.get('python', '?')}, "
+    e = perf.get("environment", {})
+    parts = []
+    for label, c in (perf.get("checkpoints") or {}).items():
+        size = c.get("bytes", 0) / 2 ** 20 if isinstance(c.get("bytes"), (int, float)) else 0
+        parts.append(f"{label}: {size:.1f} MiB, {c.get('tensors', '?')} tensors ({', '.join(map(str, c.get('dtypes', [])))}), "
+                     f"seed {c.get('seed', '?')}")
+    return (f"checkpoints {'; '.join(parts) or '?'}. {e.get('cores', '?')} cores, Python {e.get('python', '?')}, "
             f"safetensors {e.get('safetensors', '?')}, numpy {e.get('numpy', '?')}; best of {perf.get('repeat', '?')} "
             f"fresh process(es) per backend and path, warm page cache; oracle {perf.get('oracle', 'torch')}")
 
 
 LEGEND = ("s = load + touch every page of every tensor; Δ MiB = peak RSS - RSS before the load; "
           "data = mapped (the checkpoint is in /proc/self/maps after the load) or copied; "
-          "ratios are time and Δ MiB against the oracle on the same path. Not part of the gate.")
+          "ratios are time and Δ MiB against the oracle on the same checkpoint and path. Not part of the gate.")
 
 
 def markdown(perf: dict[str, Any]) -> str:
     lines = ["# Loading-path performance", "", md(summary(perf)), "",
-             "| backend | path | status | s | MB/s | peak MiB | Δ MiB | data | time / oracle | memory / oracle |",
-             "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
+             "| checkpoint | backend | path | status | s | MB/s | peak MiB | Δ MiB | data | time / oracle | memory / oracle |",
+             "|---|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     notes = []
     for r in rows(perf):
         status = md(r["status"])
         if r["error"]:
-            notes.append(f"- {md(r['backend'])} / {md(r['path'])}: {md(r['error'])}")
+            notes.append(f"- {md(r['checkpoint'])} / {md(r['backend'])} / {md(r['path'])}: {md(r['error'])}")
             status += f" ({len(notes)})"
-        lines.append(f"| {md(r['backend'])} | {md(r['path'])} | {status} | {r['seconds']} | {r['mb_s']} | "
+        lines.append(f"| {md(r['checkpoint'])} | {md(r['backend'])} | {md(r['path'])} | {status} | {r['seconds']} | {r['mb_s']} | "
                      f"{r['peak_mib']} | {r['delta_mib']} | {md(r['data'])} | {r['time_ratio']} | {r['mem_ratio']} |")
     lines += ["", md(LEGEND)]
     if notes:
