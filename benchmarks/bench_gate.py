@@ -1,12 +1,16 @@
 """How fast is the gate, and where does its time go? (Not a test: run it, read the table.)
 
-    python benchmarks/bench_gate.py [--target pyborch] [--target mindtorch_v2] [--repeat 3] [--json OUT]
+    python benchmarks/bench_gate.py [--target pyborch] [--target mindtorch_v2] [--repeat 3] [--json OUT] [--no-tox]
 
-Measures, on this machine, the wall time and peak memory (summed RSS of the whole process tree,
-sampled every 20 ms) of: recording the oracle from an empty cache; running each target against the
-cached oracle records, with and without pytest-xdist; rendering the report again from results; and
-the floor: starting one Python process that makes the backend `torch` and imports safetensors.torch.
-The kit's overhead per case is (run time - floor - time inside the target's cases) / cases.
+Measures, on this machine, wall time, peak memory (summed RSS of the whole process tree, sampled
+every 20 ms) and CPU seconds per kind of process (the pytest runner, xdist workers, the target
+process, processes that cases start) of:
+- recording the oracle from an empty cache;
+- running each target against the cached oracle records, in one process and with pytest-xdist -n 2;
+- rendering the report again from results;
+- the floor: one Python process that makes the backend `torch` and imports safetensors;
+- the whole `tox -e mindtorch` gate (a new tox env once, then warm), when mindtorch_v2 is found;
+- crash recovery: the same run with and without a case that kills the target process (tests/mutants).
 """
 from __future__ import annotations
 
@@ -30,11 +34,29 @@ sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
 from conformance.backends import mindtorch_v2  # noqa: E402
 
 
+def _role(p: psutil.Process) -> str:
+    """What a process in the tree is, by its command line."""
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return "other"
+    if "conformance.worker" in cmd:
+        return "target/oracle process"
+    if "_st_support" in cmd or "_hf_models" in cmd:
+        return "processes started by cases"
+    if "exec(eval(sys.stdin.readline()))" in cmd:
+        return "xdist workers (pytest)"
+    if "tox" in cmd and "conformance" not in cmd:
+        return "tox"
+    return "kit (pytest)"
+
+
 def measure(cmd: list[str], env: dict | None = None) -> dict:
-    """Wall seconds, peak tree RSS (MiB) and exit code of one command."""
+    """Wall seconds, peak tree RSS (MiB), CPU seconds per role and exit code of one command."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peak = 0
+    cpu: dict[int, tuple[str, float]] = {}   # pid -> (role, last CPU seconds seen)
     stop = threading.Event()
 
     def sample() -> None:
@@ -43,9 +65,18 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
         while not stop.is_set():
             try:
                 procs = [root] + root.children(recursive=True)
-                peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
             except psutil.Error:
-                pass
+                procs = []
+            rss = 0
+            for p in procs:
+                try:
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    role = cpu[p.pid][0] if p.pid in cpu else _role(p)
+                    cpu[p.pid] = (role, t.user + t.system)
+                except psutil.Error:
+                    pass
+            peak = max(peak, rss)
             stop.wait(0.02)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -54,11 +85,15 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
     wall = time.perf_counter() - start
     stop.set()
     t.join()
+    roles: dict[str, float] = {}
+    for role, seconds in cpu.values():
+        roles[role] = round(roles.get(role, 0.0) + seconds, 2)
     return {"seconds": round(wall, 3), "peak_mib": round(peak / 2**20, 1), "exit": proc.returncode,
-            "tail": out.decode(errors="replace")[-400:]}
+            "cpu_seconds": roles, "tail": out.decode(errors="replace")[-400:]}
 
 
 def best_of(n: int, cmd: list[str], env: dict | None = None, before=None) -> dict:
+    """The fastest of n runs (with the median time of all n)."""
     runs = []
     for _ in range(n):
         if before:
@@ -77,12 +112,18 @@ def floor_cmd(target: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def _results(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", action="append", help="targets to time (default: torch and pyborch, "
                     "plus mindtorch_v2 when its sources are found)")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", help="also write the measurements here")
+    ap.add_argument("--no-tox", action="store_true", help="skip timing `tox -e mindtorch` (a new env installs torch)")
+    ap.add_argument("--no-crash", action="store_true", help="skip the crash-recovery runs (torch-based mutants)")
     args = ap.parse_args()
 
     targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
@@ -90,43 +131,77 @@ def main() -> int:
     cache = work / "oracle-cache"
     kit = [sys.executable, "-m", "conformance"]
     cases = len(subprocess.run(kit + ["list"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines())
-    out: dict = {"cases": cases, "cores": os.cpu_count(), "python": sys.version.split()[0], "steps": {}}
+    out: dict = {"cases": cases, "cores": os.cpu_count(), "python": sys.version.split()[0], "steps": {},
+                 "per_target": {}}
     steps = out["steps"]
 
     steps["record oracle (empty cache)"] = best_of(
         args.repeat, kit + ["record", "--oracle-cache", str(cache)],
         before=lambda: shutil.rmtree(cache, ignore_errors=True))
     for target in targets:
-        steps[f"floor: start + import {target} + safetensors"] = best_of(args.repeat, floor_cmd(target))
+        floor = steps[f"floor: start + import {target} + safetensors"] = best_of(args.repeat, floor_cmd(target))
         exp = ROOT / "expectations" / f"{target}.txt"
         common = kit + ["run", "--target", target, "--oracle-cache", str(cache),
                         "--report-dir", str(work / target)] + (["--expectations", str(exp)] if exp.exists() else [])
-        steps[f"run {target} (cached oracle, 1 process)"] = best_of(args.repeat, common)
+        one = steps[f"run {target} (cached oracle, 1 process)"] = best_of(args.repeat, common)
         # time spent inside the target running the cases themselves (results.json "ms"): not the kit's
-        cases_ms = sum(c.get("ms") or 0 for c in json.loads((work / target / "results.json").read_text())["cases"])
-        out.setdefault("case_seconds_in_target", {})[target] = round(cases_ms / 1000, 3)
-        steps[f"run {target} (cached oracle, -n 2)"] = best_of(args.repeat, common + ["-n", "2"])
+        in_cases = sum(c.get("ms") or 0 for c in _results(work / target / "results.json")["cases"]) / 1000
+        two = steps[f"run {target} (cached oracle, -n 2)"] = best_of(args.repeat, common + ["-n", "2"])
         steps[f"render report {target}"] = best_of(
             args.repeat, kit + ["report", "--results", str(work / target / "results.json")])
+        out["per_target"][target] = {
+            "floor_s": floor["seconds"], "case_seconds_in_target": round(in_cases, 3),
+            "gate_over_floor_1proc": round(one["seconds"] / floor["seconds"], 1),
+            "ms_per_case_beyond_floor_1proc": round((one["seconds"] - floor["seconds"]) / cases * 1000, 2),
+            "target_ms_per_case": round(in_cases / cases * 1000, 2),
+            # CPU of the kit's own pytest process, its start-up and the report included
+            "kit_cpu_ms_per_case": round(one["cpu_seconds"].get("kit (pytest)", 0) / cases * 1000, 2),
+            "xdist_speedup": round(one["seconds"] / two["seconds"], 2)}
+
+    if not args.no_crash:
+        # Crash recovery: a torch-based target whose empty(0, dtype=int16) kills its process (SIGSEGV),
+        # against one with a harmless deviation and the same start-up. The difference is the recovery.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests" / "mutants"),
+                                                                          os.environ.get("PYTHONPATH")]))}
+        for name, mutant in (("no crash", "mutant_reshape_strides"), ("one crash", "mutant_empty_int16_crash")):
+            steps[f"crash recovery: {name} ({mutant})"] = best_of(
+                args.repeat, kit + ["run", "--target", f"module:{mutant}", "--oracle-cache", str(cache),
+                                    "--report-dir", str(work / mutant)], env=env)
+        crashed = _results(work / "mutant_empty_int16_crash" / "results.json")
+        steady = _results(work / "mutant_reshape_strides" / "results.json")
+        out["crash_recovery"] = {
+            "extra_seconds": round(steps["crash recovery: one crash (mutant_empty_int16_crash)"]["seconds"]
+                                   - steps["crash recovery: no crash (mutant_reshape_strides)"]["seconds"], 2),
+            "target_processes": crashed["run"]["target_processes"],
+            "cases_run": crashed["run"]["cases_run"], "cases_run_without_crash": steady["run"]["cases_run"],
+            "crashes": crashed["run"]["counts"].get("CRASH", 0)}
+
+    if not args.no_tox and "mindtorch_v2" in targets:
+        toxwork = work / "tox"
+        tox = [sys.executable, "-m", "tox", "-e", "mindtorch", "--workdir", str(toxwork)]
+        steps["tox -e mindtorch (new env: installs torch, then the gate)"] = measure(tox)
+        steps["tox -e mindtorch (warm env)"] = best_of(args.repeat, tox)
 
     print(f"{cases} cases, {out['cores']} cores, Python {out['python']}\n")
-    print(f"{'step':<52} {'best s':>8} {'median s':>9} {'peak MiB':>9}  exit")
+    print(f"{'step':<62} {'best s':>7} {'median s':>9} {'peak MiB':>9} exit  CPU s by process")
     for name, r in steps.items():
-        print(f"{name:<52} {r['seconds']:>8.2f} {r['median_seconds']:>9.2f} {r['peak_mib']:>9.1f}  {r['exit']}")
+        roles = ", ".join(f"{k} {v:.1f}" for k, v in sorted(r["cpu_seconds"].items(), key=lambda kv: -kv[1]))
+        print(f"{name:<62} {r['seconds']:>7.2f} {r.get('median_seconds', r['seconds']):>9.2f} "
+              f"{r['peak_mib']:>9.1f} {r['exit']:>4}  {roles}")
     print()
-    for target in targets:
-        floor = steps[f"floor: start + import {target} + safetensors"]["seconds"]
-        in_cases = out["case_seconds_in_target"][target]
-        for mode in ("1 process", "-n 2"):
-            run = steps[f"run {target} (cached oracle, {mode})"]["seconds"]
-            per_case = (run - floor - (in_cases if mode == "1 process" else in_cases / 2)) / cases * 1000
-            print(f"{target:<14} {mode:<10} gate/floor = {run / floor:5.1f}x   cases themselves = {in_cases:5.2f} s"
-                  f"   kit overhead = {per_case:5.2f} ms/case")
+    for target, t in out["per_target"].items():
+        print(f"{target:<13} gate/floor {t['gate_over_floor_1proc']:>5.1f}x   beyond the floor {t['ms_per_case_beyond_floor_1proc']:5.2f}"
+              f" ms/case; the target's own work {t['target_ms_per_case']:5.2f} ms/case and the kit's CPU"
+              f" {t['kit_cpu_ms_per_case']:5.2f} ms/case run side by side"
+              f"   -n 2 speed-up {t['xdist_speedup']:.2f}x")
+    if "crash_recovery" in out:
+        c = out["crash_recovery"]
+        print(f"crash recovery: +{c['extra_seconds']:.2f} s for {c['crashes']} crash; {c['target_processes']} target "
+              f"processes; {c['cases_run']} cases run (without the crash: {c['cases_run_without_crash']})")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
     shutil.rmtree(work, ignore_errors=True)
     return 0
-
 
 
 if __name__ == "__main__":
