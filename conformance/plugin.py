@@ -165,6 +165,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=list(items))
         items.clear()
 
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
@@ -189,13 +190,19 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
         return None
     from xdist.scheduler import LoadScheduling
 
+    # This reorders what xdist's own scheduler sends (its pending list and _send_tests, xdist 3.x);
+    # should those ever change, plain load scheduling is used: same results, slower.
+    if not callable(getattr(LoadScheduling, "_send_tests", None)):
+        return None
+
     slow = {c.id for c in load_catalog().values() if c.slow}
 
     class SlowCasesApart(LoadScheduling):
         def _send_tests(self, node, num: int) -> None:
-            collection = self.collection or []
-            first = [i for i in self.pending if collection[i].rsplit("::", 1)[-1] in slow][:1]
-            if not first or not hasattr(node, "send_runtest_some"):
+            collection = getattr(self, "collection", None) or []
+            pending = getattr(self, "pending", [])
+            first = [i for i in pending if collection[i].rsplit("::", 1)[-1] in slow][:1]
+            if not first or not hasattr(self, "node2pending") or not hasattr(node, "send_runtest_some"):
                 return super()._send_tests(node, num)
             self.pending.remove(first[0])
             chunk = first + self.pending[:num - 1]

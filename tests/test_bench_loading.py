@@ -1,6 +1,7 @@
 """benchmarks/bench_loading.py runs on a tiny checkpoint and its perf.json renders (no timing asserted)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -38,3 +39,34 @@ def test_perf_rendering_escapes_backend_messages():
     from conformance import reports, results as res
     page = html.render(reports.from_results([res.build({"target": "t", "cases_in_catalog": 0}, [])]), perf=data)
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
+
+
+def test_run_carries_loading_measurements_into_results_and_report(oracle, tmp_path):
+    """`--perf perf.json` puts the (informational) loading ratios into results.json and index.html,
+    and `report` finds them there again; the gate's outcome does not change."""
+    from kitrun import run_kit
+
+    perf_json = tmp_path / "perf.json"
+    perf_json.write_text(json.dumps({
+        "kind": perf.KIND, "format": perf.FORMAT, "repeat": 1, "checkpoints": {"mixed": {"bytes": 1}},
+        "rows": [{"checkpoint": "mixed", "backend": "torch", "path": "load(bytes)", "status": "ok", "seconds": 0.5,
+                  "mb_s": 600.0, "peak_mib": 300.0, "peak_delta_mib": 80.0, "data": "copied",
+                  "time_ratio": 1.0, "mem_ratio": 1.0}]}))
+    run = run_kit("torch", tmp_path / "report", oracle.cache, "-k", "frombuffer", "--perf", str(perf_json))
+    assert run.returncode == 0, run.output[-3000:]
+    assert run.results["performance"]["rows"][0]["mb_s"] == 600.0
+    assert 'id="perf"' in (run.report_dir / "index.html").read_text()
+    assert "| mixed | torch | load(bytes) | ok |" in (run.report_dir / "perf.md").read_text()
+    again = tmp_path / "again"
+    subprocess.run([sys.executable, "-m", "conformance", "report", "--results", str(run.report_dir / "results.json"),
+                    "--out", str(again)], check=True, cwd=ROOT, capture_output=True)
+    assert 'id="perf"' in (again / "index.html").read_text()
+
+
+def test_a_malformed_perf_file_is_a_clear_error(tmp_path):
+    bad = tmp_path / "perf.json"
+    bad.write_text('{"kind": "something else"}')
+    p = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "torch", "--perf", str(bad)],
+                       cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 4 and "is not a perf.json written by benchmarks/bench_loading.py" in p.stderr
+    assert "Traceback" not in p.stdout + p.stderr

@@ -62,3 +62,10 @@ def test_same_outcomes_with_and_without_xdist(oracle, tmp_path):
     assert not _differences(cases, first)
     assert (run.report_dir / "index.html").is_file()
     assert file_state(oracle.records) == oracle.records_state
+    # Each case ran once, in one of two target processes (one per xdist worker), and the slow
+    # fresh-process cases were dealt to different workers rather than queued on one.
+    processes = {c["process"] for c in cases.values()}
+    assert processes == {"gw0#1", "gw1#1"} and run.results["run"]["target_processes"] == 2
+    slow = [c["process"] for i, c in cases.items() if i.startswith("import_safetensors_torch[")]
+    assert len(slow) == 2 and len(set(slow)) == 2, slow
+    assert run.results["run"]["target_env"]["module"] == "torch", "the workers' hello reaches the results"

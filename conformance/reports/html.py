@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined, select_autoescape
 
 from ..outcomes import ORDER, OUTCOMES
 from .entry_points import entry_points_of
@@ -23,8 +23,10 @@ from .sources import Catalog, repro_command
 
 VALUE_CHARS = 400   # a value longer than this is cut in the side-by-side view (the JSON has it all)
 
+# The compiled template is cached (a private folder under the temp dir, keyed by the template's
+# checksum): compiling it costs ~0.2 s, a fifth of rendering the largest report.
 _env = Environment(loader=PackageLoader("conformance.reports", "templates"), undefined=StrictUndefined,
-                   autoescape=select_autoescape(["html", "j2"], default=True),
+                   autoescape=select_autoescape(["html", "j2"], default=True), bytecode_cache=FileSystemBytecodeCache(),
                    keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
 _SCRIPT = files("conformance.reports").joinpath("templates/filters.js").read_text()
 
