@@ -4,8 +4,9 @@ A case that kills its process is CRASH and one that does not answer in time is T
 way the process is replaced (one restart) and the next case runs in a fresh one.
 
 The runner may ``submit`` the next case before it has judged the current one, so the target computes
-while the runner does its bookkeeping (two cores busy instead of one). Replies come back in order;
-a case in flight when its process dies is simply sent again to the fresh process.
+while the runner does its bookkeeping (two cores busy instead of one). Replies come back in order.
+The process runs one case at a time, so when a case kills it, the case sent after it never started:
+it is sent again to the fresh process, and no case runs twice.
 """
 from __future__ import annotations
 
@@ -98,8 +99,9 @@ class WorkerClient:
 
     # -- one case -----------------------------------------------------------------------------
     def submit(self, case_id: str) -> None:
-        """Send a case ahead of ``run(case_id)``; a no-op when the process is not running."""
-        if self._alive() and self.hello is not None and case_id not in self._pending:
+        """Send a case ahead of ``run(case_id)`` (also while the process is still starting: it reads
+        its input once it has said hello); a no-op when the process is not running."""
+        if self._alive() and case_id not in self._pending:
             self._send(case_id)
 
     def run(self, case_id: str, timeout: float | None = None) -> dict[str, Any]:
@@ -110,6 +112,8 @@ class WorkerClient:
         if not self._pending:
             self.start()
             self._send(case_id)
+        elif self.hello is None:
+            self.wait_started()        # cases were queued while it was starting; its hello comes first
         # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
         assert self.proc and self._log
         log_at = self._log_at

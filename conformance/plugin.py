@@ -60,6 +60,7 @@ class State:
     oracle_hello: dict[str, Any] | None = None
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
+    slow_lane: WorkerClient | None = None      # a second target process for the slow cases (one process runs)
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
     perf: dict[str, Any] | None = None         # loading-path measurements to carry along (--perf)
     start_error: str | None = None             # the target process could not start: nothing ran
@@ -173,9 +174,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if not _is_controller(session.config):
         session.config.workeroutput["conformance_target"] = state.target_hello
         session.config.workeroutput["conformance_start_error"] = state.start_error
+    elif state.client is not None and state.start_error is None:
+        _open_slow_lane(state, session.items)
     # The oracle records and the items live until the end: keep the cyclic GC from walking them again
     # at every full collection (~0.1 s each at this size).
     gc.freeze()
+
+
+def _open_slow_lane(state: State, items: list) -> None:
+    """Without xdist: the slow cases (each starts a Python of its own and takes seconds) go to a
+    second target process now, so they run on the other core while this one works through the rest.
+    They do not depend on what ran before them in a process; records say which process ran what."""
+    slow = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.slow]
+    if not slow or len(slow) == len(items):
+        return
+    state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
+    state.slow_lane.spawn()
+    for case_id in slow:
+        state.slow_lane.submit(case_id)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -272,10 +288,12 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
-        target = state.target()
+        lane = state.slow_lane if self.case.slow else None
+        target = lane or state.target()
         result = target.run(self.case.id, timeout=max(state.timeout, self.case.timeout or 0))
-        if isinstance(state.next_item, CaseItem):
-            target.submit(state.next_item.case.id)   # computed in the target while this one is judged
+        nxt = state.next_item
+        if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane):
+            state.target().submit(nxt.case.id)   # computed in the target while this one is judged
         verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
@@ -285,7 +303,7 @@ class CaseItem(pytest.Item):
             "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "observed": result.get("obs"), "ms": result.get("ms"),
-            "process": f"{state.process_label}#{target.starts}", "seq": state.ran,
+            "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
         }
         state.ran += 1
         # One JSON string, not a dict: xdist's pure-Python serializer is slow per object (~1 ms a record
@@ -339,8 +357,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
-    if state.client:
-        state.client.close()
+    for client in (state.client, state.slow_lane):
+        if client:
+            client.close()
     if not _is_controller(session.config):
         return
     problems = state.gate_problems

@@ -340,6 +340,24 @@ class TestWorkerClient:
         finally:
             c.close()
 
+    def test_cases_queued_while_the_process_starts_wait_for_its_hello(self):
+        # The slow lane queues its cases right after starting the process: the hello is read first.
+        c = _client_with("""
+            import json, sys, time
+            time.sleep(0.3)
+            print(json.dumps({"hello": {"module": "fake"}}), flush=True)
+            for line in sys.stdin:
+                print(json.dumps({"case": json.loads(line)["case"], "obs": {"value": 2}}), flush=True)
+            """, timeout=30)
+        c.hello = None
+        try:
+            c.submit("a")
+            c.submit("b")
+            assert c.run("a")["obs"] == {"value": 2} and c.hello == {"module": "fake"}
+            assert c.run("b")["obs"] == {"value": 2}
+        finally:
+            c.close()
+
     def test_crash_of_a_case_sent_ahead_shows_only_its_own_output(self):
         # "b" is sent ahead and kills the process while the runner is still busy with "a": b is CRASH
         # with b's last words, not a's.
