@@ -36,12 +36,14 @@ class WorkerClient:
         self.proc: subprocess.Popen | None = None
         self.hello: dict[str, Any] | None = None
         self.starts = 0            # processes started: 1 + one per crash or timeout
+        self.startup_seconds: float | None = None   # from spawn to hello, the last time
         self._pending: deque[str] = deque()   # case ids sent and not yet answered, in order
         self._idle_since = 0.0     # when the process finished its last answer (a case's clock starts then)
         self._log_at = 0           # where in the process's stderr log the case in flight began
         self._buf = b""
         self._eof = False
         self._log = None
+        self._spawned_at = 0.0
 
     # -- process lifecycle --------------------------------------------------------------------
     def start(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class WorkerClient:
         self._log = tempfile.TemporaryFile()
         self.starts += 1
         self.hello = None
+        self._spawned_at = time.monotonic()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "conformance.worker", *self.worker_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
@@ -75,6 +78,7 @@ class WorkerClient:
             raise WorkerStartError(f"could not start a {' '.join(self.worker_args)} worker: {why}")
         self.hello = msg["hello"]
         self._idle_since = time.monotonic()
+        self.startup_seconds = self._idle_since - self._spawned_at
         return self.hello
 
     def close(self) -> None:

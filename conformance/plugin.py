@@ -63,6 +63,7 @@ class State:
     slow_lane: WorkerClient | None = None      # a second target process for the slow cases (one process runs)
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
     perf: dict[str, Any] | None = None         # loading-path measurements to carry along (--perf)
+    target_startup: float | None = None        # seconds from spawn to hello of the first target process
     start_error: str | None = None             # the target process could not start: nothing ran
     process_label: str = "main"                # this pytest process: "main", or the xdist worker id
     ran: int = 0                               # cases this pytest process has run so far
@@ -159,6 +160,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     try:
         state.target_hello = state.client.wait_started()
+        state.target_startup = state.client.startup_seconds
     except WorkerStartError as e:
         # Nothing can run: no items (so no xdist worker crash and restart loop); the controller ends
         # the session with this message and exit code 4.
@@ -181,12 +183,19 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
+# A second target process pays off only when starting one is cheap: on 2 cores, a second start of
+# torch itself (~3 s of CPU) costs more than running the slow cases beside the rest saves
+# (benchmarks/bench_gate.py: torch 11.3 s -> 13.2 s with it; mindtorch_v2 5.2 s -> 4.5 s).
+SLOW_LANE_MAX_STARTUP = 1.0   # seconds from spawn to hello of the first target process
+
+
 def _open_slow_lane(state: State, items: list) -> None:
     """Without xdist: the slow cases (each starts a Python of its own and takes seconds) go to a
     second target process now, so they run on the other core while this one works through the rest.
     They do not depend on what ran before them in a process; records say which process ran what."""
     slow = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.slow]
-    if not slow or len(slow) == len(items):
+    if not slow or len(slow) == len(items) or state.client is None \
+            or (state.target_startup or 0) > SLOW_LANE_MAX_STARTUP:
         return
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
     state.slow_lane.spawn()
@@ -382,7 +391,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                "expectations": state.expectations.path, "gate_problems": problems,
                "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
                # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
-               "target_processes": len({r["process"] for r in state.records if r.get("process")})}
+               "target_processes": len({r["process"] for r in state.records if r.get("process")}),
+               "target_startup_seconds": None if state.target_startup is None else round(state.target_startup, 3)}
         results = res.build(run, state.records)
         if state.perf:
             results["performance"] = state.perf

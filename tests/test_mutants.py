@@ -137,16 +137,14 @@ def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
         assert results["run"]["interrupted"] is False
         assert (run.report_dir / "index.html").is_file()
         # Recovery is one fresh process from the red case on, not a rerun: the cases before it ran in the
-        # first process, each case ran exactly once, and one target process was started again. (The slow
-        # fresh-process cases ran meanwhile in the second, "slow lane" process.)
+        # first process, each case ran exactly once, and one target process was started again. (Slow
+        # cases may have run beside them in a second, "slow lane" process: not for a torch-based target.)
         (bad_id,) = expected
         order = [c["id"] for c in sorted(cases.values(), key=lambda c: c["seq"]) if "-slow#" not in c["process"]]
         before, after = order[:order.index(bad_id)], order[order.index(bad_id) + 1:]
         assert {cases[i]["process"] for i in before} == {"main#1"} and before
         assert {cases[i]["process"] for i in after} == {"main#2"} and after
-        slow = {c["process"] for c in cases.values() if c["id"].startswith("import_safetensors_torch[")}
-        assert slow == {"main-slow#1"}
-        assert results["run"]["target_processes"] == 3
+        assert results["run"]["target_processes"] == len({c["process"] for c in cases.values()})
         if mutant.outcome == "CRASH":
             (rec,) = red.values()
             assert rec["diffs"][0]["path"] == "process" and "SIGSEGV" in rec["diffs"][0]["detail"]
