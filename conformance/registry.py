@@ -64,7 +64,8 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
     ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
     values such as a model's output); ``timeout`` raises the --case-timeout for this case to at least
     that many seconds (e.g. a case that imports a large library); ``slow`` marks a case that takes
-    seconds (it starts a process of its own), so that xdist deals such cases out to different workers."""
+    seconds (it starts a process of its own), so that it runs beside the others: in a second target
+    process, or on another xdist worker."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
