@@ -6,7 +6,8 @@ Measures, on this machine, wall time, peak memory (summed RSS of the whole proce
 every 20 ms) and CPU seconds per kind of process (the pytest runner, xdist workers, the target
 process, processes that cases start) of:
 - recording the oracle from an empty cache;
-- running each target against the cached oracle records, in one process and with pytest-xdist -n 2;
+- running each target against the cached oracle records, in one process and with pytest-xdist -n 1
+  and -n 2 (what xdist's machinery costs, and what its parallelism gains);
 - rendering the report again from results;
 - the floor: one Python process that makes the backend `torch` and imports safetensors;
 - the whole `tox -e mindtorch` gate (a new tox env once, then warm), when mindtorch_v2 is found;
@@ -146,6 +147,8 @@ def main() -> int:
         one = steps[f"run {target} (cached oracle, 1 process)"] = best_of(args.repeat, common)
         # time spent inside the target running the cases themselves (results.json "ms"): not the kit's
         in_cases = sum(c.get("ms") or 0 for c in _results(work / target / "results.json")["cases"]) / 1000
+        # -n 1 against 1 process is what xdist's machinery costs; -n 2 against -n 1, what parallelism gains
+        xd1 = steps[f"run {target} (cached oracle, -n 1)"] = best_of(args.repeat, common + ["-n", "1"])
         two = steps[f"run {target} (cached oracle, -n 2)"] = best_of(args.repeat, common + ["-n", "2"])
         steps[f"render report {target}"] = best_of(
             args.repeat, kit + ["report", "--results", str(work / target / "results.json")])
@@ -156,7 +159,9 @@ def main() -> int:
             "target_ms_per_case": round(in_cases / cases * 1000, 2),
             # CPU of the kit's own pytest process, its start-up and the report included
             "kit_cpu_ms_per_case": round(one["cpu_seconds"].get("kit (pytest)", 0) / cases * 1000, 2),
-            "xdist_speedup": round(one["seconds"] / two["seconds"], 2)}
+            "xdist_speedup": round(one["seconds"] / two["seconds"], 2),
+            "xdist_overhead_s": round(xd1["seconds"] - one["seconds"], 2),
+            "xdist_parallel_speedup": round(xd1["seconds"] / two["seconds"], 2)}
 
     if not args.no_crash:
         # Crash recovery: a torch-based target whose empty(0, dtype=int16) kills its process (SIGSEGV),
@@ -193,7 +198,8 @@ def main() -> int:
         print(f"{target:<13} gate/floor {t['gate_over_floor_1proc']:>5.1f}x   beyond the floor {t['ms_per_case_beyond_floor_1proc']:5.2f}"
               f" ms/case; the target's own work {t['target_ms_per_case']:5.2f} ms/case and the kit's CPU"
               f" {t['kit_cpu_ms_per_case']:5.2f} ms/case run side by side"
-              f"   -n 2 speed-up {t['xdist_speedup']:.2f}x")
+              f"\n{'':<14}-n 2 against 1 process {t['xdist_speedup']:.2f}x: xdist's own cost (-n 1 - 1 process)"
+              f" {t['xdist_overhead_s']:+.2f} s, its parallelism (-n 1 / -n 2) {t['xdist_parallel_speedup']:.2f}x")
     if "crash_recovery" in out:
         c = out["crash_recovery"]
         print(f"crash recovery: +{c['extra_seconds']:.2f} s for {c['crashes']} crash; {c['target_processes']} target "
