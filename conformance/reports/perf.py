@@ -42,7 +42,8 @@ def rows(perf: dict[str, Any]) -> list[dict[str, str]]:
     for r in perf.get("rows", []):
         ok = r.get("status") == "ok"
         out.append({
-            "checkpoint": str(r.get("checkpoint", "?")), "backend": str(r.get("backend", "?")), "path": str(r.get("path", "?")), "status": str(r.get("status", "?")),
+            "checkpoint": str(r.get("checkpoint", "?")), "backend": str(r.get("backend", "?")),
+            "path": str(r.get("path", "?")), "status": str(r.get("status", "?")),
             "seconds": _num(r.get("seconds"), ".3f") if ok else "",
             "mb_s": _num(r.get("mb_s"), ".0f") if ok else "",
             "peak_mib": _num(r.get("peak_mib"), ".1f") if ok else "",
