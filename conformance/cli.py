@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -14,8 +15,6 @@ from .registry import catalog_dir, load_catalog
 
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
-    import os
-
     import pytest
 
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
@@ -60,8 +59,7 @@ def _report(args: argparse.Namespace) -> int:
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
     report = reports.load(args.results, date=date)
     out = Path(args.out or Path(args.results[0]).parent)
-    # --perf, or the measurements a run carried into its results.json
-    perf = perf_report.load(args.perf) if args.perf else reports.performance_of(args.results)
+    perf = perf_report.load(args.perf) if args.perf else None   # else what the results carry, if anything
     written = reports.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
     return 0

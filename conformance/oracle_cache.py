@@ -130,10 +130,9 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
         cache.save_hello(hello)
         cases = load_catalog()
         for i, cid in enumerate(missing):
-            oracle.submit(cid)
+            got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0))
             if i + 1 < len(missing):
                 oracle.submit(missing[i + 1])     # the oracle computes it while this one is written
-            got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0))
             if "obs" in got:
                 cache.append(cid, got["obs"])
                 records[cid] = got["obs"]

@@ -118,13 +118,12 @@ def pytest_configure(config: pytest.Config) -> None:
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
-                  config.getoption("case_timeout"), Path(report_dir) if report_dir else None)
-    state.perf = perf
+                  config.getoption("case_timeout"), Path(report_dir) if report_dir else None, perf=perf)
     config.stash[STATE] = state
-    if not _is_controller(config):
-        state.process_label = config.workerinput["workerid"]
     if _is_controller(config):
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
+    else:
+        state.process_label = config.workerinput["workerid"]
 
 
 def _distributes(config: pytest.Config) -> bool:
@@ -194,8 +193,7 @@ def _open_slow_lane(state: State, items: list) -> None:
     second target process now, so they run on the other core while this one works through the rest.
     They do not depend on what ran before them in a process; records say which process ran what."""
     slow = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.slow]
-    if not slow or len(slow) == len(items) or state.client is None \
-            or (state.target_startup or 0) > SLOW_LANE_MAX_STARTUP:
+    if not slow or len(slow) == len(items) or (state.target_startup or 0) > SLOW_LANE_MAX_STARTUP:
         return
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
     state.slow_lane.spawn()
@@ -229,9 +227,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             first = [i for i in pending if collection[i].rsplit("::", 1)[-1] in slow][:1]
             if not first or not hasattr(self, "node2pending") or not hasattr(node, "send_runtest_some"):
                 return super()._send_tests(node, num)
-            self.pending.remove(first[0])
-            chunk = first + self.pending[:num - 1]
-            del self.pending[:num - 1]
+            pending.remove(first[0])
+            chunk = first + pending[:num - 1]
+            del pending[:num - 1]
             self.node2pending[node].extend(chunk)
             node.send_runtest_some(chunk)
 
@@ -398,7 +396,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             results["performance"] = state.perf
         res.write(state.report_dir / "results.json", results)
         _extra_reports(session.config, state.report_dir, results)
-        reports.write_all(reports.from_results([results]), state.report_dir, perf=state.perf)
+        reports.write_all(reports.from_results([results]), state.report_dir)   # perf: carried in results
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:

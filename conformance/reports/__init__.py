@@ -19,24 +19,13 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def performance_of(results_paths: list[str]) -> dict | None:
-    """The loading-path measurements the first results.json carries (``run --perf``), if any."""
-    import json
-
-    path = Path(results_paths[0])
-    if path.suffix != ".json" or not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text()).get("performance")
-    except ValueError:
-        return None      # reports.load says what is wrong with the file
-
-
 def write_all(report: Report, out_dir: Path, perf: dict | None = None) -> dict[str, Path]:
     """Render every report into ``out_dir``; returns file name -> path.
 
-    ``perf`` (a perf.json from benchmarks/bench_loading.py) adds perf.md and a section of index.html.
+    ``perf`` (a perf.json from benchmarks/bench_loading.py; by default the one the results carry)
+    adds perf.md and a section of index.html.
     """
+    perf = perf or report.performance
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, render in RENDERERS.items():
@@ -49,4 +38,4 @@ def write_all(report: Report, out_dir: Path, perf: dict | None = None) -> dict[s
     return written
 
 
-__all__ = ["Report", "RENDERERS", "from_results", "load", "performance_of", "write_all"]
+__all__ = ["Report", "RENDERERS", "from_results", "load", "write_all"]

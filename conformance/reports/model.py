@@ -162,6 +162,7 @@ class CaseView:
 class Report:
     runs: list[Run]
     date: str | None = None                    # only when the user asked for one
+    performance: dict[str, Any] | None = None  # loading-path measurements a run carried (run --perf)
 
     # -- derived views, all sorted ------------------------------------------------------------
     def case_views(self) -> list[CaseView]:
@@ -251,7 +252,7 @@ def from_results(results: Iterable[dict[str, Any]], date: str | None = None) -> 
                           f"{k.torch}; a report compares different runs, pass one of them")
     runs = [Run(k, f"r{i}", d.get("run") or {}, {r["id"]: r for r in sorted(d.get("cases", []), key=lambda r: r["id"])})
             for i, (k, d) in enumerate(loaded)]
-    return Report(runs, date)
+    return Report(runs, date, next((d["performance"] for _, d in loaded if d.get("performance")), None))
 
 
 def load(paths: Iterable[Path | str], date: str | None = None) -> Report:
