@@ -49,9 +49,9 @@ def pointer_offset(delta: int, limit: int) -> int | str:
 class Context:
     """What a case gets besides ``torch``: input builders, readers and a private temp folder."""
 
-    def __init__(self, torch: Any, workdir: str):
+    def __init__(self, torch: Any):
         self.torch = torch
-        self.workdir = workdir
+        self.workdir: str | None = None   # made on first use: most cases never touch a file
         self.inputs: list[dict[str, Any]] = []   # input-sanity records, checked by compare
         self._names: dict[int, str] | None = None
 
@@ -176,6 +176,8 @@ class Context:
         return read() != before
 
     def path(self, name: str) -> str:
+        if self.workdir is None:
+            self.workdir = tempfile.mkdtemp(prefix="conformance-case-")
         return os.path.join(self.workdir, name)
 
 
@@ -184,7 +186,3 @@ def _safe_eq(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:
         return False
-
-
-def fresh_workdir() -> str:
-    return tempfile.mkdtemp(prefix="conformance-case-")

@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from . import backends
-from .backends.base import real_torch_dir, real_torch_modules
+from .backends.base import RealTorchWatch, real_torch_dir
 from .registry import load_catalog
 from .worker import describe, run_case
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         print(f"error: could not make `import torch` work: {type(e).__name__}: {e}", file=sys.stderr)
         return 2
-    header = describe(backend, torch, bool(real_torch_modules(torch_dir)))
+    header = describe(backend, torch, bool(RealTorchWatch(torch_dir).new_modules()))
     out: dict[str, Any] = {"torch": header, "cases": []}
     for cid in args.case:
         c = cases[cid]

@@ -20,8 +20,8 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from . import backends
-from .backends.base import real_torch_dir, real_torch_modules
-from .observe import Context, ObservationError, exception, fresh_workdir
+from .backends.base import RealTorchWatch, real_torch_dir
+from .observe import Context, ObservationError, exception
 from .registry import load_catalog
 
 
@@ -50,8 +50,7 @@ def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
     for name in case.params.requires_dtypes:
         if not hasattr(torch, name):
             return {"dtype_absent": name}
-    workdir = fresh_workdir()
-    ctx = Context(torch, workdir)
+    ctx = Context(torch)
     try:
         try:
             obs: dict[str, Any] = {"value": ctx.value(case.run(torch, ctx))}
@@ -65,7 +64,8 @@ def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
             obs["inputs"] = ctx.inputs
         return obs
     finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+        if ctx.workdir:
+            shutil.rmtree(ctx.workdir, ignore_errors=True)
 
 
 def _log_offset() -> int | None:
@@ -94,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         proto.write(json.dumps(msg, sort_keys=True) + "\n")
         proto.flush()
 
-    torch_dir = real_torch_dir()
+    watch = RealTorchWatch(real_torch_dir())
     try:
         backend = backends.resolve(args.target, args.backend_path)
         backend.activate()
         torch = importlib.import_module("torch")
-        loaded = real_torch_modules(torch_dir)
+        loaded = watch.new_modules()
         uses_real = bool(loaded) if backend.uses_real_torch is None else backend.uses_real_torch
         if loaded and not uses_real:
             raise RuntimeError(f"target {backend.name!r} is not built on PyTorch but loaded real torch while "
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         case_id = json.loads(line)["case"]
         start = time.perf_counter()
         obs = run_case(case_id, cases, torch)
-        tainted = [] if uses_real else real_torch_modules(torch_dir)
+        tainted = [] if uses_real else watch.new_modules()
         if tainted:
             obs = {"kit_error": f"real torch was imported during this case ({', '.join(tainted[:5])}); "
                                 "the target must never load it", "case_obs": obs}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import importlib.machinery
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class BackendError(Exception):
@@ -40,10 +41,23 @@ def real_torch_dir() -> str | None:
     return list(spec.submodule_search_locations)[0]
 
 
-def real_torch_modules(torch_dir: str | None) -> list[str]:
-    """Names of loaded modules whose code comes from real PyTorch's folder."""
-    if not torch_dir:
-        return []
-    prefix = torch_dir.rstrip("/") + "/"
-    return sorted(name for name, m in list(sys.modules.items())
-                  if isinstance(getattr(m, "__file__", None), str) and m.__file__.startswith(prefix))
+class RealTorchWatch:
+    """Which loaded modules come from real PyTorch's folder. Each look reports only modules loaded
+    (or replaced) since the last one: the runner looks after every case, and scanning the whole of
+    sys.modules each time cost about 0.9 ms a case."""
+
+    def __init__(self, torch_dir: str | None):
+        self.prefix = torch_dir.rstrip("/") + "/" if torch_dir else None
+        self._seen: set[tuple[str, Any]] = set()
+
+    def new_modules(self) -> list[str]:
+        if self.prefix is None:
+            return []
+        items = list(sys.modules.items())
+        try:
+            fresh: Any = set(items) - self._seen
+            self._seen.update(fresh)
+        except TypeError:           # something unhashable sits in sys.modules: look at everything
+            fresh = items
+        return sorted(name for name, m in fresh
+                      if isinstance(getattr(m, "__file__", None), str) and m.__file__.startswith(self.prefix))
