@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import platform
+import threading
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -110,36 +111,91 @@ class OracleCache:
 
 
 def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Record, in one oracle process, every case the cache lacks; return (observations, oracle hello).
+    """Record every case the cache lacks; return (observations, oracle hello).
 
-    An oracle crash or timeout is not a record: it is kept in failures.json (so xdist workers can show
-    it) and recorded again by the next run.
+    One oracle process records them, or two side by side when slow cases are among them (each
+    starts a Python of its own and imports torch: seconds). An oracle crash or timeout is not a
+    record: it is kept in failures.json (so xdist workers can show it) and recorded again by the
+    next run.
     """
-    from . import backends
-    from .client import WorkerClient
     from .registry import load_catalog
 
     records, hello = cache.load()
     missing = [cid for cid in case_ids if cid not in records]
     if not missing and hello:
         return records, hello
-    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
+    cases = load_catalog()
+    lanes = _split_lanes(missing, cases)
     failures: dict[str, Any] = {}
+    outcome: list[Any] = [None] * len(lanes)      # each lane's oracle hello, or what stopped it
+    lock, stop = threading.Lock(), threading.Event()
+
+    def run_lane(i: int) -> None:
+        try:
+            outcome[i] = _record_lane(lanes[i], cases, timeout, cache, records, failures, lock, stop)
+        except BaseException as e:   # also Ctrl-C: the other lane stops too, then it is raised below
+            outcome[i] = e
+            stop.set()
+
+    others = [threading.Thread(target=run_lane, args=(i,), daemon=True) for i in range(1, len(lanes))]
+    for t in others:
+        t.start()
+    try:
+        run_lane(0)
+    finally:
+        for t in others:
+            t.join()
+        cache.save_failures(failures)
+    for o in outcome:
+        if isinstance(o, BaseException):
+            raise o
+    return {**failures, **records}, outcome[0]
+
+
+def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: OracleCache,
+                 records: dict[str, Any], failures: dict[str, Any], lock: threading.Lock,
+                 stop: threading.Event) -> dict[str, Any]:
+    """Record ``lane`` in one oracle process, in order; return the oracle's hello."""
+    from . import backends
+    from .client import WorkerClient
+
+    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
     try:
         hello = oracle.start()
-        cache.save_hello(hello)
-        cases = load_catalog()
-        for i, cid in enumerate(missing):
+        with lock:
+            cache.save_hello(hello)
+        for i, cid in enumerate(lane):
+            if stop.is_set():
+                break
             got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0))
-            if i + 1 < len(missing):
-                oracle.submit(missing[i + 1])     # the oracle computes it while this one is written
-            if "obs" in got:
-                cache.append(cid, got["obs"])
-                records[cid] = got["obs"]
-            else:
-                failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
-                                              f"{got.get('crash') or got.get('timeout')}"}
+            if i + 1 < len(lane):
+                oracle.submit(lane[i + 1])     # the oracle computes it while this one is written
+            with lock:
+                if "obs" in got:
+                    cache.append(cid, got["obs"])
+                    records[cid] = got["obs"]
+                else:
+                    failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
+                                                  f"{got.get('crash') or got.get('timeout')}"}
+        return hello
     finally:
         oracle.close()
-        cache.save_failures(failures)
-    return {**failures, **records}, hello
+
+
+# What a case is expected to cost, in ordinary cases (~1 ms each): a slow one starts a Python that
+# imports torch (~2.5 s). A second oracle process costs one more torch import (~2 s of CPU), so
+# it is started only when there is at least that much slow work to move to it.
+_SLOW_COST = 2000
+
+
+def _split_lanes(missing: list[str], cases: dict[str, Any]) -> list[list[str]]:
+    """[missing], or two lanes of about equal expected time, each in catalog order."""
+    cost = {cid: _SLOW_COST if getattr(cases.get(cid), "slow", False) else 1 for cid in missing}
+    if sum(cost.values()) < 2 * _SLOW_COST or (os.cpu_count() or 1) < 2:
+        return [missing]
+    load, lane_of = [0, 0], {}
+    for cid in sorted(missing, key=lambda c: -cost[c]):      # biggest first, each to the lighter lane
+        i = load.index(min(load))
+        lane_of[cid] = i
+        load[i] += cost[cid]
+    return [[cid for cid in missing if lane_of[cid] == i] for i in (0, 1)]

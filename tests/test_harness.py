@@ -286,6 +286,23 @@ class TestOracleCache:
         c.clear()
         assert c.load() == ({}, None)
 
+    def test_recording_lanes_split_slow_cases_and_keep_catalog_order(self, monkeypatch):
+        from types import SimpleNamespace
+
+        from conformance import oracle_cache
+
+        monkeypatch.setattr(oracle_cache.os, "cpu_count", lambda: 2)
+        cases = {f"c{i}": SimpleNamespace(slow=i in (3, 7)) for i in range(10)}
+        lanes = oracle_cache._split_lanes(list(cases), cases)
+        assert len(lanes) == 2 and sorted(sum(lanes, [])) == sorted(cases)   # every case, once
+        assert [sum(cases[c].slow for c in lane) for lane in lanes] == [1, 1]
+        assert all(lane == sorted(lane, key=lambda c: int(c[1:])) for lane in lanes)
+        assert abs(len(lanes[0]) - len(lanes[1])) <= 2
+        fast_only = {c: SimpleNamespace(slow=False) for c in ("a", "b")}
+        assert oracle_cache._split_lanes(["a", "b"], fast_only) == [["a", "b"]]     # not worth a second start
+        monkeypatch.setattr(oracle_cache.os, "cpu_count", lambda: 1)
+        assert len(oracle_cache._split_lanes(list(cases), cases)) == 1
+
     def test_run_with_a_corrupt_cache_is_a_usage_error_naming_the_fix(self, tmp_path):
         cache = OracleCache(tmp_path / "cache", cache_key(catalog_digest()))
         cache.save_hello({"module": "torch"})
