@@ -7,7 +7,8 @@ every 20 ms) and CPU seconds per kind of process (the pytest runner, xdist worke
 process, processes that cases start) of:
 - recording the oracle from an empty cache;
 - running each target against the cached oracle records, in one process and with pytest-xdist -n 1
-  and -n 2 (what xdist's machinery costs, and what its parallelism gains);
+  and -n 2 (what xdist's machinery costs, and what its parallelism gains), and each of those with
+  no case selected (the fixed part: start-up, collection, the target process's start);
 - rendering the report again from results;
 - the floor: one Python process that makes the backend `torch` and imports safetensors;
 - the whole `tox -e mindtorch` gate (a new tox env once, then warm), when mindtorch_v2 is found;
@@ -113,6 +114,10 @@ def floor_cmd(target: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
+def _cpu(run: dict) -> float:
+    return sum(run["cpu_seconds"].values())
+
+
 def _results(path: Path) -> dict:
     return json.loads(path.read_text())
 
@@ -127,6 +132,9 @@ def main() -> int:
     ap.add_argument("--no-crash", action="store_true", help="skip the crash-recovery runs (torch-based mutants)")
     args = ap.parse_args()
 
+    # Measure what a usual install sees: Python caching bytecode. (Some shells, this machine's among
+    # them, set PYTHONDONTWRITEBYTECODE; then every process compiles the kit again, xdist workers too.)
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
     work = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     cache = work / "oracle-cache"
@@ -144,12 +152,15 @@ def main() -> int:
         exp = ROOT / "expectations" / f"{target}.txt"
         common = kit + ["run", "--target", target, "--oracle-cache", str(cache),
                         "--report-dir", str(work / target)] + (["--expectations", str(exp)] if exp.exists() else [])
+        none = ["-k", "no_case_is_named_this"]     # the fixed part of a run: nothing selected
         one = steps[f"run {target} (cached oracle, 1 process)"] = best_of(args.repeat, common)
         # time spent inside the target running the cases themselves (results.json "ms"): not the kit's
         in_cases = sum(c.get("ms") or 0 for c in _results(work / target / "results.json")["cases"]) / 1000
+        one0 = steps[f"run {target} (1 process, no case selected)"] = best_of(args.repeat, common + none)
         # -n 1 against 1 process is what xdist's machinery costs; -n 2 against -n 1, what parallelism gains
         xd1 = steps[f"run {target} (cached oracle, -n 1)"] = best_of(args.repeat, common + ["-n", "1"])
         two = steps[f"run {target} (cached oracle, -n 2)"] = best_of(args.repeat, common + ["-n", "2"])
+        two0 = steps[f"run {target} (-n 2, no case selected)"] = best_of(args.repeat, common + ["-n", "2"] + none)
         steps[f"render report {target}"] = best_of(
             args.repeat, kit + ["report", "--results", str(work / target / "results.json")])
         out["per_target"][target] = {
@@ -161,7 +172,13 @@ def main() -> int:
             "kit_cpu_ms_per_case": round(one["cpu_seconds"].get("kit (pytest)", 0) / cases * 1000, 2),
             "xdist_speedup": round(one["seconds"] / two["seconds"], 2),
             "xdist_overhead_s": round(xd1["seconds"] - one["seconds"], 2),
-            "xdist_parallel_speedup": round(xd1["seconds"] / two["seconds"], 2)}
+            "xdist_parallel_speedup": round(xd1["seconds"] / two["seconds"], 2),
+            # A run = a fixed part (nothing selected) + the cases and their report. Cores busy: CPU/wall.
+            "fixed_s": {"1proc": one0["seconds"], "n2": two0["seconds"]},
+            "cases_part_s": {"1proc": round(one["seconds"] - one0["seconds"], 2),
+                             "n2": round(two["seconds"] - two0["seconds"], 2)},
+            "cases_part_cores_busy": {k: round((_cpu(r) - _cpu(r0)) / max(r["seconds"] - r0["seconds"], 1e-3), 2)
+                                      for k, r, r0 in (("1proc", one, one0), ("n2", two, two0))}}
 
     if not args.no_crash:
         # Crash recovery: a torch-based target whose empty(0, dtype=int16) kills its process (SIGSEGV),
@@ -199,7 +216,11 @@ def main() -> int:
               f" ms/case; the target's own work {t['target_ms_per_case']:5.2f} ms/case and the kit's CPU"
               f" {t['kit_cpu_ms_per_case']:5.2f} ms/case run side by side"
               f"\n{'':<14}-n 2 against 1 process {t['xdist_speedup']:.2f}x: xdist's own cost (-n 1 - 1 process)"
-              f" {t['xdist_overhead_s']:+.2f} s, its parallelism (-n 1 / -n 2) {t['xdist_parallel_speedup']:.2f}x")
+              f" {t['xdist_overhead_s']:+.2f} s, its parallelism (-n 1 / -n 2) {t['xdist_parallel_speedup']:.2f}x"
+              f"\n{'':<14}fixed part (no case selected) 1 process {t['fixed_s']['1proc']:.2f} s, -n 2 "
+              f"{t['fixed_s']['n2']:.2f} s; the cases and their report 1 process {t['cases_part_s']['1proc']:.2f} s "
+              f"({t['cases_part_cores_busy']['1proc']:.2f} cores busy), -n 2 {t['cases_part_s']['n2']:.2f} s "
+              f"({t['cases_part_cores_busy']['n2']:.2f} cores busy)")
     if "crash_recovery" in out:
         c = out["crash_recovery"]
         print(f"crash recovery: +{c['extra_seconds']:.2f} s for {c['crashes']} crash; {c['target_processes']} target "

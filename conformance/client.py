@@ -3,8 +3,9 @@
 A case that kills its process is CRASH and one that does not answer in time is TIMEOUT; either
 way the process is replaced (one restart) and the next case runs in a fresh one.
 
-The runner may ``submit`` the next case before it has judged the current one, so the target computes
-while the runner does its bookkeeping (two cores busy instead of one). Replies come back in order.
+The runner sends the next case before it waits for the current one (``run(..., then=next)``), so the
+target computes while the runner judges and does its bookkeeping (two cores busy instead of one).
+Replies come back in order.
 The process runs one case at a time, so when a case kills it, the case sent after it never started:
 it is sent again to the fresh process, and no case runs twice.
 """
@@ -108,8 +109,11 @@ class WorkerClient:
         if self._alive() and case_id not in self._pending:
             self._send(case_id)
 
-    def run(self, case_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """``{"obs": ..., "ms": ..., "process": n}`` or ``{"crash": why}`` or ``{"timeout": seconds}``."""
+    def run(self, case_id: str, timeout: float | None = None, then: str | None = None) -> dict[str, Any]:
+        """``{"obs": ..., "ms": ..., "process": n}`` or ``{"crash": why}`` or ``{"timeout": seconds}``.
+
+        ``then``: the case that comes next, sent before waiting, so the process goes straight on to it
+        and is not idle while the runner judges this one."""
         timeout = self.timeout if timeout is None else timeout
         if self._pending and self._pending[0] != case_id:
             self.close()       # a case sent ahead that is not the one asked for: start clean
@@ -118,6 +122,8 @@ class WorkerClient:
             self._send(case_id)
         elif self.hello is None:
             self.wait_started()        # cases were queued while it was starting; its hello comes first
+        if then is not None:
+            self.submit(then)
         # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
         assert self.proc and self._log
         log_at = self._log_at

@@ -167,9 +167,8 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
         for i, cid in enumerate(lane):
             if stop.is_set():
                 break
-            got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0))
-            if i + 1 < len(lane):
-                oracle.submit(lane[i + 1])     # the oracle computes it while this one is written
+            got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0),
+                             then=lane[i + 1] if i + 1 < len(lane) else None)   # computed while this one is written
             with lock:
                 if "obs" in got:
                     cache.append(cid, got["obs"])

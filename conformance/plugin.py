@@ -296,11 +296,18 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         lane = state.slow_lane if self.case.slow else None
-        target = lane or state.target()
-        result = target.run(self.case.id, timeout=max(state.timeout, self.case.timeout or 0))
         nxt = state.next_item
-        if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane):
-            state.target().submit(nxt.case.id)   # computed in the target while this one is judged
+        then = nxt.case.id if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane) else None
+        timeout = max(state.timeout, self.case.timeout or 0)
+        # The next case waits in the main target's input, so it starts the moment it can, and the
+        # target computes it while this one is judged.
+        if lane:
+            if then is not None:
+                state.target().submit(then)
+            result = lane.run(self.case.id, timeout=timeout)
+        else:
+            result = state.target().run(self.case.id, timeout=timeout, then=then)
+        target = lane or state.target()
         verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)

@@ -357,6 +357,28 @@ class TestWorkerClient:
         finally:
             c.close()
 
+    def test_the_next_case_is_queued_before_waiting_and_runs_once(self):
+        # The worker answers "a" only once "b" is already in its input: run(a, then=b) sent b first.
+        c = _client_with("""
+            import json, os, select
+            buf, seen = b"", []
+            while True:
+                while b"\\n" not in buf:
+                    chunk = os.read(0, 65536)
+                    if not chunk:
+                        raise SystemExit
+                    buf += chunk
+                line, buf = buf.split(b"\\n", 1)
+                seen.append(json.loads(line)["case"])
+                queued = b"\\n" in buf or bool(select.select([0], [], [], 0.5)[0])
+                print(json.dumps({"case": seen[-1], "obs": {"value": [list(seen), queued]}}), flush=True)
+            """, timeout=30)
+        try:
+            assert c.run("a", then="b")["obs"] == {"value": [["a"], True]}
+            assert c.run("b", then=None)["obs"] == {"value": [["a", "b"], False]}
+        finally:
+            c.close()
+
     def test_cases_queued_while_the_process_starts_wait_for_its_hello(self):
         # The slow lane queues its cases right after starting the process: the hello is read first.
         c = _client_with("""
