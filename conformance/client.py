@@ -122,9 +122,9 @@ class WorkerClient:
             self._send(case_id)
         elif self.hello is None:
             self.wait_started()        # cases were queued while it was starting; its hello comes first
+        # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
         if then is not None:
             self.submit(then)
-        # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
         assert self.proc and self._log
         log_at = self._log_at
         msg = self._read_reply(timeout)
