@@ -149,6 +149,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.oracle = {**state.cache.load_failures(), **records}
     except CacheError as e:
         pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+    except WorkerStartError as e:       # an oracle that cannot start: nothing to compare against
+        pytest.exit(f"the oracle (real PyTorch) could not start, so no case can be judged. {e}\n"
+                    "Check that `python -c 'import torch'` works here (pip install torch==2.13.0 for the CPU "
+                    "build), or point --oracle-cache at records made elsewhere.",
+                    returncode=pytest.ExitCode.USAGE_ERROR)
     if not _distributes(session.config) and not session.config.option.collectonly:
         state.target().spawn()     # it imports the backend while pytest collects
 

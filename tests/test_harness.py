@@ -303,6 +303,20 @@ class TestOracleCache:
         monkeypatch.setattr(oracle_cache.os, "cpu_count", lambda: 1)
         assert len(oracle_cache._split_lanes(list(cases), cases)) == 1
 
+    def test_an_oracle_that_cannot_start_is_a_usage_error_naming_the_fix(self, tmp_path):
+        broken = tmp_path / "site" / "torch"
+        broken.mkdir(parents=True)
+        (broken / "__init__.py").write_text('raise ImportError("this torch is broken on purpose")\n')
+        env = kit_env()
+        env["PYTHONPATH"] = os.pathsep.join([str(tmp_path / "site"), env["PYTHONPATH"]])
+        p = run_pytest(["conformance/catalog", "--target", "pyborch", "--oracle-cache", str(tmp_path / "cache"),
+                        "-q"], cwd=REPO, env=env)
+        out = p.stdout + p.stderr
+        assert p.returncode == 4, out
+        assert "the oracle (real PyTorch) could not start" in out and "this torch is broken on purpose" in out
+        assert "pip install torch==2.13.0" in out
+        assert "Traceback" not in out and "INTERNALERROR" not in out
+
     def test_run_with_a_corrupt_cache_is_a_usage_error_naming_the_fix(self, tmp_path):
         cache = OracleCache(tmp_path / "cache", cache_key(catalog_digest()))
         cache.save_hello({"module": "torch"})
