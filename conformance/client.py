@@ -3,11 +3,11 @@
 A case that kills its process is CRASH and one that does not answer in time is TIMEOUT; either
 way the process is replaced (one restart) and the next case runs in a fresh one.
 
-The runner sends the next case before it waits for the current one (``run(..., then=next)``), so the
-target computes while the runner judges and does its bookkeeping (two cores busy instead of one).
+The runner sends the next cases before it waits for the current one (``run(..., then=[...])``), so
+the target computes while the runner judges and does its bookkeeping (two cores busy instead of one).
 Replies come back in order.
-The process runs one case at a time, so when a case kills it, the case sent after it never started:
-it is sent again to the fresh process, and no case runs twice.
+The process runs one case at a time, so when a case kills it, the cases sent after it never started:
+they are sent again to the fresh process, and no case runs twice.
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Sequence
 
 
 class WorkerStartError(Exception):
@@ -109,11 +109,11 @@ class WorkerClient:
         if self._alive() and case_id not in self._pending:
             self._send(case_id)
 
-    def run(self, case_id: str, timeout: float | None = None, then: str | None = None) -> dict[str, Any]:
+    def run(self, case_id: str, timeout: float | None = None, then: Sequence[str] = ()) -> dict[str, Any]:
         """``{"obs": ..., "ms": ..., "process": n}`` or ``{"crash": why}`` or ``{"timeout": seconds}``.
 
-        ``then``: the case that comes next, sent before waiting, so the process goes straight on to it
-        and is not idle while the runner judges this one."""
+        ``then``: the cases that come next, sent (if not sent yet) before waiting, so the process goes
+        straight on to them and is not idle while the runner judges this one."""
         timeout = self.timeout if timeout is None else timeout
         if self._pending and self._pending[0] != case_id:
             self.close()       # a case sent ahead that is not the one asked for: start clean
@@ -123,8 +123,8 @@ class WorkerClient:
         elif self.hello is None:
             self.wait_started()        # cases were queued while it was starting; its hello comes first
         # else: it is in flight; if the process died meanwhile, reading says so (CRASH, not a rerun)
-        if then is not None:
-            self.submit(then)
+        for next_id in then:
+            self.submit(next_id)
         assert self.proc and self._log
         log_at = self._log_at
         msg = self._read_reply(timeout)

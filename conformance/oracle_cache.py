@@ -168,7 +168,7 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
             if stop.is_set():
                 break
             got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0),
-                             then=lane[i + 1] if i + 1 < len(lane) else None)   # computed while this one is written
+                             then=lane[i + 1:i + 9])     # queued: the oracle goes on while this one is written
             with lock:
                 if "obs" in got:
                     cache.append(cid, got["obs"])

@@ -62,6 +62,9 @@ class State:
     client: WorkerClient | None = None
     slow_lane: WorkerClient | None = None      # a second target process for the slow cases (one process runs)
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
+    # One process: the main target's cases in run order, so several can wait in its input
+    main_order: list[str] = field(default_factory=list)
+    main_index: dict[str, int] = field(default_factory=dict)
     perf: dict[str, Any] | None = None         # loading-path measurements to carry along (--perf)
     target_startup: float | None = None        # seconds from spawn to hello of the first target process
     start_error: str | None = None             # the target process could not start: nothing ran
@@ -171,6 +174,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         state.start_error = str(e)
         config.hook.pytest_deselected(items=list(items))
         items.clear()
+        return
+    if _is_controller(config) and _slow_lane_pays(state, items):
+        # The slow cases run in their own process from the start: judged last, they are done by then,
+        # and this process never waits on one while the main target has work.
+        items[:] = [it for it in items if not _is_slow(it)] + [it for it in items if _is_slow(it)]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -182,6 +190,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.workeroutput["conformance_start_error"] = state.start_error
     elif state.client is not None and state.start_error is None:
         _open_slow_lane(state, session.items)
+        state.main_order = [it.case.id for it in session.items
+                            if isinstance(it, CaseItem) and not (it.case.slow and state.slow_lane)]
+        state.main_index = {cid: i for i, cid in enumerate(state.main_order)}
     # The oracle records and the items live until the end: keep the cyclic GC from walking them again
     # at every full collection (~0.1 s each at this size).
     gc.freeze()
@@ -193,13 +204,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 SLOW_LANE_MAX_STARTUP = 1.0   # seconds from spawn to hello of the first target process
 
 
+def _is_slow(item: pytest.Item) -> bool:
+    return isinstance(item, CaseItem) and item.case.slow
+
+
+def _slow_lane_pays(state: State, items: list) -> bool:
+    slow = sum(1 for it in items if _is_slow(it))
+    return 0 < slow < len(items) and (state.target_startup or 0) <= SLOW_LANE_MAX_STARTUP
+
+
 def _open_slow_lane(state: State, items: list) -> None:
     """Without xdist: the slow cases (each starts a Python of its own and takes seconds) go to a
     second target process now, so they run on the other core while this one works through the rest.
     They do not depend on what ran before them in a process; records say which process ran what."""
-    slow = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.slow]
-    if not slow or len(slow) == len(items) or (state.target_startup or 0) > SLOW_LANE_MAX_STARTUP:
+    if not _slow_lane_pays(state, items):
         return
+    slow = [it.case.id for it in items if _is_slow(it)]
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
     state.slow_lane.spawn()
     for case_id in slow:
@@ -287,6 +307,23 @@ class CatalogFile(pytest.File):
                 yield CaseItem.from_parent(self, name=case.id, case=case)
 
 
+# How many main-target cases wait in its input: enough to even out cases that take longer in the
+# target with cases that take longer here; a case sent ahead and never run costs nothing.
+SEND_AHEAD = 8
+
+
+def _sent_ahead(state: State, case_id: str) -> list[str]:
+    """The main-target cases to queue while ``case_id`` runs: the next SEND_AHEAD in one process,
+    the next item only under xdist (a worker does not know its later items)."""
+    at = state.main_index.get(case_id)
+    if at is not None:
+        return state.main_order[at + 1:at + 1 + SEND_AHEAD]
+    nxt = state.next_item
+    if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane):
+        return [nxt.case.id]
+    return []
+
+
 class CaseFailed(Exception):
     def __init__(self, record: dict[str, Any]):
         super().__init__(record["summary"])
@@ -301,14 +338,13 @@ class CaseItem(pytest.Item):
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         lane = state.slow_lane if self.case.slow else None
-        nxt = state.next_item
-        then = nxt.case.id if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane) else None
+        then = _sent_ahead(state, self.case.id)
         timeout = max(state.timeout, self.case.timeout or 0)
-        # The next case waits in the main target's input, so it starts the moment it can, and the
-        # target computes it while this one is judged.
+        # The next cases wait in the main target's input, so it goes from one to the next without
+        # waiting for this process to judge and report (their cost varies case by case).
         if lane:
-            if then is not None:
-                state.target().submit(then)
+            for case_id in then:
+                state.target().submit(case_id)
             result = lane.run(self.case.id, timeout=timeout)
         else:
             result = state.target().run(self.case.id, timeout=timeout, then=then)

@@ -48,6 +48,10 @@ def test_pyborch_matches_its_checked_in_expectations(tmp_path, oracle_cache):
     lane = results["run"]["target_startup_seconds"] <= SLOW_LANE_MAX_STARTUP
     assert slow == ({"main-slow#1"} if lane else {"main#1"})
     assert {c["process"] for c in results["cases"] if not is_slow[c["id"]]} == {"main#1"}
+    # With the lane, the slow cases are judged last (by then their process has answered them).
+    slow_ids = {i for i, s in is_slow.items() if s}
+    judged_last = {c["id"] for c in sorted(results["cases"], key=lambda c: c["seq"])[-len(slow_ids):]}
+    assert slow_ids and (judged_last == slow_ids or not lane)
 
 
 def test_gate_fails_when_a_known_gap_is_forgotten_or_stale(tmp_path, oracle_cache):

@@ -388,8 +388,10 @@ class TestWorkerClient:
                 print(json.dumps({"case": seen[-1], "obs": {"value": [list(seen), queued]}}), flush=True)
             """, timeout=30)
         try:
-            assert c.run("a", then="b")["obs"] == {"value": [["a"], True]}
-            assert c.run("b", then=None)["obs"] == {"value": [["a", "b"], False]}
+            assert c.run("a", then=["b"])["obs"] == {"value": [["a"], True]}
+            assert c.run("b", then=["c", "d"])["obs"] == {"value": [["a", "b"], True]}
+            assert c.run("c", then=["d"])["obs"] == {"value": [["a", "b", "c"], True]}   # d: not sent twice
+            assert c.run("d")["obs"] == {"value": [["a", "b", "c", "d"], False]}
         finally:
             c.close()
 
