@@ -179,6 +179,12 @@ def main() -> int:
                              "n2": round(two["seconds"] - two0["seconds"], 2)},
             "cases_part_cores_busy": {k: round((_cpu(r) - _cpu(r0)) / max(r["seconds"] - r0["seconds"], 1e-3), 2)
                                       for k, r, r0 in (("1proc", one, one0), ("n2", two, two0))}}
+        t = out["per_target"][target]
+        # An upper bound on what any 2-process split could save: the cases part of one process with its
+        # CPU spread evenly over both cores, at no cost per case; against it, -n 2's longer fixed part.
+        t["n2_best_possible_saving_s"] = round(t["cases_part_s"]["1proc"]
+                                               * (1 - min(t["cases_part_cores_busy"]["1proc"], 2) / 2), 2)
+        t["n2_extra_fixed_s"] = round(t["fixed_s"]["n2"] - t["fixed_s"]["1proc"], 2)
 
     if not args.no_crash:
         # Crash recovery: a torch-based target whose empty(0, dtype=int16) kills its process (SIGSEGV),
@@ -220,7 +226,9 @@ def main() -> int:
               f"\n{'':<14}fixed part (no case selected) 1 process {t['fixed_s']['1proc']:.2f} s, -n 2 "
               f"{t['fixed_s']['n2']:.2f} s; the cases and their report 1 process {t['cases_part_s']['1proc']:.2f} s "
               f"({t['cases_part_cores_busy']['1proc']:.2f} cores busy), -n 2 {t['cases_part_s']['n2']:.2f} s "
-              f"({t['cases_part_cores_busy']['n2']:.2f} cores busy)")
+              f"({t['cases_part_cores_busy']['n2']:.2f} cores busy)"
+              f"\n{'':<14}a perfect -n 2 could save at most {t['n2_best_possible_saving_s']:.2f} s on the cases "
+              f"(their CPU spread evenly over 2 cores); its fixed part is {t['n2_extra_fixed_s']:+.2f} s longer")
     if "crash_recovery" in out:
         c = out["crash_recovery"]
         print(f"crash recovery: +{c['extra_seconds']:.2f} s for {c['crashes']} crash; {c['target_processes']} target "
