@@ -60,7 +60,8 @@ class State:
     oracle_hello: dict[str, Any] | None = None
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
-    slow_lane: WorkerClient | None = None      # a second target process for the slow cases (one process runs)
+    slow_lane: WorkerClient | None = None      # a second target process for slow cases (one process runs)
+    lane_cases: set[str] = field(default_factory=set)   # the slow cases it runs
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
     # One process: the main target's cases in run order, so several can wait in its input
     main_order: list[str] = field(default_factory=list)
@@ -175,9 +176,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=list(items))
         items.clear()
         return
-    if _is_controller(config) and _slow_lane_pays(state, items):
-        # The slow cases run in their own process from the start: judged last, they are done by then,
-        # and this process never waits on one while the main target has work.
+    if _is_controller(config) and _slow_lane_share(state, items):
+        # Slow cases last: those in the second process have run by then, and this process never
+        # waits on one while the main target has work; the main target's own come after its others.
         items[:] = [it for it in items if not _is_slow(it)] + [it for it in items if _is_slow(it)]
 
 
@@ -191,38 +192,49 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     elif state.client is not None and state.start_error is None:
         _open_slow_lane(state, session.items)
         state.main_order = [it.case.id for it in session.items
-                            if isinstance(it, CaseItem) and not (it.case.slow and state.slow_lane)]
+                            if isinstance(it, CaseItem) and it.case.id not in state.lane_cases]
         state.main_index = {cid: i for i, cid in enumerate(state.main_order)}
     # The oracle records and the items live until the end: keep the cyclic GC from walking them again
     # at every full collection (~0.1 s each at this size).
     gc.freeze()
 
 
-# A second target process pays off only when starting one is cheap: on 2 cores, a second start of
-# torch itself (~3 s of CPU) costs more than running the slow cases beside the rest saves
-# (benchmarks/bench_gate.py: torch 11.3 s -> 13.2 s with it; mindtorch_v2 5.2 s -> 4.5 s).
-SLOW_LANE_MAX_STARTUP = 1.0   # seconds from spawn to hello of the first target process
+# Expected costs (2 cores), for deciding what a second target process takes: an ordinary case,
+# judged here, ~2 ms; a slow case starts a Python that imports the target, about one target start.
+# Before the split (all slow cases in the second process) torch ran slower with it: 9.9 s -> 12.2 s.
+FAST_CASE_SECONDS = 0.002
 
 
 def _is_slow(item: pytest.Item) -> bool:
     return isinstance(item, CaseItem) and item.case.slow
 
 
-def _slow_lane_pays(state: State, items: list) -> bool:
-    slow = sum(1 for it in items if _is_slow(it))
-    return 0 < slow < len(items) and (state.target_startup or 0) <= SLOW_LANE_MAX_STARTUP
+def _slow_lane_share(state: State, items: list) -> list[str]:
+    """The slow cases a second target process should run (none: no second process): as many as make
+    both processes end about together, the second one paying a start of its own first."""
+    slow = [it.case.id for it in items if _is_slow(it)]
+    if not slow or len(slow) == len(items) or state.target_startup is None:
+        return []
+    start = state.target_startup
+    fast = (len(items) - len(slow)) * FAST_CASE_SECONDS
+
+    def finish(m: int) -> float:      # m slow cases in the second process, the rest after the fast ones
+        return max(start + m * start if m else 0.0, fast + (len(slow) - m) * start)
+
+    return slow[:min(range(len(slow) + 1), key=finish)]
 
 
 def _open_slow_lane(state: State, items: list) -> None:
-    """Without xdist: the slow cases (each starts a Python of its own and takes seconds) go to a
-    second target process now, so they run on the other core while this one works through the rest.
+    """Without xdist: slow cases (each starts a Python of its own and takes seconds) go to a second
+    target process now, so they run on the other core while this one works through the rest.
     They do not depend on what ran before them in a process; records say which process ran what."""
-    if not _slow_lane_pays(state, items):
+    share = _slow_lane_share(state, items)
+    if not share:
         return
-    slow = [it.case.id for it in items if _is_slow(it)]
+    state.lane_cases = set(share)
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
     state.slow_lane.spawn()
-    for case_id in slow:
+    for case_id in share:
         state.slow_lane.submit(case_id)
 
 
@@ -319,7 +331,7 @@ def _sent_ahead(state: State, case_id: str) -> list[str]:
     if at is not None:
         return state.main_order[at + 1:at + 1 + SEND_AHEAD]
     nxt = state.next_item
-    if isinstance(nxt, CaseItem) and not (nxt.case.slow and state.slow_lane):
+    if isinstance(nxt, CaseItem) and nxt.case.id not in state.lane_cases:
         return [nxt.case.id]
     return []
 
@@ -337,7 +349,7 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
-        lane = state.slow_lane if self.case.slow else None
+        lane = state.slow_lane if self.case.id in state.lane_cases else None
         then = _sent_ahead(state, self.case.id)
         timeout = max(state.timeout, self.case.timeout or 0)
         # The next cases wait in the main target's input, so it goes from one to the next without

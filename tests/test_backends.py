@@ -39,19 +39,18 @@ def test_pyborch_matches_its_checked_in_expectations(tmp_path, oracle_cache):
     outcomes = set(results["run"]["counts"])
     assert outcomes <= {"PASS", "XFAIL", "SKIP"}, results["run"]["counts"]
     assert results["run"]["counts"]["PASS"] > 0 and results["run"]["counts"]["XFAIL"] > 0
-    # The slow fresh-process cases ran in a second target process exactly when the first one started
-    # quickly (plugin.SLOW_LANE_MAX_STARTUP); everything else ran in the first, once each.
-    from conformance.plugin import SLOW_LANE_MAX_STARTUP
-
+    # The slow fresh-process cases ran in a second target process or the first, as the plugin split
+    # them from the first one's start-up time; everything else ran in the first; each case once.
     is_slow = {c["id"]: c["id"].startswith("import_safetensors_torch[") for c in results["cases"]}
-    slow = {c["process"] for c in results["cases"] if is_slow[c["id"]]}
-    lane = results["run"]["target_startup_seconds"] <= SLOW_LANE_MAX_STARTUP
-    assert slow == ({"main-slow#1"} if lane else {"main#1"})
-    assert {c["process"] for c in results["cases"] if not is_slow[c["id"]]} == {"main#1"}
-    # With the lane, the slow cases are judged last (by then their process has answered them).
     slow_ids = {i for i, s in is_slow.items() if s}
+    in_lane = {c["id"] for c in results["cases"] if c["process"] == "main-slow#1"}
+    assert slow_ids and in_lane <= slow_ids
+    assert {c["process"] for c in results["cases"] if c["id"] not in in_lane} == {"main#1"}
+    if results["run"]["target_startup_seconds"] <= 0.5:     # a cheap start: the second process takes all
+        assert in_lane == slow_ids
+    # With a second process, the slow cases are judged last (those it ran are done by then).
     judged_last = {c["id"] for c in sorted(results["cases"], key=lambda c: c["seq"])[-len(slow_ids):]}
-    assert slow_ids and (judged_last == slow_ids or not lane)
+    assert judged_last == slow_ids or not in_lane
 
 
 def test_gate_fails_when_a_known_gap_is_forgotten_or_stale(tmp_path, oracle_cache):

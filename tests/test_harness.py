@@ -329,6 +329,26 @@ class TestOracleCache:
         assert "Traceback" not in out
 
 
+# -- the second target process for slow cases ----------------------------------------------------------
+
+def test_slow_cases_are_split_so_both_target_processes_end_together():
+    from types import SimpleNamespace
+
+    from conformance.plugin import CaseItem, _slow_lane_share
+
+    def item(cid: str, slow: bool) -> CaseItem:
+        it = CaseItem.__new__(CaseItem)      # only .case is read
+        it.case = SimpleNamespace(id=cid, slow=slow)
+        return it
+
+    items = [item(f"f{i}", False) for i in range(934)] + [item("s0", True), item("s1", True)]
+    def share(start): return _slow_lane_share(SimpleNamespace(target_startup=start), items)
+    assert share(0.4) == ["s0", "s1"]        # starting one more is cheap: it takes every slow case
+    assert share(2.5) == ["s0"]              # torch: one each, or the second start would be the longer
+    assert share(None) == []                 # the first process never started
+    assert _slow_lane_share(SimpleNamespace(target_startup=0.4), items[-2:]) == []   # only slow cases
+
+
 # -- worker client: crash versus timeout -------------------------------------------------------------------
 
 def _client_with(script: str, timeout: float) -> WorkerClient:
