@@ -219,7 +219,7 @@ def _slow_lane_share(state: State, items: list) -> list[str]:
     fast = (len(items) - len(slow)) * FAST_CASE_SECONDS
 
     def finish(m: int) -> float:      # m slow cases in the second process, the rest after the fast ones
-        return max(start + m * start if m else 0.0, fast + (len(slow) - m) * start)
+        return max(start * (1 + m) if m else 0.0, fast + (len(slow) - m) * start)
 
     return slow[:min(range(len(slow) + 1), key=finish)]
 
