@@ -23,6 +23,11 @@ from collections import deque
 from typing import Any, Sequence
 
 
+# How many cases a runner keeps queued in a process's input: enough to even out cases that take longer
+# there with cases that take longer in the runner; a queued case that is never asked for costs nothing.
+SEND_AHEAD = 8
+
+
 class WorkerStartError(Exception):
     """The backend could not be made ``torch`` in a fresh process."""
 

@@ -157,7 +157,7 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
                  stop: threading.Event) -> dict[str, Any]:
     """Record ``lane`` in one oracle process, in order; return the oracle's hello."""
     from . import backends
-    from .client import WorkerClient
+    from .client import SEND_AHEAD, WorkerClient
 
     oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
     try:
@@ -168,7 +168,7 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
             if stop.is_set():
                 break
             got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0),
-                             then=lane[i + 1:i + 9])     # queued: the oracle goes on while this one is written
+                             then=lane[i + 1:i + 1 + SEND_AHEAD])   # queued: it goes on while this one is written
             with lock:
                 if "obs" in got:
                     cache.append(cid, got["obs"])

@@ -19,7 +19,7 @@ import pytest
 
 from . import backends, expectations as expect, reports, results as res
 from .reports import perf as perf_report
-from .client import WorkerClient, WorkerStartError
+from .client import SEND_AHEAD, WorkerClient, WorkerStartError
 from .compare import judge
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
@@ -317,11 +317,6 @@ class CatalogFile(pytest.File):
         for case in load_catalog().values():
             if case.module == self.path.stem:
                 yield CaseItem.from_parent(self, name=case.id, case=case)
-
-
-# How many main-target cases wait in its input: enough to even out cases that take longer in the
-# target with cases that take longer here; a case sent ahead and never run costs nothing.
-SEND_AHEAD = 8
 
 
 def _sent_ahead(state: State, case_id: str) -> list[str]:
