@@ -501,6 +501,27 @@ class TestWorkerClient:
 
 # -- backends ------------------------------------------------------------------------------------------
 
+def test_real_torch_watch_reports_each_module_from_the_torch_folder_once(tmp_path, monkeypatch):
+    from conformance.backends.base import RealTorchWatch
+
+    fake_torch = tmp_path / "site" / "faketorch"     # stands for real torch's folder
+    fake_torch.mkdir(parents=True)
+    (fake_torch / "__init__.py").write_text("")
+    (fake_torch / "late.py").write_text("")
+    (tmp_path / "site" / "elsewhere.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    watch = RealTorchWatch(str(fake_torch))
+    assert watch.new_modules() == []                 # nothing from that folder is loaded yet
+    import elsewhere  # noqa: F401
+    import faketorch  # noqa: F401
+    assert watch.new_modules() == ["faketorch"]      # only what comes from the folder
+    assert watch.new_modules() == []                 # and only once
+    import faketorch.late  # noqa: F401
+    assert watch.new_modules() == ["faketorch.late"]  # loaded between two looks: still seen
+    for name in ("faketorch.late", "faketorch", "elsewhere"):
+        sys.modules.pop(name, None)
+
+
 class TestBackends:
     def test_unknown_target_lists_the_known_ones(self):
         with pytest.raises(backends.BackendError) as e:
