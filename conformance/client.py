@@ -111,7 +111,7 @@ class WorkerClient:
     def submit(self, case_id: str) -> None:
         """Send a case ahead of ``run(case_id)`` (also while the process is still starting: it reads
         its input once it has said hello); a no-op when the process is not running."""
-        if self._alive() and case_id not in self._pending:
+        if case_id not in self._pending and self._alive():    # the cheap test first: run() re-offers queued ids
             self._send(case_id)
 
     def run(self, case_id: str, timeout: float | None = None, then: Sequence[str] = ()) -> dict[str, Any]:
