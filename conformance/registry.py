@@ -100,6 +100,7 @@ def catalog_digest() -> str:
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
     files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "worker.py")]
+    files += sorted((here / "trace").glob("*.py"))    # the replay cases' recorder and engine
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")

@@ -62,6 +62,9 @@ def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
             obs = exception(e)
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
+        display = getattr(ctx, "display", None)   # a case's notes on its result: shown, never compared
+        if isinstance(display, dict) and "display" not in obs:
+            obs["display"] = display
         return obs
     finally:
         if ctx.workdir:

@@ -21,13 +21,9 @@ import numpy as np
 from ..dtypes import DTYPES
 from ..observe import ObservationError
 from . import rules
-from .store import Recording, build_tensor, expected_view, layout_of, relaid
+from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
 
 MAX_CALLS = 4      # calls replayed per signature in isolation (the first ones, in recording order)
-
-
-class Unresolvable(AttributeError):
-    """The target has no such API: the case is MISSING."""
 
 
 def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
@@ -36,7 +32,7 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
     if parts[:2] == ["torch", "Tensor"]:
         name = parts[2]
         if not hasattr(torch.Tensor, name):
-            raise Unresolvable(f"type object 'Tensor' has no attribute '{name}'", name=name, obj=torch.Tensor)
+            raise AttributeError(f"type object 'Tensor' has no attribute '{name}'", name=name, obj=torch.Tensor)
         if parts[-1] == "__get__":
             return lambda a, k: getattr(a[0], name)
         if parts[-1] == "__set__":
@@ -51,10 +47,14 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
             except ImportError:
                 nxt = None
         if nxt is None:
-            raise Unresolvable(f"module '{'.'.join(parts[:i])}' has no attribute '{p}'", name=p, obj=obj)
+            raise AttributeError(f"module '{'.'.join(parts[:i])}' has no attribute '{p}'", name=p, obj=obj)
         obj = nxt
     fn = obj
     return lambda a, k: fn(*a, **k)
+
+
+def _builtin(e: BaseException) -> str:
+    return next(c for c in type(e).__mro__ if c.__module__ == "builtins").__name__
 
 
 def caller_of(call: dict[str, Any]) -> str:
@@ -70,20 +70,22 @@ class Replayer:
         self.notes: list[str] = []       # result-type and size-1-stride differences: shown, not fatal
 
     # -- rebuilding ------------------------------------------------------------------------------------
-    def tensor(self, spec: dict[str, Any], variant: str, label: str) -> Any:
+    def tensor(self, spec: dict[str, Any], variant: str, label: str, check: bool = True) -> Any:
         data = self.rec.blob(spec["blob"])
         if variant != "recorded":
             spec, data = relaid(spec, data, variant)
         try:
             t = build_tensor(self.torch, spec, data)
-            seen = {"dtype": self.ctx.dtype_name(t.dtype), "shape": [int(s) for s in t.shape],
-                    "stride": [int(s) for s in t.stride()],
+            shape = [int(s) for s in t.shape]
+            seen = {"dtype": self.ctx.dtype_name(t.dtype), "shape": shape,
+                    "stride": significant(shape, [int(s) for s in t.stride()]),
                     "sha256": hashlib.sha256(self.ctx.raw_bytes(t)).hexdigest()}
         except ObservationError as e:
             t, seen = None, {"observe_error": str(e)}
         except Exception as e:   # the target cannot build the input: the input check says so
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
-        self.ctx.inputs.append({"input": label, "expected": layout_of(spec, data), "observed": seen})
+        if check:
+            self.ctx.inputs.append({"input": label, "expected": layout_of(spec, data), "observed": seen})
         return t
 
     def decode(self, enc: dict[str, Any], variant: str, label: str, bound: dict[int, Any] | None) -> Any:
@@ -133,7 +135,7 @@ class Replayer:
         torch, ctx = self.torch, self.ctx
         if isinstance(v, torch.Tensor):
             obs = ctx.tensor(v)
-            obs["stride"] = [None if s == 1 else st for s, st in zip(obs["shape"], obs["stride"])]
+            obs["stride"] = significant(obs["shape"], obs["stride"])
             spec = DTYPES.get(obs["dtype"])
             if not exact and spec is not None and spec.numpy and np.dtype(spec.numpy).kind == "f":
                 vals = np.frombuffer(bytes.fromhex(obs.pop("bytes")), dtype=np.dtype(spec.numpy))
@@ -315,7 +317,7 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
             except ObservationError:
                 raise
             except Exception as e:
-                entry["raises"] = next(c for c in type(e).__mro__ if c.__module__ == "builtins").__name__
+                entry["raises"] = _builtin(e)
                 if variant == "recorded" and reference:
                     raise ObservationError(f"the oracle does not replay its own recording: call {call['i']} "
                                            f"{api} raised {type(e).__name__}: {e}") from None
@@ -369,7 +371,7 @@ def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bo
         except Exception as e:
             if "raises" in call and type(e).__name__ == call["raises"]:
                 continue
-            problem = {"kind": f"raises {type(e).__name__}", "detail": f"{type(e).__name__}: {str(e)[:200]}"}
+            problem = {"kind": f"raises {_builtin(e)}", "detail": f"{type(e).__name__}: {str(e)[:200]}"}
             v = None
         else:
             if "raises" in call:
@@ -426,7 +428,8 @@ def _bind(r: Replayer, enc: dict[str, Any], v: Any, bound: dict[int, Any]) -> No
 def _bind_recorded(r: Replayer, enc: dict[str, Any], bound: dict[int, Any]) -> None:
     """Torch's recorded value stands in for an output the target could not make."""
     if enc["k"] == "tensor":
-        bound[enc["tid"]] = r.tensor(enc, "recorded", f"recorded output {enc['tid']}")
+        # no input check: a stand-in after a divergence already found must not hide that divergence
+        bound[enc["tid"]] = r.tensor(enc, "recorded", f"recorded output {enc['tid']}", check=False)
     elif enc["k"] in ("tuple", "list"):
         for e in enc["v"]:
             _bind_recorded(r, e, bound)

@@ -96,27 +96,39 @@ def expected_view(spec: dict[str, Any], data: bytes) -> np.ndarray:
 def layout_of(spec: dict[str, Any], data: bytes) -> dict[str, Any]:
     """dtype, shape, stride and the sha256 of the C-order bytes: the input-sanity record of a tensor."""
     arr = np.ascontiguousarray(expected_view(spec, data))
-    return {"dtype": spec["dtype"], "shape": list(spec["shape"]), "stride": list(spec["stride"]),
+    return {"dtype": spec["dtype"], "shape": list(spec["shape"]), "stride": significant(spec["shape"], spec["stride"]),
             "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
 
 
 def build_tensor(torch: Any, spec: dict[str, Any], data: bytes) -> Any:
     """The recorded tensor in ``torch``: same bytes, dtype, shape, strides, storage offset and
-    alignment. Built with from_numpy (a uint8 buffer), view(dtype) and, unless the tensor is the
-    whole storage in C order, as_strided."""
-    if spec["dtype"] not in DTYPES:
+    alignment, asking as little of the backend as possible: ``from_numpy`` of a numpy view with the
+    recorded strides (numpy does the layout), plus ``as_strided`` only for a storage offset and
+    ``view(dtype)`` only for dtypes numpy lacks (bfloat16, float8)."""
+    d = DTYPES.get(spec["dtype"])
+    if d is None:
         raise TraceError(f"no numpy carrier for dtype {spec['dtype']}")
     raw = aligned_buffer(data, spec["align"])
-    t = torch.from_numpy(raw)
-    if spec["dtype"] != "uint8":
-        t = t.view(dtype=getattr(torch, spec["dtype"]))
-    numel = 1
-    for s in spec["shape"]:
-        numel *= s
-    flat = len(spec["shape"]) == 1 and spec["stride"] == [1] and spec["offset"] == 0 and numel == t.shape[0]
-    if not flat:
-        t = t.as_strided(list(spec["shape"]), list(spec["stride"]), spec["offset"])
-    return t
+    base = raw.view(d.storage_numpy)
+    item = d.storage_numpy.itemsize
+    if spec["offset"] == 0:
+        arr = np.lib.stride_tricks.as_strided(base, shape=tuple(spec["shape"]),
+                                              strides=tuple(s * item for s in spec["stride"]))
+        t = torch.from_numpy(arr)
+        if d.numpy is None:
+            t = t.view(getattr(torch, spec["dtype"]))
+        if significant(list(spec["shape"]), [int(s) for s in t.stride()]) == significant(spec["shape"], spec["stride"]):
+            return t
+        # this from_numpy did not keep numpy's strides (it copied): lay the storage out with as_strided
+    t = torch.from_numpy(base)
+    if d.numpy is None:
+        t = t.view(getattr(torch, spec["dtype"]))
+    return t.as_strided(list(spec["shape"]), list(spec["stride"]), spec["offset"])
+
+
+def significant(shape: list[int], stride: list[int]) -> list[int | None]:
+    """Strides with those of size-1 dimensions left out: they never change what a view may do."""
+    return [None if s == 1 else st for s, st in zip(shape, stride)]
 
 
 def contiguous_layout(shape: list[int]) -> list[int]:
