@@ -81,6 +81,12 @@ def _record(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _trace(args: argparse.Namespace, script: list[str]) -> int:
+    from .trace import command
+
+    return command.run(args.workload, args.out, script, args.update_signatures)
+
+
 def _list(args: argparse.Namespace) -> int:
     for c in load_catalog().values():
         print(f"{c.id}\t{c.api}\t{c.origin}")
@@ -125,13 +131,30 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--case-timeout", type=float, default=30.0)
     rec.set_defaults(func=_record)
 
+    tr = sub.add_parser("trace", help="record a workload's torch calls under real PyTorch, for replay "
+                        "(built-in: albert, bert, gpt2; or: --out DIR -- python SCRIPT [ARGS])")
+    tr.add_argument("--workload", action="append", default=[], help="albert, bert or gpt2 (repeatable; default all)")
+    tr.add_argument("--out", help="write the recording here (default: the cache the replay cases read)")
+    tr.add_argument("--update-signatures", action="store_true",
+                    help="rewrite conformance/catalog/_replay_signatures.py from the recordings")
+    tr.set_defaults(func=_trace)
+
     ls = sub.add_parser("list", help="list every case: id, API, origin")
     ls.set_defaults(func=_list)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script: list[str] = []
+    if argv[:1] == ["trace"] and "--" in argv:     # everything after `--` is the user's command
+        at = argv.index("--")
+        argv, script = argv[:at], argv[at + 1:]
     args, extra = parser().parse_known_args(argv)
+    if args.command == "trace":
+        if extra:
+            parser().error(f"unrecognized arguments: {' '.join(extra)} (a script goes after --)")
+        return args.func(args, script)
     if extra and args.command != "run":
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:

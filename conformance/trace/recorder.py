@@ -320,10 +320,36 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"schema": SCHEMA, "recorder": RECORDER_VERSION, "workload": args.workload or f"script:{info['script']}",
            "torch": torch.__version__, "transformers": tf, "info": info, "calls": rec.calls,
            "attributes": dict(sorted(rec.attributes.items()))}
+    _write(out, doc)
+    doc["self_check"] = self_check(torch, out)
+    _write(out, doc)
+    return 0
+
+
+def _write(out: Path, doc: dict[str, Any]) -> None:
     tmp = out / "trace.json.tmp"
     tmp.write_text(json.dumps(doc, sort_keys=True))
     tmp.replace(out / "trace.json")
-    return 0
+
+
+def self_check(torch: Any, out: Path) -> dict[str, Any]:
+    """Replay the recording here, on the real torch that made it: chained, then each signature in
+    isolation. It must reproduce itself byte for byte, or it is unusable for judging a target."""
+    from ..observe import Context, ObservationError
+    from . import replay, signatures
+    from .store import Recording
+
+    rec = Recording(out)
+    phase = "forward" if any(c["phase"] == "forward" for c in rec.calls) else rec.calls[0]["phase"] if rec.calls else None
+    calls = [c for c in rec.calls if c["phase"] == phase]
+    try:
+        replay.chained(Context(torch), rec, calls, reference=True)
+        groups = signatures.by_signature([{**c, "phase": "forward"} for c in calls])
+        for group in groups.values():
+            replay.isolated(Context(torch), rec, group, reference=True)
+    except (ObservationError, AttributeError) as e:
+        return {"byte_exact": False, "phase": phase, "error": str(e)[:500]}
+    return {"byte_exact": True, "phase": phase, "calls": len(calls)}
 
 
 if __name__ == "__main__":

@@ -98,10 +98,26 @@ def signature(call: dict[str, Any]) -> tuple[str, str, int] | None:
     return short_name(call["api"]), t["dtype"], len(t["shape"])
 
 
+# Draw from torch's global random generator: their recorded output cannot be reproduced by a call.
+RANDOM = {"randn", "rand", "randint", "randperm", "randn_like", "rand_like", "randint_like", "normal", "normal_",
+          "uniform_", "bernoulli", "bernoulli_", "multinomial", "random_", "exponential_", "cauchy_",
+          "log_normal_", "geometric_", "rrelu"}
+
+
+def _training_dropout(call: dict[str, Any]) -> bool:
+    """F.dropout(input, p, training=True, ...): random; in eval mode (training=False) it is a copy."""
+    if leaf(call["api"]) not in ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout"):
+        return False
+    flag = call["kwargs"].get("training", call["args"][2] if len(call["args"]) > 2 else {"k": "bool", "v": True})
+    return bool(flag.get("v", True)) and call["api"].startswith("torch.nn.functional.")
+
+
 def not_replayable(call: dict[str, Any]) -> str | None:
     """Why a call cannot be replayed, or None."""
     if not public(call["api"]):
         return f"{call['api']} is private to torch"
+    if leaf(call["api"]) in RANDOM or _training_dropout(call):
+        return "draws from torch's global random generator"
 
     def opaque(encs):
         for e in encs:
