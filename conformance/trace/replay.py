@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import operator
 from typing import Any, Callable
 
 import numpy as np
@@ -26,17 +27,36 @@ from .store import Recording, build_tensor, expected_view, layout_of, relaid, si
 MAX_CALLS = 4      # calls replayed per signature in isolation (the first ones, in recording order)
 
 
+def _operator(name: str) -> Callable[..., Any] | None:
+    """The Python operator behind a dunder method, so replay goes through the language as the
+    workload did (``x in t`` falls back to iteration where a Tensor has no ``__contains__``)."""
+    special = {"__bool__": bool, "__len__": len, "__int__": int, "__float__": float, "__index__": operator.index,
+               "__iter__": lambda a: list(iter(a)), "__contains__": operator.contains}
+    if name in special:
+        return special[name]
+    fn = getattr(operator, name, None)
+    if fn is not None and name.startswith("__") and name.endswith("__"):
+        return fn
+    if name.startswith("__r") and getattr(operator, "__" + name[3:], None) is not None:
+        forward = getattr(operator, "__" + name[3:])
+        return lambda a, b: forward(b, a)
+    return None
+
+
 def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
-    """A function (args, kwargs) -> result calling ``api`` in ``torch``; AttributeError if absent."""
+    """A function (args, kwargs) -> result calling ``api`` in ``torch``; AttributeError if absent.
+    Tensor methods and properties are looked up on the tensor at call time (a backend may keep them
+    on the instance); operators go through Python's operators."""
     parts = api.split(".")
     if parts[:2] == ["torch", "Tensor"]:
         name = parts[2]
-        if not hasattr(torch.Tensor, name):
-            raise AttributeError(f"type object 'Tensor' has no attribute '{name}'", name=name, obj=torch.Tensor)
         if parts[-1] == "__get__":
             return lambda a, k: getattr(a[0], name)
         if parts[-1] == "__set__":
             return lambda a, k: setattr(a[0], name, a[1])
+        op = _operator(name)
+        if op is not None and not k_needed(name):
+            return lambda a, k: op(*a, **k)
         return lambda a, k: getattr(a[0], name)(*a[1:], **k)
     obj: Any = torch
     for i, p in enumerate(parts[1:], 1):
@@ -51,6 +71,19 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
         obj = nxt
     fn = obj
     return lambda a, k: fn(*a, **k)
+
+
+def k_needed(name: str) -> bool:
+    """Dunder methods that take keyword arguments have no operator form."""
+    return name in ("__format__", "__reduce_ex__", "__deepcopy__")
+
+
+def absent(call: dict[str, Any], args: list[Any], torch: Any) -> str | None:
+    """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None."""
+    parts = call["api"].split(".")
+    if parts[:2] != ["torch", "Tensor"] or not args or _operator(parts[2]) is not None:
+        return None
+    return None if hasattr(args[0], parts[2]) else parts[2]
 
 
 def _builtin(e: BaseException) -> str:
@@ -196,7 +229,7 @@ class Replayer:
             if shape != enc["shape"]:
                 return "shape", {"recorded": enc["shape"], "target": shape}
             stride = [int(s) for s in v.stride()]
-            if [st for s, st in zip(shape, stride) if s != 1] != [st for s, st in zip(shape, enc["stride"]) if s != 1]:
+            if significant(shape, stride) != significant(shape, enc["stride"]):
                 return "stride", {"recorded": enc["stride"], "target": stride}
             if stride != enc["stride"]:
                 self.notes.append(f"call {api}: strides of size-1 dimensions {stride} (recorded {enc['stride']})")
@@ -317,6 +350,9 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
             except ObservationError:
                 raise
             except Exception as e:
+                missing = absent(call, args, ctx.torch) if isinstance(e, AttributeError) else None
+                if missing:       # the target's tensors have no such method or property: MISSING
+                    raise AttributeError(f"'Tensor' object has no attribute '{missing}'", name=missing) from None
                 entry["raises"] = _builtin(e)
                 if variant == "recorded" and reference:
                     raise ObservationError(f"the oracle does not replay its own recording: call {call['i']} "

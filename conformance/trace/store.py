@@ -127,7 +127,10 @@ def build_tensor(torch: Any, spec: dict[str, Any], data: bytes) -> Any:
 
 
 def significant(shape: list[int], stride: list[int]) -> list[int | None]:
-    """Strides with those of size-1 dimensions left out: they never change what a view may do."""
+    """Strides with those of size-1 dimensions left out (all of them for a tensor with no element):
+    they never change what a view may do."""
+    if 0 in shape:
+        return [None] * len(shape)
     return [None if s == 1 else st for s, st in zip(shape, stride)]
 
 
