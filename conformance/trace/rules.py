@@ -132,4 +132,8 @@ def not_replayable(call: dict[str, Any]) -> str | None:
                 if r:
                     return r
         return None
-    return opaque(list(call["args"]) + list(call["kwargs"].values()))
+    why = opaque(list(call["args"]) + list(call["kwargs"].values()))
+    if why is None and "out" in call:
+        out = opaque([call["out"]])
+        why = None if out is None else f"its result, {out}"
+    return why
