@@ -150,6 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["trace"] and "--" in argv:     # everything after `--` is the user's command
         at = argv.index("--")
         argv, script = argv[:at], argv[at + 1:]
+        if not script:
+            print("error: nothing to run after --; e.g. -- python my_script.py", file=sys.stderr)
+            return 2
     args, extra = parser().parse_known_args(argv)
     if args.command == "trace":
         if extra:
