@@ -356,13 +356,13 @@ class CaseItem(pytest.Item):
         else:
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
-        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
+        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance, self.case.api)
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
         record = {
             "id": self.case.id, "api": self.case.api, "origin": self.case.origin, "module": self.case.module,
             "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
-            "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
+            "summary": verdict.summary, "note": note, "diffs": verdict.diffs, "cause": verdict.cause,
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "observed": result.get("obs"), "ms": result.get("ms"),
             "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
