@@ -117,14 +117,22 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     return Verdict("FAIL", summary + where, diffs, cause=cause)
 
 
-def _norm_api(name: str) -> str:
+def norm_api(name: str) -> str:
     name = re.sub(r"\(.*\)$", "", name.strip())
     return name[len("torch."):] if name.startswith("torch.") else name
 
 
+def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict[str, str] | None:
+    """The cause with its API spelled as the catalog spells it (``torch.Tensor.view`` -> ``Tensor.view(dtype)``),
+    so one root cause is one name everywhere; ``names`` maps ``norm_api`` of each catalog API to it."""
+    if not cause:
+        return cause
+    return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
+
+
 def same_api(a: str, b: str) -> bool:
     """``Tensor.view(dtype)`` and ``torch.Tensor.view``, ``torch.frombuffer`` and ``frombuffer``: one API."""
-    return _norm_api(a) == _norm_api(b)
+    return norm_api(a) == norm_api(b)
 
 
 _TORCH_OWNERS = {"Tensor", "UntypedStorage", "TypedStorage", "dtype", "Size", "device", "layout",

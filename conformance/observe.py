@@ -90,6 +90,7 @@ class Context:
         self.workdir: str | None = None   # made on first use: most cases never touch a file
         self.inputs: list[dict[str, Any]] = []   # input-sanity records, checked by compare
         self.cause: dict[str, str] | None = None   # a case's own word on what diverged (shown, never compared)
+        self.around: list[str] = []     # blockers this case reached around to judge its own API (shown)
         self._routes = routes
 
     @property
@@ -97,6 +98,10 @@ class Context:
         if self._routes is None:
             self._routes = routes_for(self.torch)
         return self._routes
+
+    def reach_around(self, api: str, how: str) -> None:
+        """Note that a step before the API under test failed and an independent route was taken instead."""
+        self.around.append(f"{api}: {how}")
 
     # -- dtypes -------------------------------------------------------------------------------
     def dtype(self, name: str) -> Any:
@@ -135,7 +140,7 @@ class Context:
             except Exception as e:
                 errors.append(f"{b.name}: {type(e).__name__}: {str(e)[:120]}")
         if t is None:
-            api = route.builders[0].api if route.builders else routes_mod.BUILDERS[0].api
+            api = route.builders[0].api if route.builders else route.build_api
             raise Blocked(api, "input", f"no route built the input {spec.describe()}: "
                           + "; ".join(errors + route.failures))
         built = t
@@ -149,8 +154,13 @@ class Context:
         seen = self._sanity(t, expected)
         self.inputs.append({"input": spec.describe(), "expected": expected, "observed": seen})
         if seen != expected:
-            raise Blocked(self._wrong_step(spec, built), "input",
-                          f"the input {spec.describe()} came out wrong: " + _first_difference(expected, seen))
+            api, phase = self._wrong_step(spec, built), "input"
+            if api != route.builders[0].api and not route.strided and route.readers:
+                # the reader was never seen to read a non-contiguous tensor right: it, not the view, is suspect
+                api, phase = route.readers[0].api, "read"
+            raise Blocked(api, phase, f"the input {spec.describe()} came out wrong: " + _first_difference(expected, seen)
+                          + ("" if phase == "input" else f" (read with {route.readers[0].name}, which failed the "
+                                                          "kit's strided check)"))
         return t
 
     def _sanity(self, t: Any, expected: dict[str, Any]) -> dict[str, Any]:
@@ -198,7 +208,7 @@ class Context:
                 return r.fn(self.torch, spec, t)
             except Exception as e:
                 errors.append(f"{r.name}: {type(e).__name__}: {str(e)[:160]}")
-        api = readers[0].api if readers else routes_mod.READERS[0].api
+        api = readers[0].api if readers else self.routes.of(name).read_api
         raise ObservationError("reading tensor bytes failed: " + ("; ".join(errors + self.routes.of(name).failures)
                                                                or "no reader route"), api)
 

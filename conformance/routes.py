@@ -154,6 +154,8 @@ class DtypeRoutes:
     readers: list[Route] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)      # "route: why" for every candidate that failed
     strided: bool = True     # the first reader also read a transposed tensor right
+    build_api: str = "torch.from_numpy"      # what a BLOCKED row names when no builder works:
+    read_api: str = "Tensor.numpy"                           # the first candidate's API for this dtype
 
 
 class Routes:
@@ -196,7 +198,8 @@ def probe(torch: Any, dtype_name: Callable[[Any], str]) -> Routes:
 
 
 def _probe_dtype(torch: Any, spec: DType, dtype_name: Callable[[Any], str]) -> DtypeRoutes:
-    out = DtypeRoutes()
+    out = DtypeRoutes(build_api=next(b.api for b in BUILDERS if _applies(b, spec)),
+                      read_api=next(r.api for r in READERS if _applies(r, spec)))
     base = _sample(spec)
     want = base.tobytes()
     want_t = np.ascontiguousarray(base.T).tobytes()

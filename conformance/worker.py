@@ -67,6 +67,8 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
             obs["inputs"] = ctx.inputs
         if ctx.cause:
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
+        if ctx.around:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "reached_around": ctx.around}
         return obs
     finally:
         if ctx.workdir:
