@@ -45,6 +45,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--perf", default=None, metavar="PERF_JSON",
                 help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
                      "(informational, never part of the gate)")
+    g.addoption("--case-order", default="catalog", metavar="catalog|reverse|shuffle:SEED",
+                help="the order cases run in (default: catalog order); results must not depend on it")
     g.addoption("--surface", action="store_true",
                 help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
 
@@ -128,6 +130,9 @@ def pytest_configure(config: pytest.Config) -> None:
             perf = perf_report.load(config.getoption("perf"))
         except perf_report.PerfError as e:
             raise pytest.UsageError(str(e)) from None
+    order = config.getoption("case_order")
+    if order not in ("catalog", "reverse") and not (order.startswith("shuffle:") and len(order) > len("shuffle:")):
+        raise pytest.UsageError(f"--case-order {order!r}: use catalog, reverse or shuffle:SEED")
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
@@ -171,9 +176,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.target().spawn()     # it imports the backend while pytest collects
 
 
+def _reorder(order: str, items: list) -> None:
+    """--case-order: a case must observe the same whatever ran before it in its target process."""
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("shuffle:"):
+        import random
+        random.Random(order.split(":", 1)[1]).shuffle(items)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.client is None:
+    if state is None:
+        return
+    _reorder(config.getoption("case_order"), items)
+    if state.client is None:
         return
     try:
         state.target_hello = state.client.wait_started()

@@ -11,6 +11,8 @@ before 0.8.0, ``get_tensors``) observe ``{"unsupported_in_this_safetensors": ...
 """
 from __future__ import annotations
 
+import importlib
+
 import json
 import struct
 
@@ -395,6 +397,7 @@ def safe_open_numpy_overview(torch, ctx):
 
 def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
     """Embedding(4, 3) tied to the output Linear(3, 4), weights set from bytes with copy_."""
+    importlib.import_module("torch.nn")     # a submodule: every case imports what it uses (order independence)
 
     class Tied(torch.nn.Module):
         def __init__(self):
