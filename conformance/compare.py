@@ -111,9 +111,7 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    cause = _case_cause(target)
-    if cause is None and "raises" in target and "raises" not in oracle:
-        cause = blame
+    cause = _case_cause(target) or blame     # blame: the target raised, from another torch API than the row's
     return Verdict("FAIL", summary + where, diffs, cause=cause)
 
 

@@ -67,3 +67,17 @@ def off_path(case_path: str | None, decided: dict[str, Any] | None) -> str | Non
         return None
     return (f"needed only if torch.__version__ >= 1.11: safetensors takes the storage path only then; this target "
             f"reports {decided.get('version')!r}, so safetensors takes the frombuffer path")
+
+
+def path_cause(case_id: str, cause: dict[str, str] | None, target: dict[str, Any] | None,
+               oracle: dict[str, Any] | None) -> dict[str, str] | None:
+    """A safe_open(pt) mmap row that differs in its own call while safetensors took another path for the
+    target than for the oracle: the path, chosen by ``torch.__version__``, is the first thing that diverged."""
+    if not cause or cause["phase"] != "call" or not target or not oracle or target["path"] == oracle["path"]:
+        return cause
+    if "mmap" not in case_id and "safe_open-pt" not in case_id:
+        return cause
+    return {"api": "torch.__version__", "phase": "chain",
+            "evidence": f"safetensors took the {target['path']} path for this target (torch.__version__ "
+                        f"{target['version']!r}) and the {oracle['path']} path for the oracle; on that path: "
+                        + cause["evidence"]}

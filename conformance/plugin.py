@@ -400,6 +400,10 @@ class CaseItem(pytest.Item):
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
         verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance, self.case.api)
+        verdict.cause = loading_path.path_cause(self.case.id, verdict.cause, state.loading_path(),
+                                                state.oracle_hello and loading_path.decide(state.oracle_hello.get("version")))
+        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome == "FAIL":
+            verdict.outcome = "BLOCKED"
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
         record = {
