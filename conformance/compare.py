@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import first_divergence
 from .observe import BLOCKED, DISPLAY
 from .outcomes import PHASES
 
@@ -111,7 +112,9 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    cause = _case_cause(target) or blame     # blame: the target raised, from another torch API than the row's
+    # The case's own word first, then the first recorded call that diverged (it may precede an exception),
+    # then the API the target's exception came from.
+    cause = _case_cause(target) or _chain_cause(oracle, target, api) or blame
     return Verdict("FAIL", summary + where, diffs, cause=cause)
 
 
@@ -166,6 +169,22 @@ def _blame(target: dict[str, Any], api: str) -> dict[str, str] | None:
         return None
     at = f" at {d['called_at']}" if d.get("called_at") else ""
     return _elsewhere(api, found, f"{target.get('type')}: {target.get('message', '')}"[:400] + at)
+
+
+def _calls(obs: dict[str, Any]) -> list[list[str]]:
+    d = obs.get(DISPLAY)
+    return d.get("calls") or [] if isinstance(d, dict) else []
+
+
+def _chain_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, str] | None:
+    """The first torch call of the case whose result differs from the oracle's same call (``calls.py``)."""
+    found = first_divergence(_calls(oracle), _calls(target))
+    if found is None:
+        return None
+    _, other, how = found
+    if same_api(api, other):
+        return {"api": api, "phase": "call", "evidence": how[:600]}
+    return _elsewhere(api, other, how)
 
 
 def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:

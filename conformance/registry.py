@@ -102,7 +102,7 @@ def catalog_digest() -> str:
     """Hash of everything that decides an oracle observation: the cases and the kit code that
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
-    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "worker.py")]
+    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "worker.py")]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")

@@ -19,7 +19,7 @@ import traceback
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import backends
+from . import backends, calls
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
 from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
@@ -44,6 +44,10 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
     }
 
 
+# Cases that run a whole library on the target log their own steps (and would fill any call log).
+UNLOGGED = ("transformers_e2e", "replay")
+
+
 def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
@@ -52,9 +56,16 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
         if not hasattr(torch, name):
             return {"dtype_absent": name}
     ctx = Context(torch, routes)
+    log = calls.ACTIVE if case.module not in UNLOGGED else None
     try:
         try:
-            obs: dict[str, Any] = {"value": ctx.value(case.run(torch, ctx))}
+            if log:
+                log.start()
+            try:
+                value = case.run(torch, ctx)
+            finally:
+                chain = log.stop() if log else None
+            obs: dict[str, Any] = {"value": ctx.value(value)}
         except Blocked as e:      # building an input or reading the result failed: not the API under test
             obs = {BLOCKED: e.cause()}
         except (KeyboardInterrupt, GeneratorExit):
@@ -69,6 +80,8 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
         if ctx.around:
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "reached_around": ctx.around}
+        if chain:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "calls": chain}
         return obs
     finally:
         if ctx.workdir:
@@ -113,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                                f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
         cases = load_catalog()
         routes = routes_for(torch)
+        digest_ctx = Context(torch, routes)
+        calls.install(torch, calls.CallLog(lambda v, api: calls.tensor_digest(digest_ctx, v, api)))
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
