@@ -14,6 +14,13 @@ from .reports import perf as perf_report
 from .registry import catalog_dir, load_catalog
 
 
+USAGE = 4    # as pytest's ExitCode.USAGE_ERROR: the user's mistake, told in one line
+
+
+class UsageError(Exception):
+    pass
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
@@ -43,15 +50,32 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _expectations(args: argparse.Namespace) -> int:
+    from .expectations_update import update
+
     data = res.load(Path(args.results))
     path = Path(args.file)
+    run = data["run"]
+    if not args.force:
+        if run.get("interrupted") or run.get("partial"):
+            raise UsageError(f"{args.results} is from a run that did not finish, so cases that did not run would "
+                             "lose nothing but cases that ran half way could mislead; re-run, or pass --force "
+                             "(entries whose cases did not run are kept either way)")
+        if not data["cases"]:
+            raise UsageError(f"{args.results} holds no case results (did -k select nothing?); nothing to rewrite "
+                             f"{path} from. Pass --force to rewrite it anyway")
     old = expect.Expectations.load(path) if path.exists() else expect.Expectations.empty()
-    notes = expect.notes_of(path.read_text()) if path.exists() else []
-    text = expect.rewrite(data["cases"], old, data["run"].get("target") or "?", notes)
+    notes = expect.notes_of(expect.read_text(path)) if path.exists() else []
+    up = update(data["cases"], old, run.get("target") or "?", notes, catalog_ids=load_catalog())
+    for change in up.changes:
+        print(str(change))
+    if up.new_failures and not args.accept_new:
+        raise UsageError(f"{len(up.new_failures)} new failure(s) above are not in {path}; {path} is unchanged. "
+                         "Fix them, or pass --accept-new to take them in as known failures (reasons marked "
+                         f"{'TRIAGE:'} to replace with the real cause)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    n = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    print(f"wrote {path}: {n} entries from {len(data['cases'])} results in {args.results}")
+    res.write_atomic(path, up.text)
+    print(f"wrote {path}: {up.entries} entries from {len(data['cases'])} results in {args.results}; "
+          f"{len(up.changes)} change(s); kept {up.kept_not_run} entries whose cases did not run")
     return 0
 
 
@@ -107,6 +131,10 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("expectations", help="rewrite an expectations file from the latest results")
     ex.add_argument("--results", required=True, help="results.json (or results.jsonl of an interrupted run)")
     ex.add_argument("--file", required=True, help="the expectations file to rewrite")
+    ex.add_argument("--accept-new", action="store_true",
+                    help="take new failures (and failures that changed outcome) in as known gaps")
+    ex.add_argument("--force", action="store_true",
+                    help="rewrite also from an interrupted run or a run without cases")
     ex.set_defaults(func=_expectations)
 
     rep = sub.add_parser("report", help="render the report again from saved results, running nothing")
@@ -136,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if args.command == "run" else args.func(args)
-    except (expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError, perf_report.PerfError) as e:
+    except (UsageError, expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError,
+            perf_report.PerfError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return USAGE
+    except OSError as e:       # a full disk, an unwritable folder: which path, in one line
+        print(f"error: {e.strerror or e} ({e.filename or 'no file named'})", file=sys.stderr)
+        return USAGE

@@ -254,7 +254,7 @@ def test_report_command_renders_several_results_without_running_anything(tmp_pat
     assert len(ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")) == 2
     p = _cli("report", "--results", str(tmp_path / "a" / "results.json"),
              "--results", str(tmp_path / "a" / "results.json"), "--out", str(tmp_path / "dup"))
-    assert p.returncode == 2 and "two results for target 'badtorch'" in p.stderr
+    assert p.returncode == 4 and "two results for target 'badtorch'" in p.stderr
 
 
 def test_repro_runs_one_case_in_this_process():
@@ -267,7 +267,7 @@ def test_repro_runs_one_case_in_this_process():
     assert "value" in out["cases"][0]["obs"] or "raises" in out["cases"][0]["obs"]
     p = subprocess.run([sys.executable, "-m", "conformance.repro", "no-such-case[x]"], cwd=REPO,
                        capture_output=True, text=True, timeout=300)
-    assert p.returncode == 2 and "unknown case id" in p.stderr
+    assert p.returncode == 4 and "unknown case id" in p.stderr
 
 
 def test_renderers_format_bytes_diffs_side_by_side(tmp_path):
