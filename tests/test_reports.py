@@ -267,7 +267,7 @@ def test_repro_runs_one_case_in_this_process():
     assert "value" in out["cases"][0]["obs"] or "raises" in out["cases"][0]["obs"]
     p = subprocess.run([sys.executable, "-m", "conformance.repro", "no-such-case[x]"], cwd=REPO,
                        capture_output=True, text=True, timeout=300)
-    assert p.returncode == 4 and "unknown case id" in p.stderr
+    assert p.returncode == 2 and "unknown case id" in p.stderr
 
 
 def test_renderers_format_bytes_diffs_side_by_side(tmp_path):
