@@ -99,6 +99,8 @@ def _record(args: argparse.Namespace) -> int:
     if args.rebuild_oracle:
         cache.clear()
     records, hello = ensure_recorded(cache, list(load_catalog()), args.case_timeout)
+    for w in cache.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     errors = sum(1 for r in records.values() if "kit_error" in r)
     print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
           + (f" ({errors} could not be recorded)" if errors else ""))
@@ -111,16 +113,32 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    from .guard import GuardError, positive_seconds
+
+    try:
+        return positive_seconds(float(text))
+    except (ValueError, GuardError) as e:
+        raise argparse.ArgumentTypeError(str(e) if isinstance(e, GuardError) else f"not a number: {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line and the usage exit code (argparse's own prints the whole usage and exits 2)."""
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(USAGE)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = _Parser(prog="python -m conformance", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the conformance suites against a target (extra args go to pytest)")
     run.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
     run.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
     run.add_argument("--report-dir", help="write results.json, index.html, checklist.md and junit.xml here")
     run.add_argument("--expectations", help="the target's expectations file (known failures with reasons)")
-    run.add_argument("--case-timeout", type=float, help="seconds before a case is TIMEOUT (default 30)")
+    run.add_argument("--case-timeout", type=_seconds, help="seconds before a case is TIMEOUT (default 30)")
     run.add_argument("--oracle-cache", help="where oracle records are cached")
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
     run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
@@ -150,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
     rec.add_argument("--oracle-cache", help="where oracle records are cached")
     rec.add_argument("--rebuild-oracle", action="store_true", help="record everything again")
-    rec.add_argument("--case-timeout", type=float, default=30.0)
+    rec.add_argument("--case-timeout", type=_seconds, default=30.0)
     rec.set_defaults(func=_record)
 
     ls = sub.add_parser("list", help="list every case: id, API, origin")

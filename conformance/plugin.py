@@ -322,7 +322,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
     if state.oracle_hello:
         lines.append("  oracle: " + _describe(state.oracle_hello))
-    return lines
+    return lines + [f"WARNING: {w}" for w in state.cache.warnings]
 
 
 def _describe(hello: dict[str, Any]) -> str:
@@ -594,6 +594,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(f"target {state.backend.name}: " + _describe(state.target_hello))
     tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
                   + ", ".join(f"{n} {o}" for o, n in c.items()))
+    for w in state.cache.warnings:
+        tr.write_line(f"WARNING: {w}", yellow=True)
     for p in state.gate_problems:
         tr.write_line(f"GATE: {p}", red=True)
     if state.report_dir:
