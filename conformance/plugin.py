@@ -20,6 +20,7 @@ import pytest
 from . import backends, expectations as expect, guard, reaper, reports, results as res
 from .reports import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
+from .backends.base import from_caller
 from .compare import judge
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
@@ -108,7 +109,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(NEEDS_TARGET)
         return
     try:
-        backend = backends.resolve(target, config.getoption("backend_path"))
+        # relative folders mean the user's directory (tox runs commands from its own root)
+        backend = backends.resolve(target, [from_caller(p) for p in config.getoption("backend_path")])
         backend.locate()
     except backends.BackendError as e:
         raise pytest.UsageError(str(e)) from None
@@ -320,6 +322,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
+    if state.backend.sys_path:
+        lines.append(f"  target sources: {os.pathsep.join(state.backend.sys_path)}")
     if state.oracle_hello:
         lines.append("  oracle: " + _describe(state.oracle_hello))
     return lines + [f"WARNING: {w}" for w in state.cache.warnings]
@@ -592,6 +596,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     c = res.counts(state.records)
     if state.target_hello:
         tr.write_line(f"target {state.backend.name}: " + _describe(state.target_hello))
+    if state.backend.sys_path:
+        tr.write_line(f"target sources: {os.pathsep.join(state.backend.sys_path)}")
     tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
                   + ", ".join(f"{n} {o}" for o, n in c.items()))
     for w in state.cache.warnings:
