@@ -21,6 +21,10 @@ class CacheError(Exception):
     pass
 
 
+# Version of the observation records: a record of another version is never compared, it is recorded again.
+OBS_SCHEMA = 1
+
+
 def default_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "torch-conformance" / "oracle"
@@ -37,11 +41,10 @@ def cache_key(catalog_digest: str) -> dict[str, Any]:
     return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
             "python": platform.python_version(), "catalog": catalog_digest,
             # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
-            "transformers": _dist("transformers")}
+            "transformers": _dist("transformers"),
+            "records": OBS_SCHEMA}     # records of another layout live in another folder
 
 
-# Version of the observation records: a record of another version is never compared, it is recorded again.
-OBS_SCHEMA = 1
 
 
 def checksum(obs: Any) -> str:
@@ -86,12 +89,17 @@ class OracleCache:
                     raise self._corrupt(self.records_path, n, e) from None
                 problem = self._doubt(rec)
                 if problem:
-                    bad[cid] = f"{self.records_path}:{n}: {problem}"
+                    bad[cid] = (problem, n)
                     records.pop(cid, None)
                 else:
                     records[cid] = obs
                     bad.pop(cid, None)       # recorded again after a bad one: the later record holds
-        self.warnings = [f"oracle cache record {where}; recording it again" for where in bad.values()]
+        by_problem: dict[str, list[int]] = {}
+        for problem, n in bad.values():
+            by_problem.setdefault(problem, []).append(n)
+        self.warnings = [f"{len(ns)} oracle cache record(s) in {self.records_path} (line {', '.join(map(str, sorted(ns)[:5]))}"
+                         f"{', ...' if len(ns) > 5 else ''}) {problem}; recording them again"
+                         for problem, ns in by_problem.items()]
         return records, hello
 
     @staticmethod

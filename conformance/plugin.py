@@ -611,3 +611,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if bad:
         tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad)
                       + " (known gaps belong in the --expectations file, each with a reason)")
+    if bad or state.gate_problems:
+        tr.write_line(_rewrite_hint(state))
+
+
+def _rewrite_hint(state: State) -> str:
+    """The exact command that takes this run's results into its expectations file."""
+    exp = state.expectations.path if state.expectations.path != "<none>" else "expectations/<target>.txt"
+    results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json (run with --report-dir DIR)"
+    return (f"to rewrite the expectations from this run: python -m conformance expectations --results {results} "
+            f"--file {exp}  (it lists every change; add --accept-new to take in new failures)")
