@@ -457,8 +457,12 @@ class _RecordCollector:
             self.state.partial.write(json.dumps(record, sort_keys=True) + "\n")
             self.state.partial.flush()
         except OSError as e:
-            path = self.state.partial.name
+            path, f = self.state.partial.name, self.state.partial
             self.state.partial = None
+            try:
+                f.close()          # what is still buffered cannot be written either
+            except OSError:
+                pass
             self.state.write_error = f"cannot write {path}: {e.strerror or e}; it keeps the records before that"
 
     def pytest_deselected(self, items: list) -> None:
