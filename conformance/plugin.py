@@ -475,7 +475,7 @@ class _RecordCollector:
 
 
 def _case_id(nodeid: str) -> str:
-    return nodeid.rsplit("::", 1)[-1]
+    return nodeid.split("::", 1)[-1]        # "module.py::id"; an id may hold "::" itself (a slice)
 
 
 def _lost_record(state: State, case_id: str, why: str) -> dict[str, Any]:
