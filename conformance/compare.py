@@ -344,3 +344,27 @@ def _one_line(d: dict[str, Any]) -> str:
 def _short(v: Any) -> str:
     s = repr(v)
     return s if len(s) <= 120 else s[:117] + "..."
+
+
+def environment_problem(obs: dict[str, Any] | None) -> str | None:
+    """The top-level module an observation says this environment lacks: an ImportError for a module that
+    is not installed here (not torch itself, whose absence a case may observe on purpose), or the
+    ``unsupported_in_this_environment`` marker. None for any other observation. Such an observation
+    describes this machine, not PyTorch, so it is never cached as the oracle's answer."""
+    import importlib.util
+    import re
+
+    if not isinstance(obs, dict):
+        return None
+    if obs.get("raises") in ("ImportError", "ModuleNotFoundError"):
+        m = re.search(r"No module named '([^']+)'", str(obs.get("message", "")))
+        name = m.group(1).split(".")[0] if m else None
+        if name and name != "torch" and importlib.util.find_spec(name) is None:
+            return name
+        return None
+    v = obs.get("value")
+    if isinstance(v, dict) and NOT_IN_THIS_ENVIRONMENT in v:
+        what = str(v[NOT_IN_THIS_ENVIRONMENT])
+        m = re.match(r"([A-Za-z_][\w.]*) (?:is )?not installed", what)
+        return m.group(1).split(".")[0] if m else what
+    return None
