@@ -32,12 +32,19 @@ KIT = "torch-conformance"      # cause.api of an ERROR: the kit's own fault, or 
 
 
 def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
-          tolerance: dict[str, float] | None = None, api: str = "?") -> Verdict:
+          tolerance: dict[str, float] | None = None, api: str = "?",
+          reads: dict[str, str] | None = None) -> Verdict:
     """``oracle`` is the oracle's observation, ``result`` what the target's worker returned, ``api`` the
     row's API (what a fault in the call is blamed on).
 
     ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
     v = _judge(oracle, result, tolerance, api)
+    if reads and v.outcome == "FAIL" and (v.cause is None or v.cause["phase"] == "call"):
+        other = _read_through(v.diffs, reads)
+        if other and not same_api(api, other):
+            v.cause = {"api": other, "phase": "read",
+                       "evidence": f"only observations read through {other} differ: {v.summary}"[:600]}
+            v.outcome = "BLOCKED"
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
@@ -169,6 +176,18 @@ def _blame(target: dict[str, Any], api: str) -> dict[str, str] | None:
         return None
     at = f" at {d['called_at']}" if d.get("called_at") else ""
     return _elsewhere(api, found, f"{target.get('type')}: {target.get('message', '')}"[:400] + at)
+
+
+def _read_through(diffs: list[dict[str, Any]], reads: dict[str, str]) -> str | None:
+    """The one API every difference was read through (``value.<key>`` paths named in ``reads``), or None."""
+    apis = set()
+    for d in diffs:
+        parts = str(d.get("path", "")).split(".")
+        key = parts[1].split("[")[0] if len(parts) > 1 and parts[0] == "value" else None
+        if key not in reads:
+            return None
+        apis.add(reads[key])
+    return apis.pop() if len(apis) == 1 else None
 
 
 def _calls(obs: dict[str, Any]) -> list[list[str]]:

@@ -111,7 +111,8 @@ def untyped_storage(torch, ctx, dtype, view):
 @case("UntypedStorage.data_ptr", ORIGIN, _view_params(
     ["base", "row-1", "element-2-3", "column-2", "transposed", "cols-1::2", "flat", "as-uint8", "clone",
      "clone-of-row-1"],
-    extra=[("bfloat16", "row-1"), ("int64", "element-2-3"), ("float8_e5m2", "row-1")]), name="storage_data_ptr")
+    extra=[("bfloat16", "row-1"), ("int64", "element-2-3"), ("float8_e5m2", "row-1")]), name="storage_data_ptr",
+    reads={"offset_in_storage": "Tensor.data_ptr", "base_offset_in_storage": "Tensor.data_ptr"})
 def storage_data_ptr(torch, ctx, dtype, view):
     """Views report their base's storage data_ptr() (clones do not); a tensor's data_ptr() is its
     storage's plus storage_offset * itemsize."""
@@ -148,7 +149,8 @@ def storage_nbytes(torch, ctx, dtype, shape, view):
     ["base", "row-1", "rows-1:", "element-2-3", "column-2", "cols-::2", "size1-col", "transposed",
      "zero-size-slice"],
     extra=[("bfloat16", "row-1"), ("float8_e4m3fn", "element-2-3"), ("complex64", "base"), ("int64", "rows-1:")]),
-    name="end_ptr")
+    name="end_ptr", reads={"start_offset": "Tensor.data_ptr", "end_offset": "Tensor.data_ptr",
+                           "end_from_data_ptr": "Tensor.data_ptr"})
 def end_ptr(torch, ctx, dtype, view):
     """_end_ptr: view(-1)[-1].data_ptr() + itemsize, observed as an offset from the storage start and from
     data_ptr(). view(-1) works whenever the strides can be merged (also some non-contiguous views) and raises
