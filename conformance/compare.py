@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import first_divergence
+from .dtypes import DTYPES
 from .observe import BLOCKED, DISPLAY
 from .outcomes import PHASES
 
@@ -82,7 +83,7 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("ERROR", target["kit_error"])
     if "dtype_absent" in target:
         dt = f"torch.{target['dtype_absent']}"
-        phase = "call" if api == "torch.<dtype>" else "input"
+        phase = "call" if api == DTYPE_ROWS else "input"
         return Verdict("MISSING", f"the target has no {dt}", cause={"api": dt, "phase": phase,
                                                                      "evidence": f"the target has no {dt}"})
     if BLOCKED in target:
@@ -138,8 +139,14 @@ def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict
     return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
 
 
+DTYPE_ROWS = "torch.<dtype>"     # the rows of every dtype constant: each torch.<name> is one of them
+
+
 def same_api(a: str, b: str) -> bool:
     """``Tensor.view(dtype)`` and ``torch.Tensor.view``, ``torch.frombuffer`` and ``frombuffer``: one API."""
+    if DTYPE_ROWS in (a, b):
+        other = b if a == DTYPE_ROWS else a
+        return other == DTYPE_ROWS or norm_api(other) in DTYPES
     return norm_api(a) == norm_api(b)
 
 
