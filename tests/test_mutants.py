@@ -66,7 +66,10 @@ MUTANT_LIST = [
             "safe_open_pt_get_tensors[pread]", "safe_open_pt_overview[pread]"),
            r"bytes: bytes differ at offset 0 "),
     Mutant("mutant_reshape_strides", "Tensor.reshape", "FAIL", ("reshape[*-transposed-to6]",),
-           r"value\.result\.stride\[0\]: oracle 1, target 2"),
+           r"value\.result\.stride\[0\]: oracle 1, target 2",
+           # the forward passes reshape viewable tensors only; the replay's non-contiguous variant copies
+           with_transformers=("replay[*-Tensor.reshape-float32-4d]",),
+           transformers_detail=r"value\.calls\[\d+\]\.result\.stride\[\d\]: oracle \d+, target \d+"),
     Mutant("mutant_no_frombuffer", "torch.frombuffer", "MISSING", ("frombuffer[*", "frombuffer_error[*") + PREAD_FROMBUFFER + LOAD_FROMBUFFER,
            r"has no attribute 'frombuffer'"),
     Mutant("mutant_frombuffer_copies", "torch.frombuffer", "FAIL",
@@ -83,14 +86,20 @@ MUTANT_LIST = [
            r"no answer within 20\.0 s", args=("--case-timeout", "20"), keeps_running=True),
     # Every case that takes float8_e5m2 as its dtype, in any module (but not float8_e5m2fnuz).
     Mutant("mutant_no_float8_e5m2", "torch.float8_e5m2", "MISSING", ("*float8_e5m2-*", "*float8_e5m2]*"),
-           r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2"),   # the latter: requires_dtypes
+           r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2",
+           # transformers reads torch.float8_e5m2 while it imports; the replay lists it among the attributes read
+           with_transformers=("transformers[*]", "replay[*-torch-attributes]"),
+           transformers_detail=r"has no attribute 'float8_e5m2'"),   # the latter: requires_dtypes
     Mutant("mutant_version_two_parts", "torch.__version__", "FAIL",
            # safe_open(framework="pt") on the default (mmap) path parses torch.__version__ on every open;
            # the pread path does not read it. load_file and load_model (default backend) open files that way.
            ("rust_version[format]", "rust_version[branch]", "safe_open_get_*[mmap-*",
             "safe_open_pt_*[mmap*", "*[load_file-mmap-*", "*[safe_open-pt-*",
             "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
-           r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)"),
+           r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)",
+           # from_pretrained opens the checkpoint with safe_open(framework="pt")
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           transformers_detail=r"Could not parse torch package version 2\.13\."),
     # int64 views that start inside their storage; the int64 rows of every case that reads data_ptr():
     # a view's offset, _end_ptr (view(-1)[-1].data_ptr(), offset > 0 for any int64 tensor of > 1 element).
     Mutant("mutant_data_ptr_view_offset", "Tensor.data_ptr", "FAIL",
@@ -106,7 +115,10 @@ MUTANT_LIST = [
             "safe_open_get_slice[*", "safe_open_pt_*[mmap*", "load_path[load_file-mmap-*", "load_path[safe_open-pt-*",
             "load_multi[load_file-mmap-*", "load_no_writeback[load_file-mmap-*", "load_no_writeback[safe_open-pt-*",
             "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
-           r"unexpected keyword argument 'dtype'"),
+           r"unexpected keyword argument 'dtype'",
+           # from_pretrained reads the checkpoint through safe_open(framework="pt")'s mmap path
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           transformers_detail=r"unexpected keyword argument 'dtype'"),
     # The kit builds inputs with from_numpy and checks aliasing through the input itself: only from_numpy's
     # own rows see the copy.
     Mutant("mutant_from_numpy_copies", "torch.from_numpy", "FAIL", ("from_numpy[*",),
