@@ -23,10 +23,25 @@ WORKLOADS = ("albert", "bert", "gpt2")
 HERE = Path(__file__).parent
 
 
+def real_torch_version() -> str | None:
+    """The installed PyTorch's version, read from its own dist-info: a target that answers ``import torch``
+    may also answer for the ``torch`` distribution (a proxy reporting its own version), and every process
+    must find the same recording."""
+    from importlib.metadata import distributions
+
+    from ..backends.base import real_torch_dir
+    d = real_torch_dir()
+    if d:
+        for dist in distributions(path=[str(Path(d).parent)]):
+            if (dist.metadata["Name"] or "").lower() == "torch":
+                return dist.version
+    return _hf_models.dist_version("torch")
+
+
 def key(workload: str) -> str:
     # the recorder's own code is part of the key: a change to it records again
     code = hashlib.sha256(b"".join((HERE / n).read_bytes() for n in ("recorder.py", "store.py"))).hexdigest()[:10]
-    return (f"trace-{workload}_torch-{_hf_models.dist_version('torch')}_transformers-"
+    return (f"trace-{workload}_torch-{real_torch_version()}_transformers-"
             f"{_hf_models.dist_version('transformers')}_r{RECORDER_VERSION}-{code}")
 
 
