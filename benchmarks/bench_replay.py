@@ -34,7 +34,7 @@ def record(out: Path, env: dict[str, str]) -> dict[str, dict]:
     got = {}
     for w in WORKLOADS:
         start = time.monotonic()
-        subprocess.run([sys.executable, "-m", "conformance", "trace", "--workload", w, "--out", str(out / w)],
+        subprocess.run([sys.executable, "-m", "conformance", "trace", "--workload", w, "--out", str(out)],
                        env=env, check=True, cwd=ROOT, capture_output=True)
         took = time.monotonic() - start
         trace = json.loads((out / w / "trace.json").read_text())
