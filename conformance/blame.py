@@ -112,6 +112,10 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
         if "." in qual and not qual.startswith("<"):
             return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
         return f"{_as_torch_name(backend['module'], tops)}.{qual}"
+    if isinstance(e, TypeError):     # refused before its body ran (no backend frame): the message names it
+        m = re.match(r"([A-Za-z_][\w.]*)\(\) (?:got an unexpected keyword argument|takes|missing \d+ required)", str(e))
+        if m:
+            return _as_torch_name(m.group(1), tops) if "." not in m.group(1) else m.group(1)
     if caller is not None:
         m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
         if m:
