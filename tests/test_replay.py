@@ -99,9 +99,25 @@ def test_what_cannot_be_replayed_is_listed_with_its_reason(recorded):
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and len(proc.stderr.splitlines()) == 1
 
 
+def test_the_readme_example_records_a_user_script(tmp_path):
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## Trace and replay"):]
+    script = section[section.index("<<'PY'\n") + len("<<'PY'\n"):section.index("\nPY\n")]
+    (tmp_path / "my_script.py").write_text(script + "\n")
+    command = next(line.split("#")[0].split() for line in section.splitlines()
+                   if line.startswith("python -m conformance trace --"))
+    assert command[:4] == ["python", "-m", "conformance", "trace"]
+    proc = subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, env=kit_env(), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "replay on real torch: byte-exact" in proc.stdout and "torch.nn.functional.linear-float32-2d" in proc.stdout
+    rec = Recording(tmp_path / "trace-my_script")
+    assert {c["api"] for c in rec.calls} >= {"torch.nn.functional.linear", "torch.nn.functional.gelu"}
+
+
 def test_command_line_mistakes_are_one_line_errors(tmp_path):
     for args in (["--out", str(tmp_path / "o"), "--", "python", str(tmp_path / "missing.py")],
-                 ["--", "python", "x.py"], ["--workload", "llama"], ["--out", str(tmp_path / "o2"), "--"]):
+                 ["--", "python"], ["--workload", "llama"], ["--out", str(tmp_path / "o2"), "--"]):
         proc = _trace(tmp_path, *args)
         assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
         assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr, proc.stderr

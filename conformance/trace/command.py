@@ -2,7 +2,8 @@
 
     python -m conformance trace                                  # the three built-in workloads (cached)
     python -m conformance trace --workload gpt2 --out DIR        # one of them, into DIR
-    python -m conformance trace --out DIR -- python my_script.py ARGS    # your own script
+    python -m conformance trace -- python my_script.py ARGS      # your own script, into ./trace-my_script
+    python -m conformance trace --out DIR -- python my_script.py    # ... into DIR
     python -m conformance trace --update-signatures              # rewrite catalog/_replay_signatures.py
 
 Recording runs in a subprocess with real torch; after it the recording is replayed there once more,
@@ -10,6 +11,7 @@ on real torch, and must reproduce itself byte for byte (else it is reported as u
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections import Counter
@@ -83,8 +85,6 @@ def run(workloads: list[str], out: str | None, script: list[str], update: bool) 
             print(f"wrote {update_signatures()}")
             return 0
         if script:
-            if out is None:
-                raise UsageError("a script needs --out DIR (where to write its recording)")
             if Path(script[0]).name.startswith("python"):    # `-- python my_script.py`: the script is next
                 script = script[1:]
             if not script:
@@ -92,8 +92,11 @@ def run(workloads: list[str], out: str | None, script: list[str], update: bool) 
             target = Path(script[0])
             if not target.is_file():
                 raise UsageError(f"no such script: {target}")
-            took = record_into(Path(out), ["--", *script])
-            print(summary(Path(out), took))
+            folder = Path(out) if out is not None else Path(f"trace-{target.stem}")
+            if out is None and (folder / "trace.json").is_file():
+                shutil.rmtree(folder)       # the default folder holds this script's previous recording
+            took = record_into(folder, ["--", *script])
+            print(summary(folder, took))
             return 0
         for w in workloads or list(cache.WORKLOADS):
             if w not in cache.WORKLOADS:

@@ -243,7 +243,7 @@ class Replayer:
             if tolerant and enc["dtype"] in rules.FLOATS and facts.get("within") is not None:
                 mag = facts["max_abs_recorded"]
                 tol = rules.tolerance(mag)
-                ok = facts["max_excess"](tol)
+                ok = facts["check"](tol)
                 facts = {k: x for k, x in facts.items() if not callable(x)}
                 facts["tolerance"] = tol
                 return (None if ok else "values"), facts
@@ -314,7 +314,7 @@ def float_facts(dtype: str, want: bytes, got: bytes) -> dict[str, Any]:
         return bool(ok.all())
 
     fin = finite & ~same_special
-    return {"within": True, "max_excess": within, "max_abs_recorded": mag,
+    return {"within": True, "check": within, "max_abs_recorded": mag,
             "max_abs_diff": float(d[fin].max()) if fin.any() else 0.0,
             "max_ulp": int(np.abs(oa - ob).max()) if len(oa) else 0,
             "n_differ": int((~same_special).sum()), "n": int(a.size)}
