@@ -244,11 +244,15 @@ def test_pyborch_chain_names_a_first_divergence_at_a_transformers_line(oracle, t
     for model in cache.WORKLOADS:
         chain = cases[f"replay[{model}-chained]"]
         first = chain["observed"]["value"]["first_divergence"]
-        assert chain["outcome"] == "FAIL" and first is not None, chain["summary"]
+        # the row names its cause: the first diverging call, in the chain phase (BLOCKED, not the row's own fault)
+        assert chain["outcome"] == "BLOCKED" and first is not None, chain["summary"]
+        assert chain["cause"]["api"] == first["api"] and chain["cause"]["phase"] == "chain"
+        assert first["at"] in chain["cause"]["evidence"]
         rec = Recording(cache.ensure_recording(model))
         (call,) = [c for c in rec.calls if c["i"] == first["call"]]
         assert first["at"] == replay.caller_of(call) and first["at"].startswith("transformers/")
         assert f"first divergence: call {first['call']} {first['api']} at {first['at']}" in chain["summary"]
-    # an op pyborch lacks is MISSING in isolation, not a FAIL
-    assert cases["replay[albert-Tensor.__contains__-int64-2d]"]["outcome"] in ("MISSING", "FAIL")
+    # the first diverging op of a chain diverges in isolation too, as a row of its own API
+    contains = cases["replay[albert-Tensor.__contains__-int64-2d]"]
+    assert contains["outcome"] in ("MISSING", "FAIL") and contains["cause"]["api"] == "Tensor.__contains__"
     assert json.dumps(cases).count('"outcome": "ERROR"') == 0
