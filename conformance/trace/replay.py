@@ -198,6 +198,10 @@ class Replayer:
             return "Tensor"
         if isinstance(v, torch.Size):
             return "Size[" + ",".join(self.type_of(x) for x in v) + "]"
+        if isinstance(v, torch.dtype):     # the backend's own dtype and device classes are these
+            return "dtype"
+        if isinstance(v, torch.device):
+            return "device"
         if isinstance(v, (list, tuple)):
             return f"{type(v).__name__}[" + ",".join(self.type_of(x) for x in v) + "]"
         t = type(v)
@@ -232,7 +236,8 @@ class Replayer:
             if significant(shape, stride) != significant(shape, enc["stride"]):
                 return "stride", {"recorded": enc["stride"], "target": stride}
             if stride != enc["stride"]:
-                self.notes.append(f"call {api}: strides of size-1 dimensions {stride} (recorded {enc['stride']})")
+                self.notes.append(f"call {api}: strides {stride} (recorded {enc['stride']}) differ only where no view "
+                                  "depends on them (size-1 dimensions, or no element)")
             if rules.op_class(api) == "uninitialized":
                 return None, {}
             want = np.ascontiguousarray(expected_view(enc, self.rec.blob(enc["blob"]))).tobytes()
