@@ -92,4 +92,3 @@ SIGNATURES = {'albert': [('Tensor.__bool__', 'bool', 0, None, None),
           ('torch.pow', 'float32', 3, 'float32', 1.0),
           ('torch.tanh', 'float32', 3, 'float32', 1.0),
           ('torch.tensor', 'float32', 1, 'float32', None)]}
-
