@@ -55,7 +55,7 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
         if parts[-1] == "__set__":
             return lambda a, k: setattr(a[0], name, a[1])
         op = _operator(name)
-        if op is not None and not k_needed(name):
+        if op is not None:
             return lambda a, k: op(*a, **k)
         return lambda a, k: getattr(a[0], name)(*a[1:], **k)
     obj: Any = torch
@@ -73,12 +73,7 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
     return lambda a, k: fn(*a, **k)
 
 
-def k_needed(name: str) -> bool:
-    """Dunder methods that take keyword arguments have no operator form."""
-    return name in ("__format__", "__reduce_ex__", "__deepcopy__")
-
-
-def absent(call: dict[str, Any], args: list[Any], torch: Any) -> str | None:
+def absent(call: dict[str, Any], args: list[Any]) -> str | None:
     """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None."""
     parts = call["api"].split(".")
     if parts[:2] != ["torch", "Tensor"] or not args or _operator(parts[2]) is not None:
@@ -355,7 +350,7 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
             except ObservationError:
                 raise
             except Exception as e:
-                missing = absent(call, args, ctx.torch) if isinstance(e, AttributeError) else None
+                missing = absent(call, args) if isinstance(e, AttributeError) else None
                 if missing:       # the target's tensors have no such method or property: MISSING
                     raise AttributeError(f"'Tensor' object has no attribute '{missing}'", name=missing) from None
                 entry["raises"] = _builtin(e)
