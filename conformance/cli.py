@@ -24,6 +24,13 @@ class UsageError(Exception):
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
+    if args.replay:       # the catalog reads it at import, in this process and in the workers it starts
+        if not (Path(args.replay) / "trace.json").is_file():
+            print(f"error: --replay {args.replay}: no recording there (make one with "
+                  "`python -m conformance trace --out DIR -- python SCRIPT`)", file=sys.stderr)
+            return 2
+        os.environ["CONFORMANCE_REPLAY"] = str(Path(args.replay).resolve())
+
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
     # cost every run up to a second of imports and hooks. `-p NAME` after the options adds one back.
     os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -149,6 +156,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
     run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
                      "results.json and index.html (informational, never part of the gate)")
+    run.add_argument("--replay", metavar="DIR", help="also replay the recording in DIR (made by "
+                     "`python -m conformance trace -- python SCRIPT`) as cases replay[script-...]")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
     run.set_defaults(func=_run)
 

@@ -192,6 +192,49 @@ def test_a_missing_op_is_missing_in_isolation(recorded, monkeypatch):
         replay.isolated(Context(torch), rec, _calls(rec, "torch.nn.functional.gelu"), reference=False)
 
 
+def test_a_user_recording_becomes_cases_judged_like_any_other(recorded, tmp_path, monkeypatch):
+    """`run --replay DIR`: the catalog registers the recording's signatures and a chain (seen by a fresh
+    `list`, as every worker would), real torch replays them, and a wrong gelu is blamed on gelu."""
+    proc = subprocess.run([sys.executable, "-m", "conformance", "list"], cwd=REPO, capture_output=True, text=True,
+                          env=kit_env(CONFORMANCE_REPLAY=str(recorded)), timeout=120)
+    ids = {line.split("\t")[0] for line in proc.stdout.splitlines() if line.startswith("replay[script-")}
+    assert "replay[script-my_script-chained]" in ids and "replay[script-my_script-torch.nn.functional.gelu-float32-2d]" in ids
+    assert not any("randn" in i for i in ids)          # not replayable: no case
+    bad = _trace(recorded, "run", "--target", "torch", "--replay", str(tmp_path / "nothing"))
+    assert bad.returncode != 0
+
+    import importlib
+
+    import torch
+    import torch.nn.functional as F
+
+    from conformance import registry
+    from conformance.compare import judge
+    from conformance.worker import run_case
+
+    monkeypatch.setenv("CONFORMANCE_REPLAY", str(recorded))
+    monkeypatch.setenv("CONFORMANCE_TARGET_ARGS", json.dumps(["--target", "torch"]))
+    monkeypatch.setattr(registry, "_CASES", {})
+    if "conformance.catalog.replay" in sys.modules:      # registered again, into the empty registry
+        importlib.reload(sys.modules["conformance.catalog.replay"])
+    else:
+        importlib.import_module("conformance.catalog.replay")
+    cases = {i: c for i, c in registry._CASES.items() if i.startswith("replay[script-")}
+    assert set(cases) == ids
+    oracle = {i: run_case(i, cases, torch) for i in sorted(cases)}
+    assert all("value" in o for o in oracle.values()), {i: o for i, o in oracle.items() if "value" not in o}
+    real = F.gelu
+    monkeypatch.setattr(F, "gelu", lambda x, approximate="none": real(x, approximate=approximate) * 1.01)
+    monkeypatch.setenv("CONFORMANCE_TARGET_ARGS", json.dumps(["--target", "module:gelu_mutant"]))
+    verdicts = {i: judge(oracle[i], {"obs": run_case(i, cases, torch)}, c.tolerance, c.api) for i, c in cases.items()}
+    red = {i: v for i, v in verdicts.items() if v.outcome != "PASS"}
+    assert set(red) == {"replay[script-my_script-chained]", "replay[script-my_script-torch.nn.functional.gelu-float32-2d]"}
+    chain = red["replay[script-my_script-chained]"]
+    assert chain.outcome == "BLOCKED" and chain.cause["api"] == "torch.nn.functional.gelu"
+    assert f"my_script.py:{GELU_LINE}" in chain.cause["evidence"]
+    assert red["replay[script-my_script-torch.nn.functional.gelu-float32-2d]"].outcome == "FAIL"
+
+
 def test_op_classes_and_tolerances():
     assert rules.op_class("torch.Tensor.view") == "layout" and rules.op_class("torch.Tensor.__getitem__") == "indexing"
     assert rules.op_class("torch.Tensor.__eq__") == "comparison" and rules.op_class("torch.Tensor.to") == "copy"

@@ -15,12 +15,18 @@ backend that cannot import transformers still learns which ops of the forward pa
         line, and names it as the row's cause.
 ``replay[<model>-torch-attributes]``  the dtypes, constants and flags the workload read from ``torch``.
 
+A recording of your own script (``python -m conformance trace -- python my_script.py``) becomes cases too
+when ``$CONFORMANCE_REPLAY`` names its folder (``python -m conformance run --replay DIR``):
+``replay[script-<stem>-<name>-<dtype>-<rank>d]`` and ``replay[script-<stem>-chained]``.
+
 Under real torch every replay must reproduce the recording byte for byte, or the case is ERROR (an
 unusable recording is not a result). Without transformers the cases are SKIP.
 """
 from __future__ import annotations
 
 import importlib.util
+import os
+from pathlib import Path
 from typing import Any
 
 from ..compare import NOT_IN_THIS_ENVIRONMENT
@@ -110,3 +116,43 @@ def _register() -> None:
 
 
 _register()
+
+USER_ENV = "CONFORMANCE_REPLAY"     # the folder of a recording made by `trace -- python SCRIPT`
+
+
+def _user_recording() -> Recording:
+    try:
+        return _RECORDINGS.setdefault("script", Recording(Path(os.environ[USER_ENV])))
+    except (KeyError, TraceError) as e:
+        raise ObservationError(f"the recording ${USER_ENV} names is gone: {e}") from None
+
+
+def _user_isolated(torch, ctx, name: str, dtype: str, rank: int):
+    rec = _user_recording()
+    calls = signatures.by_signature(rec.calls, signatures.replayed_phase(rec.calls))[(name, dtype, rank)]
+    return engine.isolated(ctx, rec, calls, _is_real_torch(torch))
+
+
+def _user_chained(torch, ctx):
+    rec = _user_recording()
+    return engine.chained(ctx, rec, signatures.forward_calls(rec.calls, signatures.replayed_phase(rec.calls)),
+                          _is_real_torch(torch))
+
+
+def _register_user(folder: str) -> None:
+    """Cases of a user's recording, from its own signatures (read here: ids must exist at import, in the
+    runner, the oracle and the target alike; the catalog digest covers the recording)."""
+    rec = Recording(Path(folder))
+    label = "script-" + Path(rec.data["workload"].split(":", 1)[-1]).stem
+    origin = f"replay:{rec.data['workload']}"
+    phase = signatures.replayed_phase(rec.calls)
+    for name, dtype, rank, out_dtype, magnitude in signatures.table(rec, phase or "run"):
+        tol = rules.tolerance(magnitude or 1.0) if rules.compares_within_tolerance(name, out_dtype) else None
+        case(name, origin, [param(f"{label}-{name}-{dtype}-{rank}d", name=name, dtype=dtype, rank=rank)],
+             name="replay", tolerance=tol, timeout=TIMEOUT)(_user_isolated)
+    case(f"{rec.data['workload']} (chained replay)", origin, [param(f"{label}-chained")], name="replay",
+         timeout=TIMEOUT)(_user_chained)
+
+
+if os.environ.get(USER_ENV):
+    _register_user(os.environ[USER_ENV])

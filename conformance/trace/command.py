@@ -28,12 +28,7 @@ def summary(folder: Path, seconds: float | None = None) -> str:
     rec = Recording(folder)
     calls = rec.calls
     phases = Counter(c["phase"] for c in calls)
-    sigs = signatures.by_signature(calls) if "forward" in phases else {}
-    if not sigs:                       # a user script: every call is one phase, "run"
-        sigs = {}
-        for c in calls:
-            if rules.not_replayable(c) is None and rules.signature(c):
-                sigs.setdefault(rules.signature(c), []).append(c)
+    sigs = signatures.by_signature(calls, signatures.replayed_phase(calls) or "forward")
     blocked = Counter(f"{rules.short_name(c['api'])}: {rules.not_replayable(c)}" for c in calls
                       if rules.not_replayable(c))
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -340,11 +340,11 @@ def self_check(torch: Any, out: Path) -> dict[str, Any]:
     from .store import Recording
 
     rec = Recording(out)
-    phase = "forward" if any(c["phase"] == "forward" for c in rec.calls) else rec.calls[0]["phase"] if rec.calls else None
-    calls = [c for c in rec.calls if c["phase"] == phase]
+    phase = signatures.replayed_phase(rec.calls)
+    calls = signatures.forward_calls(rec.calls, phase)
     try:
         replay.chained(Context(torch), rec, calls, reference=True)
-        groups = signatures.by_signature([{**c, "phase": "forward"} for c in calls])
+        groups = signatures.by_signature(rec.calls, phase)
         for group in groups.values():
             replay.isolated(Context(torch), rec, group, reference=True)
     except (ObservationError, AttributeError) as e:

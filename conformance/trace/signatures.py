@@ -17,14 +17,20 @@ from . import rules
 PHASE = "forward"
 
 
-def forward_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [c for c in calls if c["phase"] == PHASE]
+def forward_calls(calls: list[dict[str, Any]], phase: str = PHASE) -> list[dict[str, Any]]:
+    return [c for c in calls if c["phase"] == phase]
 
 
-def by_signature(calls: list[dict[str, Any]]) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
-    """Replayable forward calls grouped by signature, in recording order."""
+def replayed_phase(calls: list[dict[str, Any]]) -> str | None:
+    """The phase the cases replay: a built-in workload's forward pass, a user script's only phase."""
+    phases = {c["phase"] for c in calls}
+    return PHASE if PHASE in phases else (calls[0]["phase"] if calls else None)
+
+
+def by_signature(calls: list[dict[str, Any]], phase: str = PHASE) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Replayable calls of ``phase`` grouped by signature, in recording order."""
     out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for c in forward_calls(calls):
+    for c in forward_calls(calls, phase):
         if rules.not_replayable(c) is None:
             sig = rules.signature(c)
             if sig is not None:
@@ -50,12 +56,12 @@ def _magnitude(calls: list[dict[str, Any]], blob) -> float | None:
     return None if top is None else float(2 ** math.ceil(math.log2(max(top, 1.0))))
 
 
-def table(rec) -> list[tuple[str, str, int, str | None, float | None]]:
+def table(rec, phase: str = PHASE) -> list[tuple[str, str, int, str | None, float | None]]:
     """(name, dtype, rank, output dtype, magnitude) per signature, sorted."""
     from .replay import MAX_CALLS
 
     rows = []
-    for (name, dtype, rank), calls in by_signature(rec.calls).items():
+    for (name, dtype, rank), calls in by_signature(rec.calls, phase).items():
         out = rules.first_tensor([calls[0].get("out", {"k": "none"})])
         rows.append((name, dtype, rank, out["dtype"] if out else None, _magnitude(calls[:MAX_CALLS], rec.blob)))
     return sorted(rows)
