@@ -11,6 +11,7 @@ on real torch, and must reproduce itself byte for byte (else it is reported as u
 """
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sys
 import time
@@ -96,6 +97,9 @@ def run(workloads: list[str], out: str | None, script: list[str], update: bool) 
         for w in workloads or list(cache.WORKLOADS):
             if w not in cache.WORKLOADS:
                 raise UsageError(f"unknown workload {w!r}; built-in: {', '.join(cache.WORKLOADS)}")
+            if importlib.util.find_spec("transformers") is None:
+                raise UsageError("the built-in workloads need transformers: pip install transformers==4.57.6 "
+                                 "huggingface_hub==0.36.2 tokenizers==0.22.2")
             if out is not None:
                 folder = Path(out) / w
                 took: float | None = record_into(folder, ["--workload", w])
@@ -106,6 +110,8 @@ def run(workloads: list[str], out: str | None, script: list[str], update: bool) 
             print(summary(folder, took))
         return 0
     except (UsageError, TraceError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        lines = [line for line in str(e).strip().splitlines() if line.strip()] or [type(e).__name__]
+        # one line: the failure, and the recorder's last words when it died
+        print(f"error: {lines[0]}" + (f" ... {lines[-1].strip()}" if len(lines) > 1 else ""), file=sys.stderr)
         return 2
 
