@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dtypes import DTYPES
-from ..observe import ObservationError
+from ..observe import Blocked, ObservationError
 from . import rules
 from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
 
@@ -102,8 +102,9 @@ class Replayer:
         data = self.rec.blob(spec["blob"])
         if variant != "recorded":
             spec, data = relaid(spec, data, variant)
+        steps: list[str] = []
         try:
-            t = build_tensor(self.torch, spec, data)
+            t = build_tensor(self.torch, spec, data, steps)
             shape = [int(s) for s in t.shape]
             seen = {"dtype": self.ctx.dtype_name(t.dtype), "shape": shape,
                     "stride": significant(shape, [int(s) for s in t.stride()]),
@@ -112,8 +113,16 @@ class Replayer:
             t, seen = None, {"observe_error": str(e)}
         except Exception as e:   # the target cannot build the input: the input check says so
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
-        if check:
-            self.ctx.inputs.append({"input": label, "expected": layout_of(spec, data), "observed": seen})
+        if not check:
+            return t
+        expected = layout_of(spec, data)
+        self.ctx.inputs.append({"input": label, "expected": expected, "observed": seen})
+        if seen != expected and not self.reference and steps:
+            # the replayed op never ran on what torch gave it: blocked by the API that built the input wrong
+            wrong = {k: seen.get(k) for k in ("dtype", "shape", "stride", "build_error", "observe_error")
+                     if seen.get(k) != expected.get(k)} or {"bytes": "differ"}
+            raise Blocked(steps[-1], "input", f"{label}: {spec['dtype']} {spec['shape']} strides {spec['stride']} "
+                                              f"offset {spec['offset']} built as {wrong}")
         return t
 
     def decode(self, enc: dict[str, Any], variant: str, label: str, bound: dict[int, Any] | None) -> Any:
@@ -355,7 +364,7 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
                 continue
             try:
                 v = fn(args, kwargs)
-            except ObservationError:
+            except Blocked:
                 raise
             except Exception as e:
                 missing = absent(call, args) if isinstance(e, AttributeError) else None
@@ -410,7 +419,7 @@ def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bo
             fn = resolve(ctx.torch, api)
             args, kwargs = r.arguments(call, "recorded", bound)
             v = fn(args, kwargs)
-        except ObservationError:
+        except Blocked:
             raise
         except Exception as e:
             if "raises" in call and type(e).__name__ == call["raises"]:

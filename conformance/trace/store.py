@@ -100,29 +100,36 @@ def layout_of(spec: dict[str, Any], data: bytes) -> dict[str, Any]:
             "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
 
 
-def build_tensor(torch: Any, spec: dict[str, Any], data: bytes) -> Any:
+def build_tensor(torch: Any, spec: dict[str, Any], data: bytes, steps: list[str] | None = None) -> Any:
     """The recorded tensor in ``torch``: same bytes, dtype, shape, strides, storage offset and
     alignment, asking as little of the backend as possible: ``from_numpy`` of a numpy view with the
     recorded strides (numpy does the layout), plus ``as_strided`` only for a storage offset and
-    ``view(dtype)`` only for dtypes numpy lacks (bfloat16, float8)."""
+    ``view(dtype)`` only for dtypes numpy lacks (bfloat16, float8). ``steps`` receives the torch APIs
+    used, in order (the last one is blamed when the tensor comes out wrong)."""
     d = DTYPES.get(spec["dtype"])
     if d is None:
         raise TraceError(f"no numpy carrier for dtype {spec['dtype']}")
+    steps = [] if steps is None else steps
     raw = aligned_buffer(data, spec["align"])
     base = raw.view(d.storage_numpy)
     item = d.storage_numpy.itemsize
     if spec["offset"] == 0:
         arr = np.lib.stride_tricks.as_strided(base, shape=tuple(spec["shape"]),
                                               strides=tuple(s * item for s in spec["stride"]))
+        steps.append("torch.from_numpy")
         t = torch.from_numpy(arr)
         if d.numpy is None:
+            steps.append("Tensor.view(dtype)")
             t = t.view(getattr(torch, spec["dtype"]))
         if significant(list(spec["shape"]), [int(s) for s in t.stride()]) == significant(spec["shape"], spec["stride"]):
             return t
         # this from_numpy did not keep numpy's strides (it copied): lay the storage out with as_strided
+    steps.append("torch.from_numpy")
     t = torch.from_numpy(base)
     if d.numpy is None:
+        steps.append("Tensor.view(dtype)")
         t = t.view(getattr(torch, spec["dtype"]))
+    steps.append("Tensor.as_strided")
     return t.as_strided(list(spec["shape"]), list(spec["stride"]), spec["offset"])
 
 
