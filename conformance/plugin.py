@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--perf", default=None, metavar="PERF_JSON",
                 help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
                      "(informational, never part of the gate)")
+    g.addoption("--baseline", default=None, metavar="DIR",
+                help="an earlier run's report dir (or results.json): the report adds what changed since")
     g.addoption("--surface", action="store_true",
                 help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
 
@@ -81,7 +84,9 @@ class State:
         return self.client
 
 
+GATE_ROWS = 20                           # rows a red gate lists in the terminal
 STATE = pytest.StashKey[State]()
+BASELINE = pytest.StashKey[dict]()       # --baseline: the earlier run's results
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -119,6 +124,12 @@ def pytest_configure(config: pytest.Config) -> None:
             perf = perf_report.load(config.getoption("perf"))
         except perf_report.PerfError as e:
             raise pytest.UsageError(str(e)) from None
+    if config.getoption("baseline") and _is_controller(config):
+        from .reports import progress
+        try:
+            config.stash[BASELINE] = progress.load(config.getoption("baseline"))
+        except res.ResultsError as e:
+            raise pytest.UsageError(f"--baseline: {e}") from None
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
@@ -451,7 +462,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             results["performance"] = state.perf
         res.write(state.report_dir / "results.json", results)
         _extra_reports(session.config, state.report_dir, results)
-        reports.write_all(reports.from_results([results]), state.report_dir)   # perf: carried in results
+        reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
+                          state.report_dir)   # perf: carried in results
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
@@ -490,5 +502,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(f"checklist: {state.report_dir / 'checklist.md'} (junit: {state.report_dir / 'junit.xml'})")
     bad = [o for o in c if OUTCOMES[o].is_failure]
     if bad:
-        tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad)
-                      + " (known gaps belong in the --expectations file, each with a reason)")
+        tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad) + "; rows that changed against "
+                      "the expectations:", red=True)
+        changed = sorted((r for r in state.records if OUTCOMES[r["outcome"]].is_failure), key=lambda r: r["id"])
+        for r in changed[:GATE_ROWS]:
+            tr.write_line(f"  {r['id']}: {r['outcome']}" + (f" ({r['note']})" if r.get("note") else
+                                                              f": {r.get('summary', '')}")[:300])
+        if len(changed) > GATE_ROWS:
+            tr.write_line(f"  ... and {len(changed) - GATE_ROWS} more (all of them in the report)")
+        results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json"
+        file = state.expectations.path if config.getoption("expectations") else "FILE"
+        tr.write_line("if these are known gaps, rewrite the expectations file from this run (then give each "
+                      "new entry a reason):")
+        tr.write_line(f"  python -m conformance expectations --results {shlex.quote(str(results))} "
+                      f"--file {shlex.quote(str(file))}"
+                      + ("" if state.report_dir else "   (run with --report-dir DIR first)"))

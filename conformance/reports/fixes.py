@@ -1,0 +1,101 @@
+"""The ranked fix list both reports show: each cause in words (what PyTorch does, what the target does),
+with a standalone snippet and the rows and entry points a fix would unblock.
+
+The words come from the case data: PyTorch's side from the case function's docstring (its contract,
+one sentence) and the oracle's observation, the target's from the diff, the exception or the outcome.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .causes import Cause, cause_of, diff_fields, kind, raw
+from .snippets import Snippet, generate
+from .sources import repro_command
+
+VALUE_CHARS = 120
+
+
+@dataclass
+class Fix:
+    cause: Cause
+    torch_does: str
+    target_does: str
+    snippet: Snippet | None
+    repro: str                       # the command that runs the example case alone under the target
+    example: dict[str, Any]
+    target: str                      # the target's name, for the reader
+
+    @property
+    def key(self) -> str:
+        return self.cause.key
+
+
+def _short(v: Any) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
+    s = " ".join(s.split())
+    return s if len(s) <= VALUE_CHARS else s[:VALUE_CHARS] + "…"
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join((doc or "").split())
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
+
+
+def _diff_words(record: dict[str, Any]) -> tuple[str, str]:
+    """(what torch gave, what the target gave) for the first differing field."""
+    for d in record.get("diffs") or []:
+        if d.get("path") in ("raises", "observe"):
+            continue
+        if d.get("kind") == "bytes":
+            return (f"{d['path']} = {d['oracle_hex']} (from byte {d['excerpt_start']})",
+                    f"{d['target_hex']} (first difference at byte {d['first_offset']})")
+        if "oracle" in d or "target" in d:
+            return f"{d['path']} = {_short(d.get('oracle'))}", _short(d.get("target"))
+    return "", ""
+
+
+def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
+    contract = _first_sentence(doc) or f"{c.api} behaves as documented."
+    observed = r.get("observed") or {}
+    if r not in c.own:                        # only rows it blocks: say what they saw
+        return contract, f"fails before the rows' own call: {_short(cause_of(r)['evidence'])}"
+    if c.group == "crash":
+        return contract, f"{raw(r).lower()}: {_short(r.get('summary'))}"
+    if "raises" in observed:
+        return contract, f"raises {observed.get('type') or observed['raises']}: {_short(observed.get('message', ''))}"
+    if raw(r) == "MISSING":
+        return contract, f"has no such API or dtype: {_short(r.get('summary'))}"
+    oracle_side, target_side = _diff_words(r)
+    if oracle_side:
+        return f"{contract} Here torch gives {oracle_side}.", f"returns {target_side} instead ({', '.join(diff_fields(r))} differ)."
+    return contract, _short(r.get("summary"))
+
+
+def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
+    """The words and snippet of one cause, from the first of its own rows a snippet can be made for."""
+    snippet = None
+    example = c.example
+    for r in sorted(c.own, key=_preference):
+        case = catalog_cases.get(r["id"])
+        g, _ = kind(r)
+        snippet = generate(r, case, diff_fields(r), g) if case is not None else None
+        if snippet is not None:
+            example = r
+            break
+    case = catalog_cases.get(example["id"])
+    doc = getattr(case, "doc", "") if case is not None else ""
+    torch_does, target_does = _words(c, example, doc)
+    return Fix(c, torch_does, target_does, snippet, repro_command(target, example["id"]), example, target)
+
+
+def _preference(r: dict[str, Any]) -> tuple:
+    """float32 before other dtypes, short ids before long: the plainest case shows the cause best."""
+    cid = r["id"]
+    return ("float32" not in cid, "bfloat16" in cid, len(cid), cid)
+
+
+def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any]) -> list[Fix]:
+    return [fix(c, target, catalog_cases) for c in causes]
