@@ -82,11 +82,16 @@ def kind(record: dict[str, Any]) -> tuple[str, str]:
         return "error", "missing"
     if "raises" in observed:
         return "error", f"raises {observed['raises']}"
-    if o == "FAIL" and "value" in observed:
-        fields = [f for f in diff_fields(record) if f not in ("raises", "observe", "inputs")]
-        if fields:
-            return "silent", ", ".join(fields)
+    if o == "FAIL" and "value" in observed and silent_fields(record):
+        return "silent", "wrong data"      # one item per API: its rows' fields are listed by the item
+    if "blocked" in observed:
+        return "error", "fails before the row's own call"
     return "error", o.lower()
+
+
+def silent_fields(record: dict[str, Any]) -> list[str]:
+    """The result fields that differ in a call that returned (not an exception, not the kit's reading)."""
+    return [f for f in diff_fields(record) if f not in ("raises", "observe", "inputs", "call")]
 
 
 @dataclass
@@ -101,6 +106,16 @@ class Cause:
     @property
     def rows(self) -> list[dict[str, Any]]:
         return self.own + self.blocked
+
+    @property
+    def fields(self) -> list[str]:
+        """For silent wrong data: the differing fields across its rows, most rows first."""
+        count = Counter(f for r in self.own for f in silent_fields(r))
+        return sorted(count, key=lambda f: (-count[f], f))
+
+    @property
+    def title(self) -> str:
+        return f"wrong {', '.join(self.fields)}" if self.group == "silent" and self.fields else self.detail
 
     @property
     def key(self) -> str:

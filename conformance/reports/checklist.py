@@ -77,7 +77,7 @@ def _fix_section(i: int, f: Fix) -> list[str]:
     c = f.cause
     eps = ", ".join(md_code(ep.title) for ep in c.entry_points()) or "none"
     own = f"{len(c.own)} failing in its own call" if c.own else "none of its own"
-    out = [f"##### {i}. {md_code(c.api)}: {md(c.detail)}", "",
+    out = [f"##### {i}. {md_code(c.api)}: {md(c.title)}", "",
            f"- **PyTorch:** {md(f.torch_does)}",
            f"- **{md(f.target)}:** {md(f.target_does)}",
            f"- **A fix unblocks** {plural(len(c.rows), 'row')} ({own}, {len(c.blocked)} blocked by it) in {eps}"

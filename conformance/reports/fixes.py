@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from .causes import Cause, cause_of, diff_fields, kind, raw
+from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
 from .snippets import Snippet, generate
 from .sources import repro_command
 
@@ -81,7 +81,7 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
     for r in sorted(c.own, key=_preference):
         case = catalog_cases.get(r["id"])
         g, _ = kind(r)
-        snippet = generate(r, case, diff_fields(r), g) if case is not None else None
+        snippet = generate(r, case, silent_fields(r) if g == "silent" else diff_fields(r), g) if case is not None else None
         if snippet is not None:
             example = r
             break
@@ -92,9 +92,10 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
 
 
 def _preference(r: dict[str, Any]) -> tuple:
-    """float32 before other dtypes, short ids before long: the plainest case shows the cause best."""
+    """Wrong values before wrong layout (the worst silent bug first), then float32 before other dtypes,
+    short ids before long: the plainest case shows the cause best."""
     cid = r["id"]
-    return ("float32" not in cid, "bfloat16" in cid, len(cid), cid)
+    return ("bytes" not in diff_fields(r), "float32" not in cid, "bfloat16" in cid, len(cid), cid)
 
 
 def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any]) -> list[Fix]:

@@ -143,8 +143,12 @@ def _cause_text(r: dict[str, Any]) -> str:
 def _note(r: dict[str, Any]) -> str:
     """The expectations file's word on a row; an untriaged entry only restates the summary, so it says where it is."""
     note = r.get("note") or ""
-    if note.startswith("TRIAGE:") and r.get("expectation"):
+    exp = r.get("expectation") or {}
+    if note.startswith("TRIAGE:") and exp:
         return "an untriaged entry (TRIAGE:, its reason restates the summary): give it a reason"
+    if r["outcome"] == "XPASS" and exp:     # one line for every row an entry wrongly lists (results.json names each)
+        reason = "untriaged" if str(exp.get("reason", "")).startswith("TRIAGE:") else exp.get("reason")
+        return f"passes, but an expectations entry says it fails ({reason}): remove or narrow the entry"
     return note
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.rust_safe_open import _rust_version   # the catalog's model of the Rust version parser
+from ..loading_path import decide, rust_version
 
 STORAGE_NEEDS = ("torch.UntypedStorage.from_file(path, shared=False, nbytes=n)", "UntypedStorage.__getitem__(slice)",
                  "torch.asarray(storage, dtype=torch.uint8)", "Tensor.view(dtype=)", "Tensor.reshape")
@@ -21,10 +21,13 @@ def of(header: dict[str, Any]) -> dict[str, str]:
     lp = header.get("loading_path")
     env = header.get("target_env") or {}
     version = env.get("version")
-    if isinstance(lp, dict) and lp.get("path"):
-        path, why, version = str(lp["path"]), str(lp.get("why") or ""), lp.get("version", version)
+    if not isinstance(lp, dict) or "path" not in lp:
+        lp = decide(version) if env else None     # results written before run.loading_path existed
+    if lp is None:
+        path, why = "unknown", "the run did not record the target's torch.__version__"
     else:
-        path, why = _derive(version)
+        version = lp.get("version", version)
+        path, why = str(lp.get("path") or "none"), _why(lp, version)
     out = {"path": path, "why": why, "version": "" if version is None else str(version)}
     if path == "storage":
         out["other"] = ("the other path (Rust mmap + torch.frombuffer, taken when __version__ parses below 1.11) "
@@ -37,20 +40,13 @@ def of(header: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _derive(version: Any) -> tuple[str, str]:
-    if version is None:
-        return "unknown", "the run did not record the target's torch.__version__"
-    if not isinstance(version, str):
-        return "none", f"torch.__version__ is {version!r}, not a str: safe_open(pt) raises TypeError"
-    parsed = _rust_version(version)
-    if parsed is None:
-        return "none", f"torch.__version__ {version!r} does not parse as major.minor.patch: safe_open(pt) fails"
-    shown = ".".join(map(str, parsed))
-    if parsed >= (2, 0, 0):
-        return "storage", f"torch.__version__ {version!r} parses as {shown} >= 2.0: UntypedStorage.from_file"
-    if parsed >= (1, 11, 0):
-        return "storage", f"torch.__version__ {version!r} parses as {shown} >= 1.11: ByteStorage.from_file"
-    return "frombuffer", f"torch.__version__ {version!r} parses as {shown} < 1.11: Rust mmap + torch.frombuffer"
+def _why(lp: dict[str, Any], version: Any) -> str:
+    """The recorded reason, with the version the Rust parser read from it."""
+    why = str(lp.get("why") or "")
+    parsed = rust_version(str(version)) if isinstance(version, str) else None
+    if parsed and ".".join(map(str, parsed)) not in why:
+        why += f" (parsed as {'.'.join(map(str, parsed))})"
+    return why
 
 
 TITLES = {"storage": "the torch-storage path", "frombuffer": "the Rust mmap + torch.frombuffer path",
@@ -60,4 +56,5 @@ TITLES = {"storage": "the torch-storage path", "frombuffer": "the Rust mmap + to
 def sentence(header: dict[str, Any]) -> str:
     """One line for a headline: which path, why, and what the other one would need."""
     lp = of(header)
-    return f"safetensors' safe_open(pt) takes {TITLES.get(lp['path'], lp['path'])} here ({lp['why']}); {lp['other']}."
+    other = "" if "would need" in lp["why"] else f"; {lp['other']}"
+    return f"safetensors' safe_open(pt) takes {TITLES.get(lp['path'], lp['path'])} here ({lp['why']}){other}."
