@@ -28,6 +28,8 @@ CASES = {
     "mutant_frombuffer_copies": ("frombuffer and float32 and not pread and not error", "torch.frombuffer",
                                  {"aliasing"}),
     "mutant_frombuffer_ragged_typeerror": ("frombuffer_error and ragged", "torch.frombuffer", {"raises"}),
+    # every row is blocked while its input is built: the snippet probes the missing dtype itself
+    "mutant_no_float8_e5m2": ("float8_e5m2 and (reshape or frombuffer) and not pread", "torch.float8_e5m2", {"raises"}),
 }
 
 

@@ -22,6 +22,9 @@ GROUPS = {
     "crash": "Crashes and hangs",
     "error": "Errors and missing APIs",
 }
+# Where each item is listed: its group, or, when every row it breaks is on a loading path the backend
+# does not take, a last section of its own (shown, never ranked against the rest).
+SECTIONS = {**GROUPS, "off_path": "Only on the loading path this backend does not take (not counted)"}
 _ALIAS = re.compile(r"alias|shares_memory")
 
 
@@ -114,6 +117,10 @@ class Cause:
         return sorted(count, key=lambda f: (-count[f], f))
 
     @property
+    def section(self) -> str:
+        return self.group if self.rows else "off_path"
+
+    @property
     def title(self) -> str:
         return f"wrong {', '.join(self.fields)}" if self.group == "silent" and self.fields else self.detail
 
@@ -168,8 +175,8 @@ def causes(records: Iterable[dict[str, Any]]) -> list[Cause]:
             items[(api, "error", mine[0].detail)] = mine[0]
             by_api[api] = mine
         (mine[0].off_path if r.get("off_path") else mine[0].blocked).append(r)
-    ranked = [i for i in items.values() if i.rows] + [i for i in items.values() if not i.rows]
-    return sorted(ranked, key=lambda i: (list(GROUPS).index(i.group), not i.rows, -len(i.rows), i.api, i.detail))
+    return sorted(items.values(), key=lambda i: (list(SECTIONS).index(i.section), list(GROUPS).index(i.group),
+                                                 -len(i.rows), -len(i.off_path), i.api, i.detail))
 
 
 # -- entry-point verdicts ---------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 from . import fixes as fixes_mod, loading_path
-from .causes import GROUPS, Verdict
+from .causes import SECTIONS, Verdict
 from .fixes import Fix
 from .model import Report, Run, anchor
 
@@ -117,8 +117,8 @@ def _run_section(report: Report, run: Run) -> list[str]:
                 "Ranked: silent wrong data first, then crashes and hangs, then errors and missing APIs; within "
                 "each, the cause that unblocks the most rows first.", ""]
         n = 0
-        for group, title in GROUPS.items():
-            mine = [f for f in fixes if f.cause.group == group]
+        for section, title in SECTIONS.items():
+            mine = [f for f in fixes if f.cause.section == section]
             if not mine:
                 continue
             out += [f"#### {md(title)}", ""]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
-from .snippets import Snippet, generate
+from .snippets import Snippet, generate, probe
 from .sources import repro_command
 
 VALUE_CHARS = 120
@@ -85,6 +85,8 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
         if snippet is not None:
             example = r
             break
+    if snippet is None:
+        snippet = probe(c.api, c.evidence())
     case = catalog_cases.get(example["id"])
     doc = getattr(case, "doc", "") if case is not None else ""
     torch_does, target_does = _words(c, example, doc)

@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUn
 
 from ..outcomes import ORDER, OUTCOMES, PHASES
 from . import fixes as fixes_mod, loading_path, perf as perf_report
-from .causes import GROUPS, cause_of, shown_outcome
+from .causes import SECTIONS, cause_of, shown_outcome
 from .entry_points import entry_points_of
 from .model import PRIORITY, Report, Run, anchor, listed
 from .sources import Catalog, repro_command
@@ -219,7 +219,7 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
     digests = sorted({run.header.get("catalog") for run in report.runs if run.header.get("catalog")})
     return _env.get_template("index.html.j2").render(
         report=report, runs=runs, oracles=report.oracles(), used_outcomes=used, shown_outcomes=shown,
-        order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(), groups=GROUPS,
+        order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(), sections=SECTIONS,
         entry_points=report.all_entry_points(), evidence=evidence, gate_failing=len(failing),
         listed_rows=len(failing) + len(known),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,

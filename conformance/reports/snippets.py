@@ -10,6 +10,7 @@ be broken; bytes are built from the dtype's bit patterns only where the values t
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from math import prod
 from typing import Any
@@ -31,7 +32,7 @@ _TENSOR_PROPERTIES = {"shape", "dtype", "device", "layout", "device.type", "nbyt
 class Snippet:
     code: str
     shows: tuple[str, ...]     # labels of the lines whose output differs on the target
-    case_id: str               # the case it was generated from
+    case_id: str               # the case it was generated from ("" for a probe of the API alone)
 
 
 def _tensor(spec: TensorInput, base_name: str = "base") -> list[str]:
@@ -189,3 +190,25 @@ def _factory(api: str, params: dict[str, Any], labels: list[str]) -> list[str] |
     call = [f"t = {api}({list(shape)}, dtype=torch.{dtype})"]
     after = _prints("t", [lb for lb in labels if lb in ("shape", "stride", "dtype")])
     return _guarded(call, after) if "raises" in labels else call + after
+
+
+_MODULE_ATTR = re.compile(r"^torch(\.[A-Za-z_]\w*)+$")
+_TENSOR_ATTR = re.compile(r"^Tensor\.([A-Za-z_]\w*)$")
+_TENSOR_DTYPE_CALL = re.compile(r"^Tensor\.([A-Za-z_]\w*)\(dtype\)$")
+_MISSING = re.compile(r"AttributeError|has no attribute|has no torch\.|missing", re.I)
+
+
+def probe(api: str, evidence: str) -> Snippet | None:
+    """A snippet for a cause known only from the rows it blocks: touch the API itself, built from its name.
+
+    A missing ``torch.X`` or ``Tensor.X`` (the evidence names an AttributeError) is looked up; a
+    ``Tensor.m(dtype)`` is called with ``dtype=`` on a uint8 tensor. Anything else has no probe."""
+    if _MODULE_ATTR.match(api) and _MISSING.search(evidence):
+        call = f"_ = {api}"
+    elif _TENSOR_ATTR.match(api) and _MISSING.search(evidence):
+        call = f"_ = torch.zeros(4).{_TENSOR_ATTR.match(api).group(1)}"
+    elif _TENSOR_DTYPE_CALL.match(api):
+        call = f"_ = torch.zeros(4, dtype=torch.uint8).{_TENSOR_DTYPE_CALL.match(api).group(1)}(dtype=torch.float32)"
+    else:
+        return None
+    return Snippet("\n".join(["import torch"] + _guarded([call], [])) + "\n", ("raises",), "")
