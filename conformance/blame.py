@@ -169,4 +169,17 @@ def blamed(e: BaseException, torch: Any) -> dict[str, Any]:
         return {}
     caller = d.get("caller") or {}
     where = f"{caller['file']}:{caller['line']}" if caller else None
-    return {k: v for k, v in (("torch_api", d.get("torch_api")), ("called_at", where)) if v}
+    recorded = _recorded_api(e)      # a call the kit recorded knows its own name better than any frame
+    return {k: v for k, v in (("torch_api", recorded or d.get("torch_api")), ("called_at", where)) if v}
+
+
+def _recorded_api(e: BaseException) -> str | None:
+    from .calls import API_ATTR
+
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if getattr(e, API_ATTR, None):
+            return getattr(e, API_ATTR)
+        e = e.__cause__ or e.__context__
+    return None

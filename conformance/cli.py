@@ -14,6 +14,13 @@ from .reports import perf as perf_report
 from .registry import catalog_dir, load_catalog
 
 
+USAGE = 4    # as pytest's ExitCode.USAGE_ERROR: the user's mistake, told in one line
+
+
+class UsageError(Exception):
+    pass
+
+
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
@@ -43,15 +50,32 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _expectations(args: argparse.Namespace) -> int:
+    from .expectations_update import update
+
     data = res.load(Path(args.results))
     path = Path(args.file)
+    run = data["run"]
+    if not args.force:
+        if run.get("interrupted") or run.get("partial"):
+            raise UsageError(f"{args.results} is from a run that did not finish, so cases that did not run would "
+                             "lose nothing but cases that ran half way could mislead; re-run, or pass --force "
+                             "(entries whose cases did not run are kept either way)")
+        if not data["cases"]:
+            raise UsageError(f"{args.results} holds no case results (did -k select nothing?); nothing to rewrite "
+                             f"{path} from. Pass --force to rewrite it anyway")
     old = expect.Expectations.load(path) if path.exists() else expect.Expectations.empty()
-    notes = expect.notes_of(path.read_text()) if path.exists() else []
-    text = expect.rewrite(data["cases"], old, data["run"].get("target") or "?", notes)
+    notes = expect.notes_of(expect.read_text(path)) if path.exists() else []
+    up = update(data["cases"], old, run.get("target") or "?", notes, catalog_ids=load_catalog())
+    for change in up.changes:
+        print(str(change))
+    if up.new_failures and not args.accept_new:
+        raise UsageError(f"{len(up.new_failures)} new failure(s) above are not in {path}; {path} is unchanged. "
+                         "Fix them, or pass --accept-new to take them in as known failures (reasons marked "
+                         f"{'TRIAGE:'} to replace with the real cause)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    n = sum(1 for line in text.splitlines() if line.strip() and not line.startswith("#"))
-    print(f"wrote {path}: {n} entries from {len(data['cases'])} results in {args.results}")
+    res.write_atomic(path, up.text)
+    print(f"wrote {path}: {up.entries} entries from {len(data['cases'])} results in {args.results}; "
+          f"{len(up.changes)} change(s); kept {up.kept_not_run} entries whose cases did not run")
     return 0
 
 
@@ -83,6 +107,8 @@ def _record(args: argparse.Namespace) -> int:
     if args.rebuild_oracle:
         cache.clear()
     records, hello = ensure_recorded(cache, list(load_catalog()), args.case_timeout)
+    for w in cache.warnings:
+        print(f"warning: {w}", file=sys.stderr)
     errors = sum(1 for r in records.values() if "kit_error" in r)
     print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
           + (f" ({errors} could not be recorded)" if errors else ""))
@@ -95,16 +121,32 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    from .guard import GuardError, positive_seconds
+
+    try:
+        return positive_seconds(float(text))
+    except (ValueError, GuardError) as e:
+        raise argparse.ArgumentTypeError(str(e) if isinstance(e, GuardError) else f"not a number: {text!r}")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        """One line and the usage exit code (argparse's own prints the whole usage and exits 2)."""
+        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        sys.exit(USAGE)
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="python -m conformance", description=__doc__)
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = _Parser(prog="python -m conformance", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the conformance suites against a target (extra args go to pytest)")
     run.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
     run.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
     run.add_argument("--report-dir", help="write results.json, index.html, checklist.md and junit.xml here")
     run.add_argument("--expectations", help="the target's expectations file (known failures with reasons)")
-    run.add_argument("--case-timeout", type=float, help="seconds before a case is TIMEOUT (default 30)")
+    run.add_argument("--case-timeout", type=_seconds, help="seconds before a case is TIMEOUT (default 30)")
     run.add_argument("--oracle-cache", help="where oracle records are cached")
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
     run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
@@ -117,6 +159,10 @@ def parser() -> argparse.ArgumentParser:
     ex = sub.add_parser("expectations", help="rewrite an expectations file from the latest results")
     ex.add_argument("--results", required=True, help="results.json (or results.jsonl of an interrupted run)")
     ex.add_argument("--file", required=True, help="the expectations file to rewrite")
+    ex.add_argument("--accept-new", action="store_true",
+                    help="take new failures (and failures that changed outcome) in as known gaps")
+    ex.add_argument("--force", action="store_true",
+                    help="rewrite also from an interrupted run or a run without cases")
     ex.set_defaults(func=_expectations)
 
     rep = sub.add_parser("report", help="render the report again from saved results, running nothing")
@@ -140,7 +186,7 @@ def parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
     rec.add_argument("--oracle-cache", help="where oracle records are cached")
     rec.add_argument("--rebuild-oracle", action="store_true", help="record everything again")
-    rec.add_argument("--case-timeout", type=float, default=30.0)
+    rec.add_argument("--case-timeout", type=_seconds, default=30.0)
     rec.set_defaults(func=_record)
 
     ls = sub.add_parser("list", help="list every case: id, API, origin")
@@ -154,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if args.command == "run" else args.func(args)
-    except (expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError, perf_report.PerfError) as e:
+    except (UsageError, expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError,
+            perf_report.PerfError) as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return USAGE
+    except OSError as e:       # a full disk, an unwritable folder: which path, in one line
+        print(f"error: {e.strerror or e} ({e.filename or 'no file named'})", file=sys.stderr)
+        return USAGE

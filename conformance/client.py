@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import deque
 from typing import Any, Sequence
+
+from . import channel, reaper
 
 
 # How many cases a runner keeps queued in a process's input: enough to even out cases that take longer
@@ -30,6 +33,13 @@ SEND_AHEAD = 8
 
 class WorkerStartError(Exception):
     """The backend could not be made ``torch`` in a fresh process."""
+
+
+# Worker processes alive in this runner (any thread): the reaper never takes them for orphans. The lock
+# covers starting one and sweeping, so a process that is being started is never swept.
+_LIVE: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+DAMAGED = "the target wrote into the kit's channel"
 
 
 class WorkerClient:
@@ -46,8 +56,9 @@ class WorkerClient:
         self._pending: deque[str] = deque()   # case ids sent and not yet answered, in order
         self._idle_since = 0.0     # when the process finished its last answer (a case's clock starts then)
         self._log_at = 0           # where in the process's stderr log the case in flight began
-        self._buf = b""
-        self._eof = False
+        self._reader: channel.Reader | None = None
+        self._requests: int | None = None      # our end of the request pipe (None: the process's stdin)
+        self._tmp: str | None = None           # the process's TMPDIR: case folders left by a crash go with it
         self._log = None
         self._spawned_at = 0.0
 
@@ -66,10 +77,28 @@ class WorkerClient:
         self.starts += 1
         self.hello = None
         self._spawned_at = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "conformance.worker", *self.worker_args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-            env=self.env, start_new_session=True)
+        # Requests and replies travel on pipes of their own: the process's stdout and stderr are its log.
+        req_r, req_w = os.pipe()
+        rep_r, rep_w = os.pipe()
+        self._tmp = tempfile.mkdtemp(prefix="conformance-worker-")
+        env = {**(self.env if self.env is not None else os.environ), **reaper.mark(), "TMPDIR": self._tmp}
+        try:
+            with _LIVE_LOCK:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "conformance.worker", *self.worker_args, "--channel", f"{req_r},{rep_w}"],
+                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(req_r, rep_w),
+                    env=env, start_new_session=True)
+                _LIVE.add(self.proc.pid)
+        except BaseException:
+            os.close(req_w)
+            os.close(rep_r)
+            raise
+        finally:
+            os.close(req_r)
+            os.close(rep_w)
+        self._requests = req_w
+        proc = self.proc
+        self._reader = channel.Reader(rep_r, alive=lambda: proc.poll() is None)
 
     def wait_started(self) -> dict[str, Any]:
         """The process's hello (which module answered ``import torch``); WorkerStartError if none came."""
@@ -77,7 +106,10 @@ class WorkerClient:
             return self.hello
         if self.proc is None:
             self.spawn()
-        msg = self._read(self.startup_timeout)
+        try:
+            msg = self._read(self.startup_timeout)
+        except channel.ChannelDamage as e:
+            msg = {"fatal": f"{DAMAGED} while starting: {e}"}
         if msg is None or "hello" not in msg:
             why = msg.get("fatal") if msg else self._death_reason("did not start")
             self.close()
@@ -89,20 +121,27 @@ class WorkerClient:
 
     def close(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            # Everything it started goes with it (also children in sessions of their own), while the
+            # tree can still be walked; the process group covers systems without /proc.
+            reaper.kill_tree(self.proc.pid)
             self.proc.wait()
             for f in (self.proc.stdin, self.proc.stdout):
                 if f:
                     f.close()
+            with _LIVE_LOCK:
+                _LIVE.discard(self.proc.pid)
+                reaper.sweep(set(_LIVE))     # what it orphaned before (a crash): now the runner's children
+        for fd in (self._requests, self._reader.fd if self._reader else None):
+            if fd is not None:
+                os.close(fd)
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
         if self._log is not None:
             self._log.close()
-        self.proc, self._log, self.hello = None, None, None
+        self.proc, self._log, self.hello, self._tmp = None, None, None, None
+        self._requests, self._reader = None, None
         self._pending.clear()
-        self._buf, self._log_at = b"", 0
+        self._log_at = 0
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -132,14 +171,20 @@ class WorkerClient:
             self.submit(next_id)
         assert self.proc and self._log
         log_at = self._log_at
-        msg = self._read_reply(timeout)
+        try:
+            msg = self._read_reply(timeout)
+        except channel.ChannelDamage as e:
+            # Nothing after the damage can be trusted: a fresh process takes the next cases.
+            self.close()
+            return {"obs": {"kit_error": f"{DAMAGED} during this case, so its answer was lost: {e}"},
+                    "ms": None, "process": self.starts, "damaged": True}
         if msg is not None and msg.get("case") == case_id:
             if msg.get("exiting"):            # the worker retires itself after this answer
                 self.close()
             return {"obs": msg["obs"], "ms": msg.get("ms"), "process": self.starts}
         # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
         # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
-        if msg is None and not self._eof and self.proc.poll() is None:
+        if msg is None and not self._reader.eof and self.proc.poll() is None:
             self.close()
             return {"timeout": timeout}
         why = self._death_reason("died", log_at)
@@ -147,13 +192,18 @@ class WorkerClient:
         return {"crash": why}
 
     def _send(self, case_id: str) -> None:
-        assert self.proc and self.proc.stdin
+        assert self.proc
         if not self._pending:
             self._idle_since = time.monotonic()
         self._pending.append(case_id)
+        data = (json.dumps({"case": case_id}) + "\n").encode()
         try:
-            self.proc.stdin.write((json.dumps({"case": case_id}) + "\n").encode())
-            self.proc.stdin.flush()
+            if self._requests is not None:
+                os.write(self._requests, data)
+            else:
+                assert self.proc.stdin
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
         except BrokenPipeError:
             pass
 
@@ -168,22 +218,9 @@ class WorkerClient:
 
     # -- plumbing -----------------------------------------------------------------------------
     def _read(self, timeout: float) -> dict[str, Any] | None:
-        assert self.proc and self.proc.stdout
-        fd = self.proc.stdout.fileno()
-        self._eof = False
-        deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
-            left = max(0.0, deadline - time.monotonic())   # past the deadline: still take what has arrived
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                self._eof = True
-                return None        # EOF: the process died
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        """The next message, or None: timed out, or the process died (``self._reader.eof``)."""
+        assert self.proc and self._reader
+        return self._reader.read(timeout)
 
     def _death_reason(self, what: str, log_at: int = 0) -> str:
         assert self.proc

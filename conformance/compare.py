@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import first_divergence
+from .dtypes import DTYPES
 from .observe import BLOCKED, DISPLAY
 from .outcomes import PHASES
 
@@ -31,12 +33,19 @@ KIT = "torch-conformance"      # cause.api of an ERROR: the kit's own fault, or 
 
 
 def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
-          tolerance: dict[str, float] | None = None, api: str = "?") -> Verdict:
+          tolerance: dict[str, float] | None = None, api: str = "?",
+          reads: dict[str, str] | None = None) -> Verdict:
     """``oracle`` is the oracle's observation, ``result`` what the target's worker returned, ``api`` the
     row's API (what a fault in the call is blamed on).
 
     ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
     v = _judge(oracle, result, tolerance, api)
+    if reads and v.outcome == "FAIL" and (v.cause is None or v.cause["phase"] == "call"):
+        other = _read_through(v.diffs, reads)
+        if other and not same_api(api, other):
+            v.cause = {"api": other, "phase": "read",
+                       "evidence": f"only observations read through {other} differ: {v.summary}"[:600]}
+            v.outcome = "BLOCKED"
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
@@ -74,7 +83,7 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("ERROR", target["kit_error"])
     if "dtype_absent" in target:
         dt = f"torch.{target['dtype_absent']}"
-        phase = "call" if api == "torch.<dtype>" else "input"
+        phase = "call" if api == DTYPE_ROWS else "input"
         return Verdict("MISSING", f"the target has no {dt}", cause={"api": dt, "phase": phase,
                                                                      "evidence": f"the target has no {dt}"})
     if BLOCKED in target:
@@ -111,7 +120,9 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    cause = _case_cause(target) or blame     # blame: the target raised, from another torch API than the row's
+    # The case's own word first, then the first recorded call that diverged (it may precede an exception),
+    # then the API the target's exception came from.
+    cause = _case_cause(target) or _chain_cause(oracle, target, api) or blame
     return Verdict("FAIL", summary + where, diffs, cause=cause)
 
 
@@ -128,8 +139,14 @@ def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict
     return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
 
 
+DTYPE_ROWS = "torch.<dtype>"     # the rows of every dtype constant: each torch.<name> is one of them
+
+
 def same_api(a: str, b: str) -> bool:
     """``Tensor.view(dtype)`` and ``torch.Tensor.view``, ``torch.frombuffer`` and ``frombuffer``: one API."""
+    if DTYPE_ROWS in (a, b):
+        other = b if a == DTYPE_ROWS else a
+        return other == DTYPE_ROWS or norm_api(other) in DTYPES
     return norm_api(a) == norm_api(b)
 
 
@@ -166,6 +183,34 @@ def _blame(target: dict[str, Any], api: str) -> dict[str, str] | None:
         return None
     at = f" at {d['called_at']}" if d.get("called_at") else ""
     return _elsewhere(api, found, f"{target.get('type')}: {target.get('message', '')}"[:400] + at)
+
+
+def _read_through(diffs: list[dict[str, Any]], reads: dict[str, str]) -> str | None:
+    """The one API every difference was read through (``value.<key>`` paths named in ``reads``), or None."""
+    apis = set()
+    for d in diffs:
+        parts = str(d.get("path", "")).split(".")
+        key = parts[1].split("[")[0] if len(parts) > 1 and parts[0] == "value" else None
+        if key not in reads:
+            return None
+        apis.add(reads[key])
+    return apis.pop() if len(apis) == 1 else None
+
+
+def _calls(obs: dict[str, Any]) -> list[list[str]]:
+    d = obs.get(DISPLAY)
+    return d.get("calls") or [] if isinstance(d, dict) else []
+
+
+def _chain_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, str] | None:
+    """The first torch call of the case whose result differs from the oracle's same call (``calls.py``)."""
+    found = first_divergence(_calls(oracle), _calls(target))
+    if found is None:
+        return None
+    _, other, how = found
+    if same_api(api, other):
+        return {"api": api, "phase": "call", "evidence": how[:600]}
+    return _elsewhere(api, other, how)
 
 
 def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:
@@ -325,3 +370,27 @@ def _one_line(d: dict[str, Any]) -> str:
 def _short(v: Any) -> str:
     s = repr(v)
     return s if len(s) <= 120 else s[:117] + "..."
+
+
+def environment_problem(obs: dict[str, Any] | None) -> str | None:
+    """The top-level module an observation says this environment lacks: an ImportError for a module that
+    is not installed here (not torch itself, whose absence a case may observe on purpose), or the
+    ``unsupported_in_this_environment`` marker. None for any other observation. Such an observation
+    describes this machine, not PyTorch, so it is never cached as the oracle's answer."""
+    import importlib.util
+    import re
+
+    if not isinstance(obs, dict):
+        return None
+    if obs.get("raises") in ("ImportError", "ModuleNotFoundError"):
+        m = re.search(r"No module named '([^']+)'", str(obs.get("message", "")))
+        name = m.group(1).split(".")[0] if m else None
+        if name and name != "torch" and importlib.util.find_spec(name) is None:
+            return name
+        return None
+    v = obs.get("value")
+    if isinstance(v, dict) and NOT_IN_THIS_ENVIRONMENT in v:
+        what = str(v[NOT_IN_THIS_ENVIRONMENT])
+        m = re.match(r"([A-Za-z_][\w.]*) (?:is )?not installed", what)
+        return m.group(1).split(".")[0] if m else what
+    return None

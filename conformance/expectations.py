@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from .outcomes import EXPECTABLE
 
@@ -103,27 +103,57 @@ class Expectations:
             raise ExpectationsError(f"expectations file {p} does not exist; create it (an empty file means "
                                     "'every case must pass') or rewrite it from results with "
                                     "`python -m conformance expectations --results R --file F`")
-        return cls.parse(p.read_text(), str(p))
+        return cls.parse(read_text(p), str(p))
 
     def match(self, case_id: str) -> Entry | None:
         exact = self._exact.get(case_id)
         if exact is not None:
             return exact
-        return next((e for e in self._prefixes if e.matches(case_id)), None)
+        return next(self._prefix_matches(case_id), None)
+
+    def _prefix_matches(self, case_id: str) -> Iterator[Entry]:
+        """Prefix entries matching ``case_id``, longest prefix first, file order among equals.
+        One dict look-up per prefix length of the id, so matching does not grow with the file."""
+        by_prefix = self._by_prefix
+        for n in range(len(case_id), -1, -1):
+            for e in by_prefix.get(case_id[:n], ()):
+                if e.matches(case_id):
+                    yield e
 
     @cached_property
     def _exact(self) -> dict[str, Entry]:
         return {e.pattern: e for e in self.entries if not e.is_prefix}
 
     @cached_property
-    def _prefixes(self) -> list[Entry]:
-        """Longest prefix first (a stable sort keeps file order among equals): the first match wins."""
-        return sorted((e for e in self.entries if e.is_prefix), key=lambda e: -len(e.prefix))
+    def _by_prefix(self) -> dict[str, list[Entry]]:
+        out: dict[str, list[Entry]] = {}
+        for e in self.entries:
+            if e.is_prefix:
+                out.setdefault(e.prefix, []).append(e)
+        return out
 
     def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
-        ids = set(case_ids)
-        return [e for e in self.entries
-                if (e.pattern not in ids if not e.is_prefix else not any(e.matches(i) for i in ids))]
+        hit: set[int] = set()
+        for i in case_ids:
+            e = self._exact.get(i)
+            if e is not None:
+                hit.add(id(e))
+            hit.update(id(e) for e in self._prefix_matches(i))
+        return [e for e in self.entries if id(e) not in hit]
+
+
+def read_text(p: Path) -> str:
+    """The file as UTF-8 (a leading BOM, as some editors write, is accepted); anything else is one clear error."""
+    data = p.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ExpectationsError(f"{p} is UTF-16 (it starts with a UTF-16 byte order mark); expectations files "
+                                "must be UTF-8: save it again as UTF-8")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise ExpectationsError(f"{p}:{line}: not UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                                "expectations files must be UTF-8: save it again as UTF-8") from None
 
 
 def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
@@ -139,45 +169,7 @@ def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
 
 
 def rewrite(records: list[dict], old: Expectations, target: str, notes: list[str] = ()) -> str:
-    """A new expectations file from results: old entries that still hold keep their reasons;
-    every other failing case gets its own entry to triage. ``notes`` are comment lines kept on top."""
-    raw = {r["id"]: r for r in records}
-    failing = {i for i, r in raw.items() if r["raw_outcome"] in EXPECTABLE}
-    kept: list[Entry] = []
-    covered: set[str] = set()
-    for e in old.entries:
-        hit = [i for i in raw if old.match(i) is e]     # the cases this entry decides (exact/longest wins)
-        if hit and all(raw[i]["raw_outcome"] in e.outcomes or raw[i]["raw_outcome"] == "SKIP" for i in hit):
-            kept.append(e)
-            covered.update(hit)
-    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
-             "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that still hold are kept.",
-             *notes, ""]
-    width = max([len(e.pattern) for e in kept] + [len(i) for i in failing - covered] + [10])
-    for e in kept:
-        lines.append(f"{e.pattern:<{width}}  {','.join(e.outcomes):<8} {e.reason}")
-    for pattern, outcome, evidence in _new_entries(raw, failing - covered):
-        lines.append(f"{pattern:<{width}}  {outcome:<8} TRIAGE: {evidence}")
-    return "\n".join(lines) + "\n"
+    """A new expectations file from results (see ``expectations_update.update``, which also says what changed)."""
+    from .expectations_update import update
 
-
-def _new_entries(raw: dict[str, dict], todo: set[str]) -> list[tuple[str, str, str]]:
-    """One ``name[*`` entry where every case of a case function fails the same way, else one per id."""
-    by_name: dict[str, list[str]] = {}
-    for i in raw:
-        by_name.setdefault(i.split("[", 1)[0], []).append(i)
-    out = []
-    for name, ids in sorted(by_name.items(), key=lambda kv: (raw[kv[1][0]]["module"], kv[0])):
-        mine = sorted(i for i in ids if i in todo)
-        if not mine:
-            continue
-        outcomes = {raw[i]["raw_outcome"] for i in ids}
-        if len(mine) > 1 and len(mine) == len(ids) and len(outcomes) == 1:
-            out.append((f"{name}[*", outcomes.pop(), f"all {len(ids)} cases; e.g. {_evidence(raw[mine[0]])}"))
-        else:
-            out.extend((i, raw[i]["raw_outcome"], _evidence(raw[i])) for i in mine)
-    return out
-
-
-def _evidence(record: dict) -> str:
-    return " ".join((record.get("summary") or "").split())[:160] or "no detail"
+    return update(records, old, target, notes).text

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import routes as routes_mod
+from . import calls, routes as routes_mod
 from .dtypes import DTYPES
 from .inputs import TensorInput, ViewOp, apply_views, flip_low_bits
 
@@ -125,6 +125,10 @@ class Context:
         return self.input_from(spec, spec.numpy_base())
 
     def input_from(self, spec: TensorInput, base: np.ndarray) -> Any:
+        with calls.paused():
+            return self._input_from(spec, base)
+
+    def _input_from(self, spec: TensorInput, base: np.ndarray) -> Any:
         """Like ``input``, from a numpy array the caller keeps (to mutate it in aliasing checks).
 
         The tensor is built by the first validated route that builds it, then the view operations are
@@ -189,6 +193,10 @@ class Context:
     # -- readers ------------------------------------------------------------------------------
     def raw_bytes(self, t: Any) -> bytes:
         """The tensor's bytes in C order, through the first validated reader that reads it."""
+        with calls.paused():
+            return self._raw_bytes(t)
+
+    def _raw_bytes(self, t: Any) -> bytes:
         try:
             name = self.dtype_name(t.dtype)
         except Exception as e:
@@ -214,6 +222,10 @@ class Context:
 
     def tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
         """dtype, shape, strides and raw bytes of a tensor; ``extra`` adds named observations."""
+        with calls.paused():
+            return self._tensor(t, **extra)
+
+    def _tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
         if not isinstance(t, self.torch.Tensor):
             return {"not_a_tensor": type(t).__name__}
         obs: dict[str, Any] = {}

@@ -6,6 +6,7 @@ keeps what it measured and the next run fills in only the rest).
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +19,10 @@ from typing import Any
 
 class CacheError(Exception):
     pass
+
+
+# Version of the observation records: a record of another version is never compared, it is recorded again.
+OBS_SCHEMA = 1
 
 
 def default_root() -> Path:
@@ -36,7 +41,15 @@ def cache_key(catalog_digest: str) -> dict[str, Any]:
     return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
             "python": platform.python_version(), "catalog": catalog_digest,
             # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
-            "transformers": _dist("transformers")}
+            "transformers": _dist("transformers"),
+            "records": OBS_SCHEMA}     # records of another layout live in another folder
+
+
+
+
+def checksum(obs: Any) -> str:
+    """Of the observation as it reads back: a flipped byte that still parses changes it too."""
+    return hashlib.blake2b(json.dumps(obs, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 
 class OracleCache:
@@ -47,16 +60,21 @@ class OracleCache:
         self.records_path = self.dir / "records.jsonl"
         self.meta_path = self.dir / "meta.json"
         self.failures_path = self.dir / "failures.json"   # cases the last recording could not record
+        self.environment_path = self.dir / "environment.json"   # cases this environment cannot run (not records)
+        self.lock_path = self.dir / ".lock"                # held while appending: runs may record side by side
+        self.warnings: list[str] = []                     # what load() dropped, for the run to say
 
     def load(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """(observations by case id, oracle hello or None). Raises CacheError on corrupt files."""
+        """(observations by case id, oracle hello or None). Raises CacheError on corrupt files; a
+        record failing its checksum, or of another schema, is left out (so recorded again) with a warning."""
         hello = None
         if self.meta_path.exists():
             try:
                 hello = json.loads(self.meta_path.read_text())["hello"]
-            except (ValueError, KeyError) as e:
+            except (ValueError, KeyError, TypeError) as e:
                 raise self._corrupt(self.meta_path, None, e) from None
         records: dict[str, Any] = {}
+        bad: dict[str, str] = {}
         if self.records_path.exists():
             lines = self.records_path.read_bytes().split(b"\n")
             for n, line in enumerate(lines, 1):
@@ -66,21 +84,67 @@ class OracleCache:
                     break
                 try:
                     rec = json.loads(line)
-                    records[rec["case"]] = rec["obs"]
+                    cid, obs = rec["case"], rec["obs"]
                 except (ValueError, KeyError, TypeError) as e:
                     raise self._corrupt(self.records_path, n, e) from None
+                problem = self._doubt(rec)
+                if problem:
+                    bad[cid] = (problem, n)
+                    records.pop(cid, None)
+                else:
+                    records[cid] = obs
+                    bad.pop(cid, None)       # recorded again after a bad one: the later record holds
+        by_problem: dict[str, list[int]] = {}
+        for problem, n in bad.values():
+            by_problem.setdefault(problem, []).append(n)
+        self.warnings = [f"{len(ns)} oracle cache record(s) in {self.records_path} (line {', '.join(map(str, sorted(ns)[:5]))}"
+                         f"{', ...' if len(ns) > 5 else ''}) {problem}; recording them again"
+                         for problem, ns in by_problem.items()]
         return records, hello
 
+    @staticmethod
+    def _doubt(rec: dict[str, Any]) -> str | None:
+        if rec.get("schema") != OBS_SCHEMA:
+            return f"has schema {rec.get('schema')!r}, not {OBS_SCHEMA}"
+        if rec.get("sum") != checksum(rec["obs"]):
+            return "does not match its checksum (the file was changed after it was written)"
+        return None
+
     def load_failures(self) -> dict[str, Any]:
-        """Kit errors of the last recording (oracle crashes, timeouts): shown, never reused as records."""
-        try:
-            return json.loads(self.failures_path.read_text()) if self.failures_path.exists() else {}
-        except ValueError as e:
-            raise self._corrupt(self.failures_path, None, e) from None
+        """Kit errors of the last recording (oracle crashes, timeouts) and what this environment cannot
+        run: shown (or SKIP), never reused as records."""
+        out = {}
+        for path in (self.failures_path, self.environment_path):
+            try:
+                data = json.loads(path.read_text()) if path.exists() else {}
+            except ValueError as e:
+                raise self._corrupt(path, None, e) from None
+            out.update({cid: (v["obs"] if path == self.environment_path else v) for cid, v in data.items()})
+        return out
 
     def save_failures(self, failures: dict[str, Any]) -> None:
+        self._replace(self.failures_path, json.dumps(failures, indent=1, sort_keys=True))
+
+    def load_environment(self) -> dict[str, dict[str, Any]]:
+        try:
+            return json.loads(self.environment_path.read_text()) if self.environment_path.exists() else {}
+        except ValueError as e:
+            raise self._corrupt(self.environment_path, None, e) from None
+
+    def save_environment(self, lacking: dict[str, dict[str, Any]]) -> None:
+        """{case: {"obs", "module"}}: observations of a missing module, kept apart from the records and
+        looked at again by every run (recorded as soon as the module can be imported)."""
+        self._replace(self.environment_path, json.dumps(lacking, indent=1, sort_keys=True))
+
+    def _replace(self, path: Path, text: str) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.failures_path.write_text(json.dumps(failures, indent=1, sort_keys=True))
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # runs write side by side
+        try:
+            tmp.write_text(text)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def _corrupt(self, path: Path, line: int | None, err: Exception) -> CacheError:
         where = f"{path}:{line}" if line else str(path)
@@ -88,32 +152,35 @@ class OracleCache:
                           f"Delete {self.dir} or run with --rebuild-oracle to record the oracle again.")
 
     def save_hello(self, hello: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.meta_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"key": self.key, "hello": hello}, indent=1, sort_keys=True))
-        tmp.replace(self.meta_path)
+        self._replace(self.meta_path, json.dumps({"key": self.key, "hello": hello}, indent=1, sort_keys=True))
 
     def append(self, case_id: str, obs: Any) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        with open(self.records_path, "a+b") as f:
-            end = f.seek(0, os.SEEK_END)
-            if end:
-                f.seek(end - 1)
-                if f.read(1) != b"\n":     # a record cut short by a kill (load() skipped it): drop it,
-                    f.seek(0)               # or the next record would be glued to it
-                    f.truncate(f.read().rfind(b"\n") + 1)
-            f.write((json.dumps({"case": case_id, "obs": obs}, sort_keys=True) + "\n").encode())
+        line = (json.dumps({"case": case_id, "obs": obs, "schema": OBS_SCHEMA, "sum": checksum(obs)},
+                           sort_keys=True) + "\n").encode()
+        with open(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)    # other runs recording into this cache wait their turn
+            with open(self.records_path, "a+b") as f:
+                end = f.seek(0, os.SEEK_END)
+                if end:
+                    f.seek(end - 1)
+                    if f.read(1) != b"\n":     # a record cut short by a kill (load() skipped it): drop it,
+                        f.seek(0)               # or the next record would be glued to it
+                        f.truncate(f.read().rfind(b"\n") + 1)
+                f.write(line)
 
     def clear(self) -> None:
-        for p in (self.records_path, self.meta_path, self.failures_path):
+        for p in (self.records_path, self.meta_path, self.failures_path, self.environment_path):
             if p.exists():
                 p.unlink()
 
 
-def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,
+                    worker_extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Record every case the cache lacks; return (observations, oracle hello).
 
-    One oracle process records them, or two side by side when slow cases are among them (each
+    ``worker_extra`` are more oracle worker arguments (``--torch-version``: the oracle on another loading
+    path), recorded into a cache of their own. One oracle process records them, or two side by side when slow cases are among them (each
     starts a Python of its own and imports torch: seconds). An oracle crash or timeout is not a
     record: it is kept in failures.json (so xdist workers can show it) and recorded again by the
     next run.
@@ -121,9 +188,11 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
     from .registry import load_catalog
 
     records, hello = cache.load()
-    missing = [cid for cid in case_ids if cid not in records]
+    lacking = _still_lacking(cache.load_environment())
+    missing = [cid for cid in case_ids if cid not in records and cid not in lacking]
     if not missing and hello:
-        return records, hello
+        cache.warnings += _install_hints(lacking)
+        return {**{c: v["obs"] for c, v in lacking.items()}, **records}, hello
     cases = load_catalog()
     lanes = _split_lanes(missing, cases)
     failures: dict[str, Any] = {}
@@ -132,7 +201,8 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
 
     def run_lane(i: int) -> None:
         try:
-            outcome[i] = _record_lane(lanes[i], cases, timeout, cache, records, failures, lock, stop)
+            outcome[i] = _record_lane(lanes[i], cases, timeout, cache, records, failures, lacking, lock, stop,
+                                      worker_extra)
         except BaseException as e:   # also Ctrl-C: the other lane stops too, then it is raised below
             outcome[i] = e
             stop.set()
@@ -146,20 +216,46 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
         for t in others:
             t.join()
         cache.save_failures(failures)
+        cache.save_environment(lacking)
     for o in outcome:
         if isinstance(o, BaseException):
             raise o
-    return {**failures, **records}, outcome[0]
+    cache.warnings += _install_hints(lacking)
+    return {**failures, **{c: v["obs"] for c, v in lacking.items()}, **records}, outcome[0] or hello
+
+
+def _still_lacking(lacking: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The saved environment problems whose module still cannot be imported here (the others are
+    recorded again now)."""
+    import importlib.util
+
+    def absent(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(name) is None
+        except (ImportError, ValueError):
+            return True
+
+    return {c: v for c, v in lacking.items() if isinstance(v, dict) and "obs" in v and absent(str(v.get("module")))}
+
+
+def _install_hints(lacking: dict[str, dict[str, Any]]) -> list[str]:
+    by_module: dict[str, int] = {}
+    for v in lacking.values():
+        by_module[v["module"]] = by_module.get(v["module"], 0) + 1
+    return [f"{n} case(s) need module {m!r}, which is not installed here (pip install {m}); the oracle's "
+            "observations of its absence are not cached as records, and are recorded again once it is installed"
+            for m, n in sorted(by_module.items())]
 
 
 def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: OracleCache,
-                 records: dict[str, Any], failures: dict[str, Any], lock: threading.Lock,
-                 stop: threading.Event) -> dict[str, Any]:
+                 records: dict[str, Any], failures: dict[str, Any], lacking: dict[str, Any],
+                 lock: threading.Lock, stop: threading.Event, worker_extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Record ``lane`` in one oracle process, in order; return the oracle's hello."""
     from . import backends
     from .client import SEND_AHEAD, WorkerClient
+    from .compare import environment_problem
 
-    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
+    oracle = WorkerClient(backends.resolve("torch").worker_args() + list(worker_extra), timeout=timeout)
     try:
         hello = oracle.start()
         with lock:
@@ -169,10 +265,16 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
                 break
             got = oracle.run(cid, timeout=max(timeout, getattr(cases.get(cid), "timeout", None) or 0),
                              then=lane[i + 1:i + 1 + SEND_AHEAD])   # queued: it goes on while this one is written
+            obs = got.get("obs")
+            lacks = environment_problem(obs)
             with lock:
-                if "obs" in got:
-                    cache.append(cid, got["obs"])
-                    records[cid] = got["obs"]
+                if obs is not None and lacks:       # this machine's problem, not PyTorch's answer
+                    lacking[cid] = {"obs": obs, "module": lacks}
+                elif obs is not None and "kit_error" not in obs:
+                    cache.append(cid, obs)
+                    records[cid] = obs
+                elif obs is not None:
+                    failures[cid] = obs
                 else:
                     failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
                                                   f"{got.get('crash') or got.get('timeout')}"}

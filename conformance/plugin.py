@@ -11,16 +11,16 @@ from __future__ import annotations
 import gc
 import json
 import os
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from . import backends, expectations as expect, loading_path, reports, results as res
+from . import backends, expectations as expect, guard, loading_path, reaper, reports, results as res
 from .reports import perf as perf_report
-from .client import SEND_AHEAD, WorkerClient, WorkerStartError
+from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
+from .backends.base import from_caller
 from .compare import canonical_cause, judge, norm_api
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
@@ -79,7 +79,20 @@ class State:
     records: list[dict[str, Any]] = field(default_factory=list)
     gate_problems: list[str] = field(default_factory=list)   # reasons the gate fails besides case outcomes
     partial: Any = None
+    lock: Any = None                           # the report folder's lock, held for the whole run
+    selected: set[str] | None = None           # case ids selected to run (xdist: as the workers collected them)
+    deselected: int = 0                        # cases -k / -m left out
+    write_error: str | None = None             # a report could not be written (full disk, ...)
     _loading_path: dict[str, Any] | None = None
+    path_oracle: dict[str, Any] | None = None    # the oracle on the target's loading path, when it differs
+    path_oracle_version: str | None = None       # the torch.__version__ it was recorded with
+
+    def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
+        """The oracle observation a case is judged against, and the __version__ it was recorded with
+        (None: real torch as it is)."""
+        if self.path_oracle is not None and api not in loading_path.OWN_ROWS and case_id in self.path_oracle:
+            return self.path_oracle[case_id], self.path_oracle_version
+        return self.oracle.get(case_id), None
 
     def loading_path(self) -> dict[str, Any] | None:
         """The loading path safetensors takes for this target (from its hello's ``torch.__version__``)."""
@@ -120,7 +133,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(NEEDS_TARGET)
         return
     try:
-        backend = backends.resolve(target, config.getoption("backend_path"))
+        # relative folders mean the user's directory (tox runs commands from its own root)
+        backend = backends.resolve(target, [from_caller(p) for p in config.getoption("backend_path")])
         backend.locate()
     except backends.BackendError as e:
         raise pytest.UsageError(str(e)) from None
@@ -146,13 +160,36 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--case-order {order!r}: use catalog, reverse or shuffle:SEED")
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
+    lock = _guard(config, root, report_dir)
     state = State(backend, exp, OracleCache(root, cache_key(catalog_digest())),
                   config.getoption("case_timeout"), Path(report_dir) if report_dir else None, perf=perf)
     config.stash[STATE] = state
+    state.lock = lock
     if _is_controller(config):
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
+        guard.end_like_ctrl_c()
     else:
         state.process_label = config.workerinput["workerid"]
+    # What a target starts dies with its worker; an xdist controller also has xdist's workers as children.
+    reaper.become_subreaper(sweep_all=not _distributes(config))
+
+
+def _guard(config: pytest.Config, cache_root: Path, report_dir: str | None):
+    """The run's settings checked before anything runs (one usage error each); the report folder's lock."""
+    try:
+        guard.positive_seconds(config.getoption("case_timeout"))
+        guard.not_a_file(cache_root, "--oracle-cache")
+        if report_dir and _is_controller(config):
+            return guard.lock_report_dir(guard.writable_dir(Path(report_dir), "--report-dir"))
+    except guard.GuardError as e:
+        raise pytest.UsageError(str(e)) from None
+    return None
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    state = config.stash.get(STATE, None)
+    if state is not None and _is_controller(config):
+        guard.restore_signals()
 
 
 def _distributes(config: pytest.Config) -> bool:
@@ -178,6 +215,11 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.oracle = {**state.cache.load_failures(), **records}
     except CacheError as e:
         pytest.exit(str(e), returncode=pytest.ExitCode.USAGE_ERROR)
+    except OSError as e:       # a read-only or full cache, an unwritable report folder
+        pytest.exit(f"cannot write {e.filename or 'a file'}: {e.strerror or e}; "
+                    + ("point --oracle-cache at a writable folder" if str(state.cache.dir) in str(e.filename or "")
+                       else "check that folder (space, permissions)"),
+                    returncode=pytest.ExitCode.USAGE_ERROR)
     except WorkerStartError as e:       # an oracle that cannot start: nothing to compare against
         pytest.exit(f"the oracle (real PyTorch) could not start, so no case can be judged. {e}\n"
                     "Check that `python -c 'import torch'` works here (pip install torch==2.13.0 for the CPU "
@@ -213,10 +255,32 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=list(items))
         items.clear()
         return
+    _record_oracle_on_path(state)
     if _is_controller(config) and _slow_lane_share(state, items):
         # Slow cases last: those in the second process have run by then, and this process never
         # waits on one while the main target has work; the main target's own come after its others.
         items[:] = [it for it in items if not _is_slow(it)] + [it for it in items if _is_slow(it)]
+
+
+def _path_cache(state: State, as_version: str) -> OracleCache:
+    return OracleCache(state.cache.dir.parent, {**state.cache.key, "torch_version_as": as_version})
+
+
+def _record_oracle_on_path(state: State) -> None:
+    """When safetensors takes another loading path for the target than for real torch (its __version__),
+    the oracle is recorded again as safetensors sees a torch of that version, and the target is judged
+    against that: the verdict is about the path its users take (docs/results-schema.md)."""
+    oracle_path = loading_path.decide((state.oracle_hello or {}).get("version"))
+    as_version = loading_path.oracle_version_for(state.loading_path(), oracle_path)
+    if not as_version:
+        return
+    try:
+        state.path_oracle, _ = ensure_recorded(_path_cache(state, as_version), list(load_catalog()), state.timeout,
+                                               ("--torch-version", as_version))
+        state.path_oracle_version = as_version
+    except (CacheError, WorkerStartError) as e:
+        state.gate_problems.append(f"the oracle could not be recorded on the target's loading path "
+                                   f"(torch.__version__ {as_version}): {e}; rows were judged against the storage path")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -325,9 +389,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
+    if state.backend.sys_path:
+        lines.append(f"  target sources: {os.pathsep.join(state.backend.sys_path)}")
     if state.oracle_hello:
         lines.append("  oracle: " + _describe(state.oracle_hello))
-    return lines
+    return lines + [f"WARNING: {w}" for w in state.cache.warnings]
 
 
 def _describe(hello: dict[str, Any]) -> str:
@@ -380,8 +446,10 @@ _API_NAMES: dict[str, str] = {}
 def _api_names() -> dict[str, str]:
     """``norm_api(api) -> api`` for the catalog's APIs; the first spelling of each wins (catalog order)."""
     if not _API_NAMES:
-        for c in load_catalog().values():
-            _API_NAMES.setdefault(norm_api(c.api), c.api)
+        for c in load_catalog().values():     # a plain name (torch.empty) wins over a qualified one
+            key = norm_api(c.api)
+            if key not in _API_NAMES or ("(" in _API_NAMES[key] and "(" not in c.api):
+                _API_NAMES[key] = c.api
     return _API_NAMES
 
 
@@ -410,10 +478,10 @@ class CaseItem(pytest.Item):
         else:
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
-        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance, self.case.api)
-        verdict.cause = loading_path.path_cause(self.case.id, verdict.cause, state.loading_path(),
-                                                state.oracle_hello and loading_path.decide(state.oracle_hello.get("version")))
-        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome == "FAIL":
+        oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
+        verdict = judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads)
+        verdict.cause = loading_path.refusal_cause(self.case.api, verdict.cause, result.get("obs"))
+        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome in ("FAIL", "MISSING"):
             verdict.outcome = "BLOCKED"
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
@@ -425,6 +493,7 @@ class CaseItem(pytest.Item):
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": _reached_around(result),
             "off_path": loading_path.off_path(self.case.path, state.loading_path()),
+            "oracle_torch_version": oracle_version,
             "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
         }
         state.ran += 1
@@ -462,17 +531,83 @@ class _RecordCollector:
     def __init__(self, state: State):
         self.state = state
 
+    def _oracle(self, record: dict[str, Any]) -> Any:
+        """What the record was judged against: the oracle, or the oracle on the target's loading path (under
+        xdist the workers recorded that one, and the controller reads it from the cache)."""
+        as_version = record.get("oracle_torch_version")
+        if not as_version:
+            return self.state.oracle.get(record["id"])
+        if self.state.path_oracle is None:
+            records, _ = _path_cache(self.state, as_version).load()
+            self.state.path_oracle, self.state.path_oracle_version = records, as_version
+        return self.state.path_oracle.get(record["id"])
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
+        if report.when != "call" and not (report.when == "setup" and report.failed):
             return
-        for name, value in report.user_properties:
-            if name == PROPERTY:
-                record = json.loads(value)
-                record["oracle"] = self.state.oracle.get(record["id"])
-                self.state.records.append(record)
-                if self.state.partial:
-                    self.state.partial.write(json.dumps(record, sort_keys=True) + "\n")
-                    self.state.partial.flush()
+        got = [json.loads(v) for name, v in report.user_properties if name == PROPERTY]
+        if not got and (report.failed or report.when == "setup"):
+            got = [_lost_record(self.state, _case_id(report.nodeid), report.longreprtext)]   # the kit's own failure
+        for record in got:
+            record["oracle"] = self._oracle(record)
+            self.state.records.append(record)
+            self._keep(record)
+
+    def _keep(self, record: dict[str, Any]) -> None:
+        """Into results.jsonl at once; a write that fails (a full disk) stops it, keeping what it has."""
+        if not self.state.partial:
+            return
+        try:
+            self.state.partial.write(json.dumps(record, sort_keys=True) + "\n")
+            self.state.partial.flush()
+        except OSError as e:
+            path, f = self.state.partial.name, self.state.partial
+            self.state.partial = None
+            try:
+                f.close()          # what is still buffered cannot be written either
+            except OSError:
+                pass
+            self.state.write_error = f"cannot write {path}: {e.strerror or e}; it keeps the records before that"
+
+    def pytest_deselected(self, items: list) -> None:
+        self.state.deselected += len(items)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node, ids: list[str]) -> None:
+        if self.state.selected is None:          # every worker collects the same cases
+            self.state.selected = {_case_id(i) for i in ids}
+
+
+def _case_id(nodeid: str) -> str:
+    return nodeid.split("::", 1)[-1]        # "module.py::id"; an id may hold "::" itself (a slice)
+
+
+def _lost_record(state: State, case_id: str, why: str) -> dict[str, Any]:
+    """An ERROR record for a selected case that has no result of its own (the kit failed on it)."""
+    case = load_catalog().get(case_id)
+    first = next((line.strip() for line in (why or "").splitlines() if line.strip()), "no detail")
+    return {"id": case_id, "api": getattr(case, "api", "?"), "origin": getattr(case, "origin", "?"),
+            "module": getattr(case, "module", "?"), "target": state.backend.name, "outcome": "ERROR",
+            "raw_outcome": "ERROR", "summary": f"the kit lost this case's result: {first}"[:500], "note": "",
+            "diffs": [], "expectation": None, "observed": None, "ms": None, "process": None, "seq": None}
+
+
+def _complete(state: State, session: pytest.Session, ended_early: bool) -> None:
+    """Every selected case has exactly one record: a duplicate keeps the last, a lost one is ERROR
+    (unless the run ended early, when cases that did not run are simply absent)."""
+    selected = state.selected if state.selected is not None else {
+        it.case.id for it in session.items if isinstance(it, CaseItem)}
+    by_id: dict[str, dict[str, Any]] = {}
+    for r in state.records:
+        if r["id"] in by_id:
+            state.gate_problems.append(f"case {r['id']} was recorded twice; kept the last record")
+        by_id[r["id"]] = r
+    lost = [] if ended_early else sorted(selected - by_id.keys())
+    for cid in lost:
+        by_id[cid] = _lost_record(state, cid, "it was selected, but no result came back")
+    if lost:
+        state.gate_problems.append(f"{len(lost)} selected case(s) had no result and are ERROR: {', '.join(lost[:5])}")
+    state.records[:] = list(by_id.values())
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -482,14 +617,25 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for client in (state.client, state.slow_lane):
         if client:
             client.close()
+    with _LIVE_LOCK:
+        reaper.sweep(set(_LIVE))       # anything a target left behind, whatever way its worker ended
     if not _is_controller(session.config):
         return
     problems = state.gate_problems
+    ended_early = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldfail or session.shouldstop)
+    _complete(state, session, ended_early)
     stale = state.expectations.unmatched(load_catalog())
     for e in stale:
         problems.append(f"{state.expectations.path}:{e.line}: entry {e.pattern!r} matches no case in the "
                         "catalog; remove it or fix the id")
+    opt = session.config.option
     if state.start_error:
+        problems.append(f"the target could not start, so no case ran: {state.start_error}")
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    elif not state.records and exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED and (
+            state.deselected or getattr(opt, "keyword", "") or getattr(opt, "markexpr", "")):
+        problems.append(f"-k {getattr(opt, 'keyword', '')!r} selected none of the {len(load_catalog())} cases; "
+                        "`python -m conformance list` shows the case ids")
         session.exitstatus = pytest.ExitCode.USAGE_ERROR
     elif not state.records and exitstatus != pytest.ExitCode.NO_TESTS_COLLECTED \
             and not session.config.option.collectonly:
@@ -497,23 +643,39 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if problems and session.exitstatus == 0:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state.partial:
-        state.partial.close()
+        try:
+            state.partial.close()
+        except OSError as e:
+            state.write_error = state.write_error or f"cannot write {state.partial.name}: {e.strerror or e}"
+    if state.write_error:
+        problems.append(state.write_error)
     if state.report_dir:
-        run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
-               "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
-               "expectations": state.expectations.path, "gate_problems": problems,
-               "loading_path": state.loading_path(),
-               "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
-               # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
-               "target_processes": len({r["process"] for r in state.records if r.get("process")}),
-               "target_startup_seconds": None if state.target_startup is None else round(state.target_startup, 3)}
-        results = res.build(run, state.records)
-        if state.perf:
-            results["performance"] = state.perf
-        res.write(state.report_dir / "results.json", results)
-        _extra_reports(session.config, state.report_dir, results)
-        reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
-                          state.report_dir)   # perf: carried in results
+        try:
+            _write_reports(session, state, problems, exitstatus)
+        except OSError as e:   # a full disk: say which file; what was written before stays
+            state.write_error = (f"cannot write {e.filename or state.report_dir}: {e.strerror or e}; "
+                                 f"{state.report_dir / 'results.jsonl'} keeps the records written before")
+        if state.write_error:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
+
+
+def _write_reports(session: pytest.Session, state: State, problems: list[str], exitstatus: int) -> None:
+    run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
+           "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
+           "expectations": state.expectations.path, "gate_problems": problems,
+           "loading_path": state.loading_path() and {**state.loading_path(),
+                                                     "oracle_torch_version": state.path_oracle_version},
+           "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
+           # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
+           "target_processes": len({r["process"] for r in state.records if r.get("process")}),
+           "target_startup_seconds": None if state.target_startup is None else round(state.target_startup, 3)}
+    results = res.build(run, state.records)
+    if state.perf:
+        results["performance"] = state.perf
+    res.write(state.report_dir / "results.json", results)
+    _extra_reports(session.config, state.report_dir, results)
+    reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
+                      state.report_dir)   # perf: carried in results
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
@@ -537,14 +699,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         return
     tr = terminalreporter
     tr.section("torch-conformance")
+    if state.write_error:
+        tr.write_line(f"ERROR: {state.write_error}", red=True)
     if state.start_error:
         tr.write_line(f"ERROR: {state.start_error}", red=True)
         return
     c = res.counts(state.records)
     if state.target_hello:
         tr.write_line(f"target {state.backend.name}: " + _describe(state.target_hello))
+    if state.backend.sys_path:
+        tr.write_line(f"target sources: {os.pathsep.join(state.backend.sys_path)}")
     tr.write_line(f"target {state.backend.name}: {len(state.records)} cases: "
                   + ", ".join(f"{n} {o}" for o, n in c.items()))
+    for w in state.cache.warnings:
+        tr.write_line(f"WARNING: {w}", yellow=True)
     for p in state.gate_problems:
         tr.write_line(f"GATE: {p}", red=True)
     if state.report_dir:
@@ -560,10 +728,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
                                                               f": {r.get('summary', '')}")[:300])
         if len(changed) > GATE_ROWS:
             tr.write_line(f"  ... and {len(changed) - GATE_ROWS} more (all of them in the report)")
-        results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json"
-        file = state.expectations.path if config.getoption("expectations") else "FILE"
-        tr.write_line("if these are known gaps, rewrite the expectations file from this run (then give each "
-                      "new entry a reason):")
-        tr.write_line(f"  python -m conformance expectations --results {shlex.quote(str(results))} "
-                      f"--file {shlex.quote(str(file))}"
-                      + ("" if state.report_dir else "   (run with --report-dir DIR first)"))
+    if bad or state.gate_problems:
+        tr.write_line(_rewrite_hint(state))
+
+
+def _rewrite_hint(state: State) -> str:
+    """The exact command that takes this run's results into its expectations file."""
+    exp = state.expectations.path if state.expectations.path != "<none>" else "expectations/<target>.txt"
+    results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json (run with --report-dir DIR)"
+    return (f"to rewrite the expectations from this run: python -m conformance expectations --results {results} "
+            f"--file {exp}  (it lists every change; add --accept-new to take in new failures)")

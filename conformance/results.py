@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -33,22 +35,65 @@ def write(path: Path, results: dict[str, Any]) -> None:
     head = {k: v for k, v in results.items() if k != "cases"}
     lines = [json.dumps(c, sort_keys=True) for c in results["cases"]]
     text = json.dumps(head, indent=1, sort_keys=True)[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text)
 
 
-def load(path: Path) -> dict[str, Any]:
-    """results.json, or a partial results.jsonl left by a run that died."""
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` so a reader sees the old file or the new one, never half of either; a temp file of
+    a failed write (e.g. a full disk) is removed. Strings a target produced may hold lone surrogates:
+    they are written as backslash escapes rather than failing the whole report."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(text)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, warn=None) -> dict[str, Any]:
+    """results.json, or a partial results.jsonl left by a run that died. ``warn(message)`` hears about a
+    last line that was cut short (dropped); by default it goes to stderr."""
     if not path.is_file():
         raise ResultsError(f"no results at {path}; run the kit with --report-dir first")
     try:
-        if path.suffix == ".jsonl":
-            recs = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
-            return build({"target": recs[0]["target"] if recs else None, "partial": True}, recs)
-        data = json.loads(path.read_text())
-    except (ValueError, KeyError) as e:
+        text = path.read_text(encoding="utf-8", errors="surrogateescape")
+    except OSError as e:
+        raise ResultsError(f"cannot read {path}: {e.strerror}") from None
+    if path.suffix == ".jsonl":
+        recs = _jsonl_records(path, text, warn or _to_stderr)
+        return build({"target": recs[0]["target"] if recs else None, "partial": True}, recs)
+    try:
+        data = json.loads(text)
+    except ValueError as e:
         raise ResultsError(f"{path} is not valid results ({e}); re-run the kit to write it again") from None
-    if data.get("schema") != SCHEMA:
-        raise ResultsError(f"{path} has schema {data.get('schema')!r}, expected {SCHEMA!r}")
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ResultsError(f"{path} has schema {data.get('schema') if isinstance(data, dict) else None!r}, "
+                           f"expected {SCHEMA!r}")
     return data
+
+
+def _jsonl_records(path: Path, text: str, warn) -> list[dict[str, Any]]:
+    lines = text.split("\n")
+    last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
+    recs = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or not {"id", "outcome", "module"} <= rec.keys():
+                raise ValueError("not a case record")
+        except ValueError as e:
+            if n == last:     # the run was killed while writing it
+                warn(f"warning: {path}:{n}: dropped the last line, which was cut short ({e}); "
+                     f"{len(recs)} case records read")
+                break
+            raise ResultsError(f"{path}:{n} is not a case record ({e}); re-run the kit to write it again") from None
+        recs.append(rec)
+    return recs
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)

@@ -1,9 +1,10 @@
 """The process where one backend answers ``import torch`` and cases run.
 
-Started by the runner as ``python -m conformance.worker --target NAME``. It writes one JSON line
-per message on the protocol pipe (the original stdout; anything the backend prints goes to
-stderr): first ``{"hello": ...}`` describing which module answered ``import torch``, then one
-``{"case": id, "obs": ...}`` per case id read from stdin.
+Started by the runner as ``python -m conformance.worker --target NAME --channel R,W``. It reads one
+JSON line per case id from fd R and writes framed messages (``conformance.channel``) to fd W, pipes
+of their own (stdout and stderr are its log): first ``{"hello": ...}`` describing which module
+answered ``import torch``, then one ``{"case": id, "obs": ...}`` per case. Without ``--channel``
+it uses stdin and the original stdout.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import traceback
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import backends
+from . import backends, calls, channel
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
 from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
@@ -44,6 +45,10 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
     }
 
 
+# Cases that run a whole library on the target log their own steps (and would fill any call log).
+UNLOGGED = ("transformers_e2e", "replay")
+
+
 def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
@@ -52,9 +57,16 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
         if not hasattr(torch, name):
             return {"dtype_absent": name}
     ctx = Context(torch, routes)
+    log = calls.ACTIVE if case.module not in UNLOGGED else None
     try:
         try:
-            obs: dict[str, Any] = {"value": ctx.value(case.run(torch, ctx))}
+            if log:
+                log.start()
+            try:
+                value = case.run(torch, ctx)
+            finally:
+                chain = log.stop() if log else None
+            obs: dict[str, Any] = {"value": ctx.value(value)}
         except Blocked as e:      # building an input or reading the result failed: not the API under test
             obs = {BLOCKED: e.cause()}
         except (KeyboardInterrupt, GeneratorExit):
@@ -69,6 +81,8 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
         if ctx.around:
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "reached_around": ctx.around}
+        if chain:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "calls": chain}
         return obs
     finally:
         if ctx.workdir:
@@ -84,28 +98,53 @@ def _log_offset() -> int | None:
         return None
 
 
+def _target_args(argv: list[str]) -> list[str]:
+    """The arguments that make this target again elsewhere: without this process's channel (nor the
+    oracle's --torch-version, which a fresh process of the target's own does not take)."""
+    out, skip = [], False
+    for a in argv:
+        if skip or a.startswith(("--channel=", "--torch-version=")):
+            skip = False
+            continue
+        if a in ("--channel", "--torch-version"):
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
+def _open_channel(spec: str | None):
+    """(request lines, send(message)). Prints from the backend (Python or C) land in the log, never here."""
+    if spec:
+        r, w = (int(x) for x in spec.split(","))
+        for fd in (r, w):
+            os.set_inheritable(fd, False)     # children the target starts do not get them
+        return os.fdopen(r, "r"), lambda msg: channel.write(w, msg)
+    proto = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return sys.stdin, lambda msg: channel.write(proto, msg)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m conformance.worker")
     ap.add_argument("--target", required=True)
     ap.add_argument("--backend-path", action="append", default=[])
+    ap.add_argument("--channel", default=None, help="R,W: the fds of the request and reply pipes")
+    ap.add_argument("--torch-version", default=None,
+                    help="the oracle as safetensors sees a backend of this torch.__version__ (its loading path)")
     args = ap.parse_args(argv)
     # Cases that need a fresh process with this same target (catalog/_st_support.run_fresh) read it here.
-    os.environ["CONFORMANCE_TARGET_ARGS"] = json.dumps(sys.argv[1:] if argv is None else list(argv))
-
-    # The protocol owns the real stdout; prints from the backend (Python or C) land on stderr.
-    proto = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-
-    def send(msg: dict[str, Any]) -> None:
-        proto.write(json.dumps(msg, sort_keys=True) + "\n")
-        proto.flush()
+    os.environ["CONFORMANCE_TARGET_ARGS"] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
+    requests, send = _open_channel(args.channel)
 
     watch = RealTorchWatch(real_torch_dir())
     try:
         backend = backends.resolve(args.target, args.backend_path)
         backend.activate()
         torch = importlib.import_module("torch")
+        if args.torch_version:
+            torch.__version__ = args.torch_version
         loaded = watch.new_modules()
         uses_real = bool(loaded) if backend.uses_real_torch is None else backend.uses_real_torch
         if loaded and not uses_real:
@@ -113,12 +152,14 @@ def main(argv: list[str] | None = None) -> int:
                                f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
         cases = load_catalog()
         routes = routes_for(torch)
+        digest_ctx = Context(torch, routes)
+        calls.install(torch, calls.CallLog(lambda v, api: calls.tensor_digest(digest_ctx, v, api)))
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
     send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe()}})
 
-    for line in sys.stdin:
+    for line in requests:
         case_id = json.loads(line)["case"]
         start = time.perf_counter()
         obs = run_case(case_id, cases, torch, routes)

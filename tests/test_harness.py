@@ -392,12 +392,32 @@ def test_slow_cases_are_split_so_both_target_processes_end_together():
 
 # -- worker client: crash versus timeout -------------------------------------------------------------------
 
+# Frames each line the script prints on stdout, as a worker frames its answers (conformance.channel).
+_FRAMED_STDOUT = """\
+import json as _json, sys as _sys
+from conformance import channel as _channel
+class _Framed:
+    def write(self, text):
+        for line in text.splitlines():
+            if line.strip():
+                _channel.write(1, _json.loads(line))
+    def flush(self):
+        pass
+_sys.stdout = _Framed()
+"""
+
+
 def _client_with(script: str, timeout: float) -> WorkerClient:
-    """A WorkerClient driving ``script`` instead of a real worker (the protocol is one JSON line each way)."""
+    """A WorkerClient driving ``script`` instead of a real worker: requests are one JSON line each on its
+    stdin; each JSON line it prints is framed as the worker frames its answers."""
+    from conformance import channel
+
     c = WorkerClient([], timeout=timeout)
     c._log = tempfile.TemporaryFile()
-    c.proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=c._log, start_new_session=True)
+    c.proc = subprocess.Popen([sys.executable, "-c", _FRAMED_STDOUT + textwrap.dedent(script)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=c._log, start_new_session=True, env=kit_env())
+    proc = c.proc
+    c._reader = channel.Reader(os.dup(proc.stdout.fileno()), alive=lambda: proc.poll() is None)
     c.hello = {}
     c.starts = 1
     return c

@@ -160,8 +160,9 @@ def test_junit_parses_and_keeps_the_message_verbatim(tmp_path):
     (suite,) = root.findall("testsuite")
     cases = suite.findall("testcase")
     assert [(c.get("classname"), c.get("name")) for c in cases] == sorted(
-        (r["origin"], r["id"]) for r in data["cases"])
+        (r["origin"], r["id"]) for r in data["cases"]) + [("torch-conformance", "gate")]   # it has a gate problem
     by_name = {c.get("name"): c for c in cases}
+    assert by_name["gate"].find("error").get("message").startswith("GATE: stale entry")
     assert by_name["rust_asarray[0:16]"].find("failure").get("message") == f"MISSING: AttributeError: {EVIL}"
     assert by_name["empty[int16-0]"].find("error").get("message").endswith("SIGSEGV)\\x00")
     kinds = {o: set() for o in OUTCOMES}
@@ -171,7 +172,7 @@ def test_junit_parses_and_keeps_the_message_verbatim(tmp_path):
     assert kinds["CRASH"] == kinds["TIMEOUT"] == kinds["ERROR"] == {"error"}
     assert kinds["SKIP"] == kinds["XFAIL"] == {"skipped"}
     totals = tuple(suite.get(k) for k in ("tests", "failures", "errors", "skipped"))
-    assert totals == ("11", "4", "3", "2")
+    assert totals == ("12", "4", "4", "2")        # the cases, plus the gate's one error
 
 
 # -- content --------------------------------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_report_command_renders_several_results_without_running_anything(tmp_pat
     assert len(ET.parse(tmp_path / "out" / "junit.xml").getroot().findall("testsuite")) == 2
     p = _cli("report", "--results", str(tmp_path / "a" / "results.json"),
              "--results", str(tmp_path / "a" / "results.json"), "--out", str(tmp_path / "dup"))
-    assert p.returncode == 2 and "two results for target 'badtorch'" in p.stderr
+    assert p.returncode == 4 and "two results for target 'badtorch'" in p.stderr
 
 
 def test_repro_runs_one_case_in_this_process():

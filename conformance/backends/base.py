@@ -2,9 +2,23 @@
 from __future__ import annotations
 
 import importlib.machinery
+import os
 import sys
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
+
+
+CALLER_DIR_ENV = "CONFORMANCE_CALLER_DIR"   # where the user typed the command (tox runs it elsewhere)
+
+
+def caller_dir() -> Path:
+    return Path(os.environ.get(CALLER_DIR_ENV) or os.getcwd())
+
+
+def from_caller(path: str) -> str:
+    """``path`` made absolute against the directory the user ran the command in, not where tox runs it."""
+    return str((caller_dir() / os.path.expanduser(path)).resolve())
 
 
 class BackendError(Exception):

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .alias import install_alias
-from .base import Backend, BackendError
+from .base import Backend, BackendError, caller_dir, from_caller
 
 ENV_VAR = "MINDTORCH_V2_SRC"
 
@@ -21,7 +21,9 @@ ENV_VAR = "MINDTORCH_V2_SRC"
 def candidate_dirs(explicit: list[str]) -> list[tuple[str, str]]:
     out = [(p, "--backend-path") for p in explicit]
     if os.environ.get(ENV_VAR):
-        out.append((os.environ[ENV_VAR], f"${ENV_VAR}"))
+        given = os.environ[ENV_VAR]
+        out.append((from_caller(given), f"${ENV_VAR}" + ("" if os.path.isabs(given) else
+                                                          f"={given}, relative to {caller_dir()}")))
     out.append((str(Path.cwd().parent / "mindnlp" / "src"), "sibling checkout ../mindnlp/src"))
     return out
 

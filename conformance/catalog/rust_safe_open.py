@@ -444,11 +444,17 @@ _PREAD_SHAPES = {"8to2x4": (8, [2, 4]), "8to1x8x1": (8, [1, 8, 1]), "1to0d": (1,
 def pread_reshape(torch, ctx, dtype, count, shape):
     """frombuffer(buffer=, dtype=).reshape(list) keeps the bytes and still aliases the bytearray."""
     buf = bytearray(TensorInput(dtype, (count,), tuple(DTYPES[dtype].value_sets["special"])).raw())
-    r = torch.frombuffer(buffer=buf, dtype=ctx.dtype(dtype)).reshape(shape)
+    flat = torch.frombuffer(buffer=buf, dtype=ctx.dtype(dtype))
+    r = flat.reshape(shape)
 
     def flip():
         buf[0] ^= 1
-    return {"result": ctx.tensor(r), "aliases_buffer": ctx.changes(lambda: ctx.raw_bytes(r), flip)}
+    obs = {"result": ctx.tensor(r), "aliases_buffer": ctx.changes(lambda: ctx.raw_bytes(r), flip)}
+    if not obs["aliases_buffer"] and not ctx.changes(lambda: ctx.raw_bytes(flat), flip):
+        # reshape cannot alias a buffer that frombuffer already copied: the first call diverged
+        ctx.cause = {"api": "torch.frombuffer", "phase": "input",
+                     "evidence": "frombuffer(buffer=bytearray) did not alias the buffer, so its reshape could not"}
+    return obs
 
 
 @case("torch.zeros", ORIGIN_PREAD, [param(f"{d}-[0]", dtype=d, shape=[0]) for d in DTYPE_NAMES]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..results import write_atomic
 from . import checklist, html, junit, perf as perf_report
 from .model import Report, from_results, load
 
@@ -14,9 +15,7 @@ RENDERERS = {"index.html": html.render, "checklist.md": checklist.render, "junit
 
 
 def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")   # a reader never sees half a file
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, text)     # a reader never sees half a file; any string a target produced survives
 
 
 def write_all(report: Report, out_dir: Path, perf: dict | None = None) -> dict[str, Path]:

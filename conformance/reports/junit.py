@@ -2,8 +2,11 @@
 
 One <testsuite> per run, one <testcase> per conformance case: classname is the case's origin,
 name its id. Whether an outcome is a failure (FAIL, MISSING, BLOCKED, XPASS), an error (CRASH, TIMEOUT,
-ERROR: the case could not finish or be judged) or skipped (SKIP, XFAIL) is the outcome table's junit column. ElementTree escapes markup;
-characters XML 1.0 cannot hold at all are spelled out first.
+ERROR: the case could not finish or be judged) or skipped (SKIP, XFAIL) is the outcome table's junit
+column. A run with gate problems (the target could not start, a stale expectations entry, a lost case)
+gets one more testcase, ``torch-conformance::gate``, with one error listing them, so a CI reading only
+junit.xml sees them: tests = cases + 1 and errors = CRASH + TIMEOUT + ERROR + 1 then. ElementTree escapes
+markup; characters XML 1.0 cannot hold at all are spelled out first.
 """
 from __future__ import annotations
 
@@ -41,8 +44,10 @@ def _details(r: dict[str, Any]) -> str:
 def _suite(report: Report, run: Run) -> ET.Element:
     records = list(run.cases.values())
     n = {kind: sum(1 for r in records if r["outcome"] in kind) for kind in (_ERRORS, _FAILURES, _SKIPPED)}
-    attrs = {"name": clean(f"torch-conformance {run.label} ({run.versions})"), "tests": str(len(records)),
-             "failures": str(n[_FAILURES]), "errors": str(n[_ERRORS]), "skipped": str(n[_SKIPPED]),
+    problems = run.header.get("gate_problems") or []
+    attrs = {"name": clean(f"torch-conformance {run.label} ({run.versions})"),
+             "tests": str(len(records) + bool(problems)), "failures": str(n[_FAILURES]),
+             "errors": str(n[_ERRORS] + bool(problems)), "skipped": str(n[_SKIPPED]),
              "time": _seconds(sum(r.get("ms") or 0 for r in records))}
     if report.date:
         attrs["timestamp"] = clean(report.date)
@@ -62,6 +67,10 @@ def _suite(report: Report, run: Run) -> ET.Element:
             el.text = _details(r)
         elif o in _SKIPPED:
             ET.SubElement(tc, "skipped", {"type": o, "message": clean(f"{o}: {r.get('note') or r['summary']}")})
+    if problems:
+        tc = ET.SubElement(suite, "testcase", {"classname": "torch-conformance", "name": "gate", "time": "0.000"})
+        el = ET.SubElement(tc, "error", {"type": "GATE", "message": clean(f"GATE: {problems[0]}")})
+        el.text = clean("\n".join(f"GATE: {p}" for p in problems))
     return suite
 
 

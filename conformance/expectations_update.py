@@ -1,0 +1,178 @@
+"""Rewriting an expectations file from results: only the rows that ran change.
+
+An entry whose cases did not run (a ``-k`` run, an interrupted one) is kept as it is. An entry
+whose cases ran is kept, dropped (fixed), narrowed to exact ids (some of its cases were fixed or
+now fail otherwise) or given new outcomes. Reasons a person wrote are kept; reasons the kit wrote
+(they start with ``TRIAGE:``) are refreshed when the evidence's cause changes. Every change is
+listed, so the caller can print it; new failures are taken in only when asked to.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .expectations import FORMAT, Entry, Expectations
+from .outcomes import EXPECTABLE
+
+MACHINE = "TRIAGE:"          # reasons starting with this were written by the kit, and it may rewrite them
+_BLOCKED = "blocked by "     # MACHINE + " blocked by <api>: ...": the cause api the reason was written for
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str          # fixed | outcome changed | cause changed | new | narrowed
+    pattern: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.pattern}: {self.detail}"
+
+
+@dataclass
+class Update:
+    text: str
+    changes: list[Change] = field(default_factory=list)
+    entries: int = 0
+    kept_not_run: int = 0      # entries left as they were because none of their cases ran
+
+    @property
+    def new_failures(self) -> list[Change]:
+        return [c for c in self.changes if c.kind in ("new", "outcome changed")]
+
+
+def is_machine(reason: str) -> bool:
+    return reason.startswith(MACHINE)
+
+
+def cause_api(record: dict[str, Any]) -> str | None:
+    cause = record.get("cause")      # absent in results written before causes existed
+    return cause.get("api") if isinstance(cause, dict) else None
+
+
+def written_for(reason: str) -> str | None:
+    """The cause api a machine-written reason names (None: it names none, or a person wrote it)."""
+    body = reason[len(MACHINE):].strip() if is_machine(reason) else ""
+    if body.startswith(_BLOCKED) and ": " in body:
+        return body[len(_BLOCKED):].split(": ", 1)[0]
+    return None
+
+
+def machine_reason(record: dict[str, Any], prefix: str = "") -> str:
+    evidence = " ".join((record.get("summary") or "").split())[:160] or "no detail"
+    api = cause_api(record)
+    return f"{MACHINE} {prefix}" + (f"{_BLOCKED}{api}: " if api else "") + evidence
+
+
+def _failing(raw: str) -> bool:
+    return raw in EXPECTABLE
+
+
+def update(records: list[dict[str, Any]], old: Expectations, target: str, notes: Iterable[str] = (),
+           catalog_ids: Iterable[str] | None = None) -> Update:
+    """The new file text and what changed. ``catalog_ids``: every case the kit knows (default: those
+    that ran), so an entry also covering cases that did not run keeps covering them."""
+    raw = {r["id"]: r for r in records}
+    universe = set(catalog_ids) if catalog_ids is not None else set(raw)
+    universe |= set(raw)
+    decided: dict[int, list[str]] = {}          # entry -> the catalog cases it decides (exact/longest wins)
+    for cid in sorted(universe):
+        e = old.match(cid)
+        if e is not None:
+            decided.setdefault(id(e), []).append(cid)
+    changes: list[Change] = []
+    out: list[tuple[str, tuple[str, ...], str]] = []     # (pattern, outcomes, reason), in file order
+    kept_not_run = 0
+    for e in old.entries:
+        covered = decided.get(id(e), [])
+        ran = [c for c in covered if c in raw]
+        if not ran:
+            kept_not_run += 1
+            out.append((e.pattern, e.outcomes, e.reason))
+            continue
+        out.extend(_decide(e, covered, ran, raw, changes))
+    covered_ids = {c for ids in decided.values() for c in ids}
+    todo = {i for i, r in raw.items() if _failing(r["raw_outcome"]) and i not in covered_ids}
+    for pattern, outcome, rec, n in _new_entries(raw, todo, universe):
+        reason = machine_reason(rec, f"all {n} cases; e.g. " if n > 1 else "")
+        out.append((pattern, (outcome,), reason))
+        changes.append(Change("new", pattern, f"{outcome} ({reason})"))
+    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
+             "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
+             f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
+             *notes, ""]
+    width = max([len(p) for p, _, _ in out] + [10])
+    lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in out]
+    return Update("\n".join(lines) + "\n", changes, len(out), kept_not_run)
+
+
+def _decide(e: Entry, covered: list[str], ran: list[str], raw: dict[str, dict], changes: list[Change]):
+    """The entries replacing ``e``, given the results of the cases it decides that ran."""
+    holds = [c for c in ran if raw[c]["raw_outcome"] in e.outcomes or raw[c]["raw_outcome"] == "SKIP"]
+    fixed = [c for c in ran if raw[c]["raw_outcome"] == "PASS"]
+    other = [c for c in ran if c not in holds and c not in fixed]
+    if not fixed and not other:
+        return [(e.pattern, e.outcomes, _refreshed(e, [raw[c] for c in holds], changes))]
+    not_run = [c for c in covered if c not in raw]
+    new_outcomes = {raw[c]["raw_outcome"] for c in other}
+    if not holds and not not_run:
+        if not other:
+            changes.append(Change("fixed", e.pattern, f"all {len(fixed)} case(s) pass; entry removed "
+                                                      f"(it said {'/'.join(e.outcomes)}: {e.reason})"))
+            return []
+        if not fixed and len(new_outcomes) == 1:
+            now = new_outcomes.pop()
+            reason = machine_reason(raw[other[0]], f"all {len(other)} cases; e.g. " if len(other) > 1 else "")
+            changes.append(Change("outcome changed", e.pattern, f"{'/'.join(e.outcomes)} -> {now} "
+                                                                f"(was: {e.reason}; now: {reason})"))
+            return [(e.pattern, (now,), reason)]
+    # Part of it still holds (or did not run): one exact entry per case it decided, fixed ones left out.
+    out = []
+    for c in covered:
+        if c in fixed:
+            continue
+        if c in other:
+            now = raw[c]["raw_outcome"]
+            reason = machine_reason(raw[c])
+            changes.append(Change("outcome changed", c, f"{'/'.join(e.outcomes)} -> {now} (was {e.pattern!r}: "
+                                                        f"{e.reason}; now: {reason})"))
+            out.append((c, (now,), reason))
+        else:
+            out.append((c, e.outcomes, e.reason))
+    if fixed:
+        changes.append(Change("narrowed", e.pattern, f"{len(fixed)} of its cases pass now ({', '.join(fixed[:5])}"
+                                                     f"{', ...' if len(fixed) > 5 else ''}); the other "
+                                                     f"{len(out)} get an entry each, with its reason"))
+    return out
+
+
+def _refreshed(e: Entry, holding: list[dict], changes: list[Change]) -> str:
+    """``e``'s reason, rewritten when the kit wrote it and the failure's cause api is another now."""
+    failing = [r for r in holding if _failing(r["raw_outcome"])]
+    if not failing or not is_machine(e.reason):
+        return e.reason
+    now, was = cause_api(failing[0]), written_for(e.reason)
+    if now is None or now == was:
+        return e.reason
+    reason = machine_reason(failing[0], f"all {len(failing)} cases; e.g. " if len(failing) > 1 else "")
+    changes.append(Change("cause changed", e.pattern, f"{was or 'no cause recorded'} -> {now} (reason refreshed: "
+                                                      f"{reason})"))
+    return reason
+
+
+def _new_entries(raw: dict[str, dict], todo: set[str], universe: set[str]) -> list[tuple[str, str, dict, int]]:
+    """One ``name[*`` entry where every case of a case function ran and fails the same way, else one
+    per id: (pattern, outcome, an example record, cases)."""
+    by_name: dict[str, list[str]] = {}
+    for i in sorted(universe):
+        by_name.setdefault(i.split("[", 1)[0], []).append(i)
+    out = []
+    mine_of = {name: [i for i in ids if i in todo] for name, ids in by_name.items()}
+    for name, ids in sorted(((n, ids) for n, ids in by_name.items() if mine_of[n]),
+                            key=lambda kv: (raw[mine_of[kv[0]][0]].get("module", ""), kv[0])):
+        mine = mine_of[name]
+        outcomes = {raw[i]["raw_outcome"] for i in ids if i in raw}
+        if len(mine) > 1 and len(mine) == len(ids) and len(outcomes) == 1:
+            out.append((f"{name}[*", outcomes.pop(), raw[mine[0]], len(ids)))
+        else:
+            out.extend((i, raw[i]["raw_outcome"], raw[i], 1) for i in mine)
+    return out
