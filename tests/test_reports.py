@@ -364,7 +364,8 @@ def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
     assert "1 fixed, 1 newly failing, 1 with another cause" in out.stdout
     assert "numpy[int8]: BLOCKED by torch.frombuffer (input) -> BLOCKED by Tensor.view(dtype) (read)" in out.stdout
     missing = _cli("compare", str(tmp_path / "nowhere"), str(tmp_path / "new"))
-    assert missing.returncode == 2 and "no results at" in missing.stderr and "Traceback" not in missing.stderr
+    from conformance.cli import USAGE
+    assert missing.returncode == USAGE and "no results at" in missing.stderr and "Traceback" not in missing.stderr
     rep = _cli("report", "--results", str(tmp_path / "new" / "results.json"), "--baseline", str(tmp_path / "old"),
                "--out", str(tmp_path / "out"))
     assert rep.returncode == 0, rep.stderr
