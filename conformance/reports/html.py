@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from markupsafe import Markup, escape
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined, select_autoescape
 
 from ..outcomes import ORDER, OUTCOMES, PHASES
@@ -22,7 +23,7 @@ from .entry_points import entry_points_of
 from .model import PRIORITY, Report, Run, anchor, listed
 from .sources import Catalog, repro_command
 
-SOURCE_FIXES = 12   # the page shows the case source of this many causes' examples per run (the rest: module.function)
+SOURCE_FIXES = 8   # the page shows the case source of this many causes' examples per run (the rest: module.function)
 VALUE_CHARS = 400   # a value longer than this is cut in the side-by-side view (the JSON has it all)
 
 # The compiled template is cached (a private folder under the temp dir, keyed by the template's
@@ -55,6 +56,12 @@ def _hex_tokens(this: str, other: str, start: int, first: int) -> list[tuple[str
         cls = "first" if start + i == first else ("diff" if i >= len(b) or b[i] != tok else "")
         out.append((tok, cls))
     return out
+
+
+def hex_html(tokens: list[tuple[str, str]]) -> Markup:
+    """A hex excerpt: differing bytes marked, equal ones plain (escaped: tokens come from results)."""
+    return Markup(" ").join(Markup('<span class="{}">{}</span>').format(cls, tok) if cls else escape(tok)
+                            for tok, cls in tokens)
 
 
 @dataclass
@@ -141,14 +148,16 @@ def _cause_text(r: dict[str, Any]) -> str:
 
 
 def _note(r: dict[str, Any]) -> str:
-    """The expectations file's word on a row; an untriaged entry only restates the summary, so it says where it is."""
+    """The expectations file's word on a row. An untriaged entry's reason only restates a summary, so it is
+    named as such (the file and results.json keep its text), which lets rows with the same evidence share a line."""
     note = r.get("note") or ""
     exp = r.get("expectation") or {}
-    if note.startswith("TRIAGE:") and exp:
-        return "an untriaged entry (TRIAGE:, its reason restates the summary): give it a reason"
-    if r["outcome"] == "XPASS" and exp:     # one line for every row an entry wrongly lists (results.json names each)
-        reason = "untriaged" if str(exp.get("reason", "")).startswith("TRIAGE:") else exp.get("reason")
-        return f"passes, but an expectations entry says it fails ({reason}): remove or narrow the entry"
+    reason = str(exp.get("reason") or "")
+    if r["outcome"] == "XPASS" and exp:
+        return (f"passes, but an expectations entry says it fails "
+                f"({'untriaged' if reason.startswith('TRIAGE:') else reason}): remove or narrow the entry")
+    if reason.startswith("TRIAGE:"):
+        return "an untriaged entry (TRIAGE:): give it a reason" if note == reason else note.replace(reason, "untriaged")
     return note
 
 
@@ -223,7 +232,7 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
         entry_points=report.all_entry_points(), evidence=evidence, gate_failing=len(failing),
         listed_rows=len(failing) + len(known),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
-        anchor=anchor, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
+        anchor=anchor, hex_html=hex_html, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
         source_key=catalog.key, css_colours=_css_colours(),
         script=_SCRIPT, script_hash=_script_hash(_SCRIPT),
         perf={"summary": perf_report.summary(perf), "rows": perf_report.rows(perf), "legend": perf_report.LEGEND}
