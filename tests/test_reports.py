@@ -272,7 +272,9 @@ def cause_sample() -> dict:
     blocked = {"api": "torch.frombuffer", "phase": "input", "evidence": "AttributeError: no frombuffer"}
     records = [
         rec("reshape[float32-transposed-to6]", "Tensor.reshape", "_view2torch", "XFAIL", "bytes differ", raw="FAIL",
-            observed={"value": {"result": {}}}, cause={"api": "Tensor.reshape", "phase": "call", "evidence": "bytes"},
+            oracle={"value": {"result": {"dtype": "float32", "bytes": "00000000000040400000803f00008040000000400000a040"}}},
+            observed={"value": {"result": {"dtype": "float32", "bytes": "000000000000803f0000004000004040000080400000a040"}}},
+            cause={"api": "Tensor.reshape", "phase": "call", "evidence": "bytes"},
             diffs=[{"path": "value.result.bytes", "kind": "bytes", "first_offset": 4, "oracle_len": 24, "target_len": 24,
                     "excerpt_start": 0, "oracle_hex": "00 00 00 00 00 00 40 40", "target_hex": "00 00 00 00 00 00 80 3f"}]),
         rec("empty_zero_size[int16-0]", "torch.empty", "_view2torch", "CRASH", "worker died", observed=None,
@@ -306,6 +308,8 @@ def test_causes_rank_silent_data_then_crashes_then_errors_and_count_what_they_bl
     assert first == sorted(first), "silent data first, then crashes, then missing APIs"
     assert "A fix unblocks** 4 rows (1 failing in its own call, 3 blocked by it)" in text
     assert "x = base.reshape([2, 3]).transpose(0, 1)" in text and "y = x.reshape([6])" in text
+    # the silent bug in words: the values torch gives and the ones the target gives
+    assert "holding \\[0.0, 3.0, 1.0, 4.0, 2.0, 5.0\\]" in text and "returns \\[0.0, 1.0, 2.0, 3.0, 4.0, 5.0\\]" in text
     page = render_all([cause_sample()], tmp_path / "p")["index.html"].decode()
     assert page.index('id="causes"') < page.index('id="failing"') < page.index('id="summary"')
     assert 'class="badge BLOCKED known"' in page and 'class="badge MISSING known"' in page

@@ -10,11 +10,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..dtypes import DTYPES
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
 from .snippets import Snippet, generate, probe
 from .sources import repro_command
 
 VALUE_CHARS = 120
+VALUES_BYTES = 64      # bytes shown as the values they hold, up to this size
 
 
 @dataclass
@@ -44,13 +46,43 @@ def _first_sentence(doc: str) -> str:
     return text if end < 0 else text[:end + 1]
 
 
+def _at(obs: Any, path: str) -> Any:
+    """The value at a diff path (``value.result.bytes``) in an observation, or None."""
+    for part in path.split("."):
+        if not isinstance(obs, dict) or part not in obs:
+            return None
+        obs = obs[part]
+    return obs
+
+
+def _values(obs: Any, path: str) -> str | None:
+    """A tensor's bytes at ``path`` as the values they hold, when numpy has its dtype and it is short."""
+    import numpy as np
+
+    parent = _at(obs, path.rsplit(".", 1)[0]) if "." in path else None
+    raw_hex = _at(obs, path)
+    if not isinstance(parent, dict) or not isinstance(raw_hex, str):
+        return None
+    spec = DTYPES.get(str(parent.get("dtype")))
+    if spec is None or not spec.numpy or len(raw_hex) // 2 > VALUES_BYTES:
+        return None
+    try:
+        return str(np.frombuffer(bytes.fromhex(raw_hex), dtype=spec.numpy).tolist())
+    except ValueError:            # a length that is not a whole number of elements
+        return None
+
+
 def _diff_words(record: dict[str, Any]) -> tuple[str, str]:
     """(what torch gave, what the target gave) for the first differing field."""
     for d in record.get("diffs") or []:
         if d.get("path") in ("raises", "observe"):
             continue
         if d.get("kind") == "bytes":
-            return (f"{d['path']} = {d['oracle_hex']} (from byte {d['excerpt_start']})",
+            path = d["path"]
+            mine, theirs = _values(record.get("oracle"), path), _values(record.get("observed"), path)
+            if mine and theirs:
+                return f"{path} holding {mine}", f"{theirs}"
+            return (f"{path} = {d['oracle_hex']} (from byte {d['excerpt_start']})",
                     f"{d['target_hex']} (first difference at byte {d['first_offset']})")
         if "oracle" in d or "target" in d:
             return f"{d['path']} = {_short(d.get('oracle'))}", _short(d.get("target"))
@@ -69,8 +101,10 @@ def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
     if raw(r) == "MISSING":
         return contract, f"has no such API or dtype: {_short(r.get('summary'))}"
     oracle_side, target_side = _diff_words(r)
+    inputs = [i.get("input") for i in (r.get("oracle") or {}).get("inputs") or [] if isinstance(i, dict) and i.get("input")]
+    on = f" for the input {inputs[0]}" if len(inputs) == 1 else ""
     if oracle_side:
-        return f"{contract} Here torch gives {oracle_side}.", f"returns {target_side} instead ({', '.join(diff_fields(r))} differ)."
+        return f"{contract} Here{on} torch gives {oracle_side}.", f"returns {target_side} instead ({', '.join(diff_fields(r))} differ)."
     return contract, _short(r.get("summary"))
 
 

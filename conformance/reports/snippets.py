@@ -89,7 +89,8 @@ def _spec_of(params: dict[str, Any], case: Any) -> TensorInput | None:
     return None
 
 
-_RETURNS_TENSOR = {"reshape", "contiguous", "clone", "cpu"}
+_RETURNS_TENSOR = {"reshape", "contiguous", "clone", "cpu", "to"}
+_CALL_ARGS = {"to": '"cpu"'}        # the argument safetensors passes, for methods that need one
 
 
 def generate(record: dict[str, Any], case: Any, fields: list[str], group: str) -> Snippet | None:
@@ -123,8 +124,8 @@ def _tensor_call(name: str, params: dict[str, Any], case: Any, labels: list[str]
         return None, labels
     if name == "reshape" and "to" in params:
         call = f"y = x.reshape({list(params['to'])})"
-    elif name in _TENSOR_METHODS:
-        call = f"y = x.{name}()"
+    elif name in _TENSOR_METHODS or name in _CALL_ARGS:
+        call = f"y = x.{name}({_CALL_ARGS.get(name, '')})"
     elif name in _TENSOR_PROPERTIES:
         call = f"y = x.{name}"
     else:
