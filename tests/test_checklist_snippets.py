@@ -84,3 +84,12 @@ def test_gate_prints_the_rows_that_changed_and_the_command_that_rewrites_them(or
     assert "frombuffer_error[ragged-float32]: FAIL" in p.stdout
     assert (f"python -m conformance expectations --results {report_dir / 'results.json'} --file {exp}"
             in p.stdout), p.stdout[-2000:]
+    # The same run against that one as its baseline: nothing changed, and the reports say so.
+    again = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "module:mutant_frombuffer_ragged_typeerror",
+                            "--backend-path", str(MUTANTS), "--oracle-cache", str(oracle.cache), "--report-dir",
+                            str(tmp_path / "r2"), "--expectations", str(exp), "--baseline", str(report_dir),
+                            "-k", "frombuffer_error and ragged and float32"], cwd=REPO, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 1, again.stdout[-3000:] + again.stderr[-2000:]
+    assert "0 fixed, 0 newly failing, 0 with another cause" in (tmp_path / "r2" / "index.html").read_text()
+    assert "### Since baseline" in (tmp_path / "r2" / "checklist.md").read_text()
