@@ -71,6 +71,15 @@ def _method_of(fr: dict[str, Any], torch) -> str | None:
     return None
 
 
+def _public_class(cls: type, torch_mod: Any) -> type:
+    """The torch class a backend's private class stands for (``_CPUUntypedStorage`` -> ``UntypedStorage``):
+    the first class in its MRO that ``torch`` exposes under its own name."""
+    for c in cls.__mro__:
+        if torch_mod is not None and getattr(torch_mod, c.__name__, None) is c:
+            return c
+    return cls
+
+
 def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops: set[str],
                torch_mod: Any = None) -> str | None:
     if isinstance(e, AttributeError):
@@ -80,7 +89,7 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
             if isinstance(obj, types.ModuleType):
                 return f"{_as_torch_name(obj.__name__, tops)}.{name}"
             owner = obj if isinstance(obj, type) else type(obj)
-            return f"{owner.__name__}.{name}"
+            return f"{_public_class(owner, torch_mod).__name__}.{name}"
         m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(e))
         if m:
             return f"{_as_torch_name(m.group(1), tops)}.{m.group(2)}"
@@ -103,6 +112,10 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
         if "." in qual and not qual.startswith("<"):
             return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
         return f"{_as_torch_name(backend['module'], tops)}.{qual}"
+    if isinstance(e, TypeError):     # refused before its body ran (no backend frame): the message names it
+        m = re.match(r"([A-Za-z_][\w.]*)\(\) (?:got an unexpected keyword argument|takes|missing \d+ required)", str(e))
+        if m:
+            return _as_torch_name(m.group(1), tops) if "." not in m.group(1) else m.group(1)
     if caller is not None:
         m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
         if m:

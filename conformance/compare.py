@@ -147,6 +147,9 @@ def same_api(a: str, b: str) -> bool:
     if DTYPE_ROWS in (a, b):
         other = b if a == DTYPE_ROWS else a
         return other == DTYPE_ROWS or norm_api(other) in DTYPES
+    qa, qb = (re.search(r"\((.*)\)$", x.strip()) for x in (a, b))
+    if qa and qb and qa.group(1) != qb.group(1):      # Tensor.view(dtype) and Tensor.view(-1): two uses, two rows
+        return False
     return norm_api(a) == norm_api(b)
 
 
@@ -165,7 +168,10 @@ def _missing_attribute(message: str) -> str | None:
         rest = [p for p in m.group(1).split(".")[1:] if not p.startswith("_")]
         return ".".join(["torch", *rest, m.group(2)])
     m = re.search(r"(?:type object |')(\w+)'? (?:object )?has no attribute '(\w+)'", message)
-    return f"{m.group(1)}.{m.group(2)}" if m else None
+    if not m:
+        return None
+    owner = next((o for o in _TORCH_OWNERS if m.group(1).endswith(o)), m.group(1))   # _CPUUntypedStorage
+    return f"{owner}.{m.group(2)}"
 
 
 def _elsewhere(api: str, other: str, evidence: str) -> dict[str, str]:

@@ -212,7 +212,8 @@ _META = [("float32", [2, 3]), ("bfloat16", [2, 3]), ("int64", []), ("float8_e4m3
 
 
 @case("torch.empty(device=meta)", ORIGIN,
-      [param(f"{d}-{'x'.join(map(str, s)) or 'scalar'}", dtype=d, shape=s) for d, s in _META], name="meta_tensor")
+      [param(f"{d}-{'x'.join(map(str, s)) or 'scalar'}", dtype=d, shape=s) for d, s in _META], name="meta_tensor",
+      reads={"data_ptr_is_zero": "Tensor.data_ptr", "storage_data_ptr_is_zero": "UntypedStorage.data_ptr"})
 def meta_tensor(torch, ctx, dtype, shape):
     """A meta tensor has shape and dtype but no data: device.type "meta", data_ptr() 0, and a storage whose
     data_ptr() is 0 (safetensors skips such tensors when looking for shared storage)."""
