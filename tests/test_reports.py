@@ -254,6 +254,11 @@ def test_entry_points_are_judged_by_their_end_to_end_rows(tmp_path):
     assert so.label == "blocked by torch.frombuffer, Tensor.view(dtype)"
     assert [r["id"] for r in so.off_path] == ["get_tensor[storage]"]
     assert verdicts["save"].state == "works", "a row off the loading path never counts against an entry point"
+    only_off = copy.deepcopy(verdict_sample())
+    only_off["cases"] = [r for r in only_off["cases"] if r["id"] != "save_bytes[float32]"]
+    report_off = reports.from_results([only_off])
+    save = {v.entry.key: v for v in report_off.verdicts(report_off.runs[0])}["save"]
+    assert save.state == "not tested" and "loading path this backend does not take" in save.why
     tf = verdicts["transformers.from_pretrained"]
     assert tf.state == "not tested" and "transformers not installed" in tf.label   # never "works" on SKIP
     files = render_all([verdict_sample()], tmp_path)

@@ -227,6 +227,8 @@ def verdict(entry: EntryPoint, rows: list[dict[str, Any]], e2e_modules: Iterable
     v = Verdict(entry, rows, e2e, "no cases")
     judged = v.judged_by
     if not judged:
+        if v.off_path:
+            v.state, v.why = "not tested", "all its rows are on a loading path this backend does not take"
         return v
     if all(raw(r) == "SKIP" for r in judged):
         reasons = Counter(" ".join(str(r.get("summary") or "skipped").split()) for r in judged)
