@@ -233,7 +233,7 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
         listed_rows=len(failing) + len(known),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
         anchor=anchor, hex_html=hex_html, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
-        source_key=catalog.key, css_colours=_css_colours(),
+        css_colours=_css_colours(),
         script=_SCRIPT, script_hash=_script_hash(_SCRIPT),
         perf={"summary": perf_report.summary(perf), "rows": perf_report.rows(perf), "legend": perf_report.LEGEND}
         if perf else None)
