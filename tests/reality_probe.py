@@ -3,7 +3,7 @@
     python tests/reality_probe.py --target pyborch [--backend-path DIR]
 
 For every dtype both torch and the target have, as a 2x3 tensor and as a 0-d one, it calls what users call
-(save_file, load(bytes), load_file, safe_open(...).get_tensor / get_slice) and prints one JSON object:
+(save_file, load(bytes), load_file with and without mmap, safe_open(...).get_tensor / get_slice) and prints one JSON object:
 {entry point: {probe: digest}}, where a digest is the produced file's sha256 (save) or the loaded tensor's
 dtype, shape and byte hash, or the exception class. tests/test_reality.py runs it under the oracle and a
 target and holds the kit's entry-point verdicts against what it finds. Inputs are built and results read
@@ -55,7 +55,10 @@ def main(argv: list[str] | None = None) -> int:
     import safetensors
     import safetensors.torch as st
 
+    from conformance.catalog._st_support import accepts
+
     ctx = Context(torch)
+    pread = accepts(st.load_file, "backend")
     out: dict[str, dict[str, str]] = {"save": {}, "load(bytes)": {}, "safe_open(pt)": {}}
     work = tempfile.mkdtemp(prefix="conformance-reality-")
     for name in DTYPE_NAMES:
@@ -84,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                 data = f.read()
             out["load(bytes)"][probe] = _attempt(lambda: _digest(ctx, st.load(data)["t"]))
             out["safe_open(pt)"][f"load_file {probe}"] = _attempt(lambda: _digest(ctx, st.load_file(path)["t"]))
+            if pread:       # the same entry point without mmap (safetensors 0.8.0 on)
+                out["safe_open(pt)"][f"load_file(backend=pread) {probe}"] = _attempt(
+                    lambda: _digest(ctx, st.load_file(path, backend="pread")["t"]))
 
             def get(slice_: bool) -> str:
                 with safetensors.safe_open(path, framework="pt") as f:
