@@ -63,7 +63,10 @@ def _method_of(fr: dict[str, Any], torch) -> str | None:
         return None
     name = code.co_name
     for cls in type(obj).__mro__:
-        if getattr(cls.__dict__.get(name), "__code__", None) is code:
+        attr = cls.__dict__.get(name)
+        while attr is not None and getattr(attr, "__code__", None) is not code and hasattr(attr, "__wrapped__"):
+            attr = attr.__wrapped__     # the kit's call log wraps some methods (conformance/calls.py)
+        if getattr(attr, "__code__", None) is code:
             for prefix, ns in (("torch", torch), ("torch.nn", getattr(torch, "nn", None))):
                 if ns is not None and getattr(ns, cls.__name__, None) is cls:
                     return f"{prefix}.{cls.__name__}.{name}"

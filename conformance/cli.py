@@ -24,6 +24,13 @@ class UsageError(Exception):
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
+    if args.replay:       # the catalog reads it at import, in this process and in the workers it starts
+        if not (Path(args.replay) / "trace.json").is_file():
+            print(f"error: --replay {args.replay}: no recording there (make one with "
+                  "`python -m conformance trace --out DIR -- python SCRIPT`)", file=sys.stderr)
+            return USAGE
+        os.environ["CONFORMANCE_REPLAY"] = str(Path(args.replay).resolve())
+
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
     # cost every run up to a second of imports and hooks. `-p NAME` after the options adds one back.
     os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -115,6 +122,12 @@ def _record(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _trace(args: argparse.Namespace, script: list[str]) -> int:
+    from .trace import command
+
+    return command.run(args.workload, args.out, script, args.update_signatures)
+
+
 def _list(args: argparse.Namespace) -> int:
     for c in load_catalog().values():
         print(f"{c.id}\t{c.api}\t{c.origin}")
@@ -153,6 +166,8 @@ def parser() -> argparse.ArgumentParser:
                      "results.json and index.html (informational, never part of the gate)")
     run.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): the report "
                      "adds what changed since (rows fixed, newly failing, with another cause)")
+    run.add_argument("--replay", metavar="DIR", help="also replay the recording in DIR (made by "
+                     "`python -m conformance trace -- python SCRIPT`) as cases replay[script-...]")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
     run.set_defaults(func=_run)
 
@@ -189,13 +204,33 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--case-timeout", type=_seconds, default=30.0)
     rec.set_defaults(func=_record)
 
+    tr = sub.add_parser("trace", help="record a workload's torch calls under real PyTorch, for replay "
+                        "(built-in: albert, bert, gpt2; or: --out DIR -- python SCRIPT [ARGS])")
+    tr.add_argument("--workload", action="append", default=[], help="albert, bert or gpt2 (repeatable; default all)")
+    tr.add_argument("--out", help="write the recording here (default: the cache the replay cases read)")
+    tr.add_argument("--update-signatures", action="store_true",
+                    help="rewrite conformance/catalog/_replay_signatures.py from the recordings")
+    tr.set_defaults(func=_trace)
+
     ls = sub.add_parser("list", help="list every case: id, API, origin")
     ls.set_defaults(func=_list)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script: list[str] = []
+    if argv[:1] == ["trace"] and "--" in argv:     # everything after `--` is the user's command
+        at = argv.index("--")
+        argv, script = argv[:at], argv[at + 1:]
+        if not script:
+            print("error: nothing to run after --; e.g. -- python my_script.py", file=sys.stderr)
+            return 2
     args, extra = parser().parse_known_args(argv)
+    if args.command == "trace":
+        if extra:
+            parser().error(f"unrecognized arguments: {' '.join(extra)} (a script goes after --)")
+        return args.func(args, script)
     if extra and args.command != "run":
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:

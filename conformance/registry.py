@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,9 @@ def catalog_digest() -> str:
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
     files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "worker.py")]
+    files += sorted((here / "trace").glob("*.py"))    # the replay cases' recorder and engine
+    if os.environ.get("CONFORMANCE_REPLAY"):           # a user's recording: its cases and their inputs
+        files.append(Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json")
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")

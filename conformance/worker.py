@@ -77,6 +77,9 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
                 obs[DISPLAY] = blamed(e, torch)
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
+        display = getattr(ctx, "display", None)   # a case's notes on its result: shown, never compared
+        if isinstance(display, dict):
+            obs[DISPLAY] = {**display, **obs.get(DISPLAY, {})}
         if ctx.cause:
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
         if ctx.around:
