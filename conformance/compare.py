@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .observe import DISPLAY
+from .calls import first_divergence
+from .observe import BLOCKED, DISPLAY
+from .outcomes import PHASES
 
 # Kept for display, never compared: they are the backend's words, not its behaviour.
 _DISPLAY_ONLY = {"message", "type"}
@@ -17,13 +20,36 @@ class Verdict:
     outcome: str
     summary: str = ""
     diffs: list[dict[str, Any]] = field(default_factory=list)
+    cause: dict[str, str] | None = None     # {api, phase, evidence} on every outcome but PASS and SKIP
+
+    def __post_init__(self) -> None:
+        # Only a fault in the call itself counts against the row's API; any other phase blocks the row.
+        if self.cause and self.cause["phase"] != "call" and self.outcome in ("FAIL", "MISSING"):
+            self.outcome = "BLOCKED"
+
+
+KIT = "torch-conformance"      # cause.api of an ERROR: the kit's own fault, or an invalid run
 
 
 def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
-          tolerance: dict[str, float] | None = None) -> Verdict:
-    """``oracle`` is the oracle's observation, ``result`` what the target's worker returned.
+          tolerance: dict[str, float] | None = None, api: str = "?") -> Verdict:
+    """``oracle`` is the oracle's observation, ``result`` what the target's worker returned, ``api`` the
+    row's API (what a fault in the call is blamed on).
 
     ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
+    v = _judge(oracle, result, tolerance, api)
+    if v.cause is None and v.outcome not in ("PASS", "SKIP"):
+        who = KIT if v.outcome == "ERROR" else api
+        v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
+    return v
+
+
+def _call(api: str, evidence: str) -> dict[str, str]:
+    return {"api": api, "phase": "call", "evidence": evidence[:600]}
+
+
+def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
+           tolerance: dict[str, float] | None, api: str) -> Verdict:
     if "crash" in result:
         return Verdict("CRASH", result["crash"].splitlines()[0], [{"path": "process", "detail": result["crash"]}])
     if "timeout" in result:
@@ -37,6 +63,9 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     not_here = _not_applicable(oracle)
     if not_here is not None:
         return Verdict("SKIP", not_here)
+    if BLOCKED in oracle:
+        c = oracle[BLOCKED]
+        return Verdict("ERROR", f"the oracle could not run the case ({c['phase']}: {c['api']}): {c['evidence']}"[:500])
     bad_inputs = _input_problems(oracle)
     if bad_inputs:
         return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
@@ -45,19 +74,31 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "kit_error" in target:
         return Verdict("ERROR", target["kit_error"])
     if "dtype_absent" in target:
-        return Verdict("MISSING", f"the target has no torch.{target['dtype_absent']}")
+        dt = f"torch.{target['dtype_absent']}"
+        phase = "call" if api == "torch.<dtype>" else "input"
+        return Verdict("MISSING", f"the target has no {dt}", cause={"api": dt, "phase": phase,
+                                                                     "evidence": f"the target has no {dt}"})
+    if BLOCKED in target:
+        c = dict(target[BLOCKED])
+        if same_api(api, c["api"]):      # the API under test failed while the kit used it to build or read
+            c["phase"] = "call"
+        word = "blocked by" if c["phase"] != "call" else "failed in"
+        return Verdict("FAIL", f"{word} {c['api']} ({PHASES[c['phase']]}): {c['evidence']}"[:500],
+                       [{"path": c["phase"], "oracle": "no failure", "target": c["evidence"]}], cause=c)
     bad_inputs = _input_problems(target)
     if bad_inputs:
-        return Verdict("FAIL", "the input given to the case was already wrong (built with torch.from_numpy"
-                       " and views): " + bad_inputs[0]["detail"], bad_inputs)
-    if "observe_error" in target:
-        return Verdict("FAIL", f"the kit could not read the target's result: {target['observe_error']}",
-                       [{"path": "observe", "oracle": "readable", "target": target["observe_error"]}])
+        return Verdict("FAIL", "the input given to the case was already wrong: " + bad_inputs[0]["detail"], bad_inputs,
+                       cause={"api": "input builder", "phase": "input", "evidence": bad_inputs[0]["detail"]})
     where = _where(target)
+    blame = _blame(target, api)
     if target.get("raises") == "AttributeError" and oracle.get("raises") != "AttributeError":
-        return Verdict("MISSING", f"{target.get('type')}: {target.get('message', '')}"[:300] + where,
-                       [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
-                         "target_message": target.get("message", "")}])
+        summary = f"{target.get('type')}: {target.get('message', '')}"[:300] + where
+        diffs = [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
+                  "target_message": target.get("message", "")}]
+        missing = _missing_attribute(target.get("message", ""))
+        if blame is None and (missing is None or same_api(api, missing) or not _is_torch_api(missing)):
+            return Verdict("MISSING" if missing is None or same_api(api, missing) else "FAIL", summary, diffs)
+        return Verdict("MISSING", summary, diffs, cause=blame or _elsewhere(api, missing, summary))
     approx: list[dict[str, Any]] = []
     diffs = diff(_strip(oracle), _strip(target), tolerance=tolerance, approx=approx)
     if not diffs:
@@ -71,7 +112,88 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    return Verdict("FAIL", summary + where, diffs)
+    # The case's own word first, then the first recorded call that diverged (it may precede an exception),
+    # then the API the target's exception came from.
+    cause = _case_cause(target) or _chain_cause(oracle, target, api) or blame
+    return Verdict("FAIL", summary + where, diffs, cause=cause)
+
+
+def norm_api(name: str) -> str:
+    name = re.sub(r"\(.*\)$", "", name.strip())
+    return name[len("torch."):] if name.startswith("torch.") else name
+
+
+def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict[str, str] | None:
+    """The cause with its API spelled as the catalog spells it (``torch.Tensor.view`` -> ``Tensor.view(dtype)``),
+    so one root cause is one name everywhere; ``names`` maps ``norm_api`` of each catalog API to it."""
+    if not cause:
+        return cause
+    return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
+
+
+def same_api(a: str, b: str) -> bool:
+    """``Tensor.view(dtype)`` and ``torch.Tensor.view``, ``torch.frombuffer`` and ``frombuffer``: one API."""
+    return norm_api(a) == norm_api(b)
+
+
+_TORCH_OWNERS = {"Tensor", "UntypedStorage", "TypedStorage", "dtype", "Size", "device", "layout",
+                 "Module", "Parameter", "Generator"}
+
+
+def _is_torch_api(name: str) -> bool:
+    return name.startswith("torch.") or name.split(".")[0] in _TORCH_OWNERS
+
+
+def _missing_attribute(message: str) -> str | None:
+    """The API an AttributeError says is missing: ``torch.frombuffer``, ``Tensor.untyped_storage``."""
+    m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", message)
+    if m:
+        rest = [p for p in m.group(1).split(".")[1:] if not p.startswith("_")]
+        return ".".join(["torch", *rest, m.group(2)])
+    m = re.search(r"(?:type object |')(\w+)'? (?:object )?has no attribute '(\w+)'", message)
+    return f"{m.group(1)}.{m.group(2)}" if m else None
+
+
+def _elsewhere(api: str, other: str, evidence: str) -> dict[str, str]:
+    """A cause in another torch API than the row's: an earlier call of an entry point (``chain``), or
+    something a unit case needs before its own call (``input``)."""
+    phase = "input" if _is_torch_api(api) or api.startswith("<") else "chain"
+    return {"api": other, "phase": phase, "evidence": evidence[:600]}
+
+
+def _blame(target: dict[str, Any], api: str) -> dict[str, str] | None:
+    """The cause of a target exception raised by another torch API than the row's, or None."""
+    d = target.get(DISPLAY)
+    found = d.get("torch_api") if isinstance(d, dict) else None
+    if not found or same_api(api, found) or not _is_torch_api(found):
+        return None
+    at = f" at {d['called_at']}" if d.get("called_at") else ""
+    return _elsewhere(api, found, f"{target.get('type')}: {target.get('message', '')}"[:400] + at)
+
+
+def _calls(obs: dict[str, Any]) -> list[list[str]]:
+    d = obs.get(DISPLAY)
+    return d.get("calls") or [] if isinstance(d, dict) else []
+
+
+def _chain_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, str] | None:
+    """The first torch call of the case whose result differs from the oracle's same call (``calls.py``)."""
+    found = first_divergence(_calls(oracle), _calls(target))
+    if found is None:
+        return None
+    _, other, how = found
+    if same_api(api, other):
+        return {"api": api, "phase": "call", "evidence": how[:600]}
+    return _elsewhere(api, other, how)
+
+
+def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:
+    """A case's own word on what diverged (``ctx.cause``), e.g. a chained replay's first diverging call."""
+    d = target.get(DISPLAY)
+    c = d.get("cause") if isinstance(d, dict) else None
+    if isinstance(c, dict) and c.get("api") and c.get("phase") in PHASES:
+        return {"api": str(c["api"]), "phase": c["phase"], "evidence": str(c.get("evidence", ""))[:600]}
+    return None
 
 
 # A case that cannot apply here observes {marker: what}: the installed safetensors lacks the entry point

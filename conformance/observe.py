@@ -4,30 +4,51 @@ An observation is JSON: dtype names, shapes, strides, raw little-endian bytes (h
 pointer offsets (never absolute addresses) and, for errors, the exception class. Exception
 messages are kept for display only; nothing here depends on hash seeds, time or dict order.
 
-The kit itself needs a small surface of the backend to read results: ``dtype`` identity with
-``torch.<name>``, ``shape``, ``stride()``, ``contiguous()``, ``numpy()`` and ``view(dtype)``.
-Each of those also has cases of its own, so a fault in them shows on its own row.
+The kit itself needs a small surface of the backend to build inputs and read results. Which calls it
+makes for that is chosen per target and per dtype (``routes``), among routes validated against known
+bytes, so a target missing the kit's favourite route is still judged on every API. A fault in building
+an input or reading a result never counts against the API under test: it raises ``Blocked`` (the row is
+BLOCKED by the API that failed), and that API has cases of its own.
 """
 from __future__ import annotations
 
 import os
 import tempfile
+from math import prod
 from typing import Any, Callable
 
 import numpy as np
 
+from . import calls, routes as routes_mod
 from .dtypes import DTYPES
-from .inputs import TensorInput, apply_views, flip_low_bits
+from .inputs import TensorInput, ViewOp, apply_views, flip_low_bits
 
 
 DISPLAY = "display"
+BLOCKED = "blocked"            # observation key: {"api", "phase", "evidence"} of what stopped the case
 
 
 UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"
 
 
-class ObservationError(Exception):
-    """The kit could not read a value out of the backend (a reader API failed)."""
+class Blocked(Exception):
+    """Another API than the one under test failed first: building an input (``input``), reading the result
+    (``read``) or an earlier step of a chain (``chain``). The row is BLOCKED by ``api``."""
+
+    def __init__(self, api: str, phase: str, evidence: str):
+        super().__init__(f"{api} ({phase}): {evidence}")
+        self.api, self.phase, self.evidence = api, phase, evidence
+
+    def cause(self) -> dict[str, str]:
+        return {"api": self.api, "phase": self.phase, "evidence": self.evidence[:600]}
+
+
+class ObservationError(Blocked):
+    """The kit could not read a value out of the backend (every validated reader failed)."""
+
+    def __init__(self, message: str, api: str = "Tensor.numpy"):
+        super().__init__(api, "read", message)
+        self.args = (message,)
 
 
 def exception(e: BaseException) -> dict[str, Any]:
@@ -46,18 +67,49 @@ def pointer_offset(delta: int, limit: int) -> int | str:
     return delta if isinstance(delta, int) and 0 <= delta <= limit else "outside the buffer"
 
 
+_ROUTES: dict[int, routes_mod.Routes] = {}
+
+
+def routes_for(torch: Any) -> routes_mod.Routes:
+    """The validated routes of this process's ``torch`` (probed once, on first use)."""
+    r = _ROUTES.get(id(torch))
+    if r is None:
+        r = _ROUTES[id(torch)] = routes_mod.probe(torch, Context(torch, routes=routes_mod.Routes({})).dtype_name)
+    return r
+
+
+def _view_api(op: ViewOp) -> str:
+    return "Tensor.transpose" if op[0] == "transpose" else "Tensor.__getitem__"
+
+
 class Context:
     """What a case gets besides ``torch``: input builders, readers and a private temp folder."""
 
-    def __init__(self, torch: Any):
+    def __init__(self, torch: Any, routes: routes_mod.Routes | None = None):
         self.torch = torch
         self.workdir: str | None = None   # made on first use: most cases never touch a file
         self.inputs: list[dict[str, Any]] = []   # input-sanity records, checked by compare
-        self._names: dict[int, str] | None = None
+        self.cause: dict[str, str] | None = None   # a case's own word on what diverged (shown, never compared)
+        self.around: list[str] = []     # blockers this case reached around to judge its own API (shown)
+        self._routes = routes
+
+    @property
+    def routes(self) -> routes_mod.Routes:
+        if self._routes is None:
+            self._routes = routes_for(self.torch)
+        return self._routes
+
+    def reach_around(self, api: str, how: str) -> None:
+        """Note that a step before the API under test failed and an independent route was taken instead."""
+        self.around.append(f"{api}: {how}")
 
     # -- dtypes -------------------------------------------------------------------------------
     def dtype(self, name: str) -> Any:
-        return getattr(self.torch, name)
+        """``torch.<name>``; a target without it blocks the case (the dtype has a row of its own)."""
+        dt = getattr(self.torch, name, None)
+        if dt is None:
+            raise Blocked(f"torch.{name}", "input", f"the target has no torch.{name}, which this case needs")
+        return dt
 
     def dtype_name(self, dt: Any) -> str:
         """Canonical name of a backend dtype: the torch.<name> it is, or its repr if none."""
@@ -73,21 +125,66 @@ class Context:
         return self.input_from(spec, spec.numpy_base())
 
     def input_from(self, spec: TensorInput, base: np.ndarray) -> Any:
-        """Like ``input``, from a numpy array the caller keeps (to mutate it in aliasing checks)."""
-        torch = self.torch
-        t = torch.from_numpy(base)
-        if spec.spec.numpy is None:
-            t = t.view(dtype=self.dtype(spec.dtype))
-        t = apply_views(t, spec.views, numpy=False)
-        try:
-            seen = self.tensor(t)
-        except ObservationError as e:
-            seen = {"observe_error": str(e)}
+        with calls.paused():
+            return self._input_from(spec, base)
+
+    def _input_from(self, spec: TensorInput, base: np.ndarray) -> Any:
+        """Like ``input``, from a numpy array the caller keeps (to mutate it in aliasing checks).
+
+        The tensor is built by the first validated route that builds it, then the view operations are
+        applied. An input that is not what numpy says it must be blocks the case, naming the step that
+        made it wrong."""
+        self.dtype(spec.dtype)
+        route = self.routes.of(spec.dtype)
+        t, errors = None, []
+        for b in route.builders:
+            try:
+                t = b.fn(self.torch, spec.spec, base)
+                break
+            except Exception as e:
+                errors.append(f"{b.name}: {type(e).__name__}: {str(e)[:120]}")
+        if t is None:
+            api = route.builders[0].api if route.builders else route.build_api
+            raise Blocked(api, "input", f"no route built the input {spec.describe()}: "
+                          + "; ".join(errors + route.failures))
+        built = t
+        for op in spec.views:
+            try:
+                t = apply_views(t, (op,), numpy=False)
+            except Exception as e:
+                raise Blocked(_view_api(op), "input", f"building the input {spec.describe()}: "
+                              f"{type(e).__name__}: {str(e)[:200]}") from None
         expected = spec.expected()
-        if expected["stride"] is None:
-            seen = {**seen, "stride": None} if "stride" in seen else seen
+        seen = self._sanity(t, expected)
         self.inputs.append({"input": spec.describe(), "expected": expected, "observed": seen})
+        if seen != expected:
+            api, phase = self._wrong_step(spec, built), "input"
+            if api != route.builders[0].api and not route.strided and route.readers:
+                # the reader was never seen to read a non-contiguous tensor right: it, not the view, is suspect
+                api, phase = route.readers[0].api, "read"
+            raise Blocked(api, phase, f"the input {spec.describe()} came out wrong: " + _first_difference(expected, seen)
+                          + ("" if phase == "input" else f" (read with {route.readers[0].name}, which failed the "
+                                                          "kit's strided check)"))
         return t
+
+    def _sanity(self, t: Any, expected: dict[str, Any]) -> dict[str, Any]:
+        seen = self.tensor(t)
+        if expected["stride"] is None:
+            seen = {**seen, "stride": None}
+        return seen
+
+    def _wrong_step(self, spec: TensorInput, built: Any) -> str:
+        """The first step of building ``spec`` whose result differs from numpy's: the builder or a view op."""
+        steps = [(self.routes.of(spec.dtype).builders[0].api, ())] + \
+            [(_view_api(op), spec.views[:i + 1]) for i, op in enumerate(spec.views)]
+        for api, views in steps:
+            want = TensorInput(spec.dtype, spec.shape, spec.bits, views).expected()
+            try:
+                if self._sanity(apply_views(built, views, numpy=False), want) != want:
+                    return api
+            except Exception:
+                return api
+        return steps[-1][0]
 
     def buffer(self, spec: TensorInput) -> bytearray:
         """The raw bytes of ``spec`` as a fresh bytearray (what safetensors hands to frombuffer)."""
@@ -95,30 +192,50 @@ class Context:
 
     # -- readers ------------------------------------------------------------------------------
     def raw_bytes(self, t: Any) -> bytes:
+        """The tensor's bytes in C order, through the first validated reader that reads it."""
+        with calls.paused():
+            return self._raw_bytes(t)
+
+    def _raw_bytes(self, t: Any) -> bytes:
         try:
             name = self.dtype_name(t.dtype)
-            spec = DTYPES.get(name)
-            if spec is None:
-                raise ObservationError(f"cannot read a tensor of dtype {name}")
-            c = t.contiguous()
-            if spec.numpy is None:
-                c = c.view(dtype=self.dtype(spec.carrier))
-            arr = np.asarray(c.numpy())
-            return np.ascontiguousarray(arr).tobytes()
-        except ObservationError:
-            raise
-        except Exception as e:  # a reader API failed: say which, keep the class
-            raise ObservationError(f"reading tensor bytes failed: {type(e).__name__}: {e}") from e
+        except Exception as e:
+            raise ObservationError(f"reading Tensor.dtype failed: {type(e).__name__}: {e}", "Tensor.dtype") from e
+        spec = DTYPES.get(name)
+        if spec is None:
+            raise ObservationError(f"cannot read a tensor of dtype {name}", "Tensor.dtype")
+        try:
+            if prod(int(n) for n in t.shape) == 0:      # nothing to read: the bytes of no element are empty
+                return b""
+        except Exception as e:
+            raise ObservationError(f"reading Tensor.shape failed: {type(e).__name__}: {e}", "Tensor.shape") from e
+        readers = self.routes.of(name).readers
+        errors = []
+        for r in readers:
+            try:
+                return r.fn(self.torch, spec, t)
+            except Exception as e:
+                errors.append(f"{r.name}: {type(e).__name__}: {str(e)[:160]}")
+        api = readers[0].api if readers else self.routes.of(name).read_api
+        raise ObservationError("reading tensor bytes failed: " + ("; ".join(errors + self.routes.of(name).failures)
+                                                               or "no reader route"), api)
 
     def tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
         """dtype, shape, strides and raw bytes of a tensor; ``extra`` adds named observations."""
+        with calls.paused():
+            return self._tensor(t, **extra)
+
+    def _tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
         if not isinstance(t, self.torch.Tensor):
             return {"not_a_tensor": type(t).__name__}
-        try:
-            obs = {"dtype": self.dtype_name(t.dtype), "shape": [int(s) for s in t.shape],
-                   "stride": [int(s) for s in t.stride()]}
-        except Exception as e:
-            raise ObservationError(f"reading dtype/shape/stride failed: {type(e).__name__}: {e}") from e
+        obs: dict[str, Any] = {}
+        for key, api, read in (("dtype", "Tensor.dtype", lambda: self.dtype_name(t.dtype)),
+                               ("shape", "Tensor.shape", lambda: [int(s) for s in t.shape]),
+                               ("stride", "Tensor.stride", lambda: [int(s) for s in t.stride()])):
+            try:
+                obs[key] = read()
+            except Exception as e:
+                raise ObservationError(f"reading {api} failed: {type(e).__name__}: {e}", api) from e
         obs["bytes"] = self.raw_bytes(t).hex()
         obs.update(extra)
         return obs
@@ -127,7 +244,7 @@ class Context:
         """Run ``fn`` and observe its value, or the exception it raised."""
         try:
             return self.value(fn())
-        except ObservationError:
+        except Blocked:
             raise
         except Exception as e:
             return exception(e)
@@ -179,6 +296,13 @@ class Context:
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix="conformance-case-")
         return os.path.join(self.workdir, name)
+
+
+def _first_difference(expected: dict[str, Any], seen: dict[str, Any]) -> str:
+    for k in expected:
+        if expected.get(k) != seen.get(k):
+            return f"{k}: expected {str(expected.get(k))[:80]}, got {str(seen.get(k))[:80]}"
+    return "differs"
 
 
 def _safe_eq(a: Any, b: Any) -> bool:

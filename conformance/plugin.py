@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from . import backends, expectations as expect, guard, reaper, reports, results as res
+from . import backends, expectations as expect, guard, loading_path, reaper, reports, results as res
 from .reports import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
 from .backends.base import from_caller
-from .compare import judge
+from .compare import canonical_cause, judge, norm_api
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--perf", default=None, metavar="PERF_JSON",
                 help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
                      "(informational, never part of the gate)")
+    g.addoption("--case-order", default="catalog", metavar="catalog|reverse|shuffle:SEED",
+                help="the order cases run in (default: catalog order); results must not depend on it")
     g.addoption("--surface", action="store_true",
                 help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
 
@@ -79,6 +81,15 @@ class State:
     selected: set[str] | None = None           # case ids selected to run (xdist: as the workers collected them)
     deselected: int = 0                        # cases -k / -m left out
     write_error: str | None = None             # a report could not be written (full disk, ...)
+    _loading_path: dict[str, Any] | None = None
+
+    def loading_path(self) -> dict[str, Any] | None:
+        """The loading path safetensors takes for this target (from its hello's ``torch.__version__``)."""
+        if self.target_hello is None:
+            return None
+        if self._loading_path is None:
+            self._loading_path = loading_path.decide(self.target_hello.get("version"))
+        return self._loading_path
 
     def target(self) -> WorkerClient:
         if self.client is None:
@@ -125,6 +136,9 @@ def pytest_configure(config: pytest.Config) -> None:
             perf = perf_report.load(config.getoption("perf"))
         except perf_report.PerfError as e:
             raise pytest.UsageError(str(e)) from None
+    order = config.getoption("case_order")
+    if order not in ("catalog", "reverse") and not (order.startswith("shuffle:") and len(order) > len("shuffle:")):
+        raise pytest.UsageError(f"--case-order {order!r}: use catalog, reverse or shuffle:SEED")
     root = Path(config.getoption("oracle_cache") or default_root())
     report_dir = config.getoption("report_dir")
     lock = _guard(config, root, report_dir)
@@ -196,9 +210,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.target().spawn()     # it imports the backend while pytest collects
 
 
+def _reorder(order: str, items: list) -> None:
+    """--case-order: a case must observe the same whatever ran before it in its target process."""
+    if order == "reverse":
+        items.reverse()
+    elif order.startswith("shuffle:"):
+        import random
+        random.Random(order.split(":", 1)[1]).shuffle(items)
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
     state = config.stash.get(STATE, None)
-    if state is None or state.client is None:
+    if state is None:
+        return
+    _reorder(config.getoption("case_order"), items)
+    if state.client is None:
         return
     try:
         state.target_hello = state.client.wait_started()
@@ -367,6 +393,25 @@ def _sent_ahead(state: State, case_id: str) -> list[str]:
     return []
 
 
+def _reached_around(result: dict[str, Any]) -> list[str] | None:
+    """Blockers the target's case went around to judge its own API (``Context.reach_around``)."""
+    display = (result.get("obs") or {}).get("display")
+    return display.get("reached_around") if isinstance(display, dict) else None
+
+
+_API_NAMES: dict[str, str] = {}
+
+
+def _api_names() -> dict[str, str]:
+    """``norm_api(api) -> api`` for the catalog's APIs; the first spelling of each wins (catalog order)."""
+    if not _API_NAMES:
+        for c in load_catalog().values():     # a plain name (torch.empty) wins over a qualified one
+            key = norm_api(c.api)
+            if key not in _API_NAMES or ("(" in _API_NAMES[key] and "(" not in c.api):
+                _API_NAMES[key] = c.api
+    return _API_NAMES
+
+
 class CaseFailed(Exception):
     def __init__(self, record: dict[str, Any]):
         super().__init__(record["summary"])
@@ -392,15 +437,21 @@ class CaseItem(pytest.Item):
         else:
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
-        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance)
+        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance, self.case.api)
+        verdict.cause = loading_path.path_cause(self.case.id, verdict.cause, state.loading_path(),
+                                                state.oracle_hello and loading_path.decide(state.oracle_hello.get("version")))
+        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome == "FAIL":
+            verdict.outcome = "BLOCKED"
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
         record = {
             "id": self.case.id, "api": self.case.api, "origin": self.case.origin, "module": self.case.module,
             "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
             "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
+            "cause": canonical_cause(verdict.cause, _api_names()),
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
-            "observed": result.get("obs"), "ms": result.get("ms"),
+            "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": _reached_around(result),
+            "off_path": loading_path.off_path(self.case.path, state.loading_path()),
             "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
         }
         state.ran += 1
@@ -559,6 +610,7 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
     run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
            "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
            "expectations": state.expectations.path, "gate_problems": problems,
+           "loading_path": state.loading_path(),
            "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
            # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
            "target_processes": len({r["process"] for r in state.records if r.get("process")}),

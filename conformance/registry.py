@@ -49,6 +49,7 @@ class Case:
     tolerance: dict[str, float] | None = field(compare=False, default=None)
     timeout: float | None = field(compare=False, default=None)   # seconds this case may need, at least
     slow: bool = field(compare=False, default=False)   # starts a Python of its own: seconds, not ms
+    path: str | None = field(compare=False, default=None)   # "storage": only on safetensors' storage loading path
 
     def run(self, torch: Any, ctx: Any) -> Any:
         return self.fn(torch, ctx, **self.params.values)
@@ -58,14 +59,16 @@ _CASES: dict[str, Case] = {}
 
 
 def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None, *,
-         tolerance: dict[str, float] | None = None, timeout: float | None = None, slow: bool = False):
+         tolerance: dict[str, float] | None = None, timeout: float | None = None, slow: bool = False,
+         path: str | None = None):
     """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone).
 
     ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
     values such as a model's output); ``timeout`` raises the --case-timeout for this case to at least
     that many seconds (e.g. a case that imports a large library); ``slow`` marks a case that takes
     seconds (it starts a process of its own), so that it runs beside the others: in a second target
-    process, or on another xdist worker."""
+    process, or on another xdist worker; ``path`` ("storage") marks a step of the loading path safetensors
+    takes only for some ``torch.__version__`` (``conformance/loading_path.py``)."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
@@ -74,7 +77,7 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
             if case_id in _CASES:
                 raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
             _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip(),
-                                   dict(tolerance) if tolerance else None, timeout, slow)
+                                   dict(tolerance) if tolerance else None, timeout, slow, path)
         return fn
     return register
 
@@ -99,7 +102,7 @@ def catalog_digest() -> str:
     """Hash of everything that decides an oracle observation: the cases and the kit code that
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
-    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "worker.py")]
+    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "worker.py")]
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")

@@ -20,9 +20,10 @@ import traceback
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from . import backends, channel
+from . import backends, calls, channel
 from .backends.base import RealTorchWatch, real_torch_dir
-from .observe import Context, ObservationError, exception
+from .blame import blamed
+from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
 from .registry import load_catalog
 
 
@@ -44,25 +45,44 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
     }
 
 
-def run_case(case_id: str, cases: dict, torch: Any) -> dict[str, Any]:
+# Cases that run a whole library on the target log their own steps (and would fill any call log).
+UNLOGGED = ("transformers_e2e", "replay")
+
+
+def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
         return {"kit_error": f"unknown case id {case_id!r} (catalog mismatch between processes)"}
     for name in case.params.requires_dtypes:
         if not hasattr(torch, name):
             return {"dtype_absent": name}
-    ctx = Context(torch)
+    ctx = Context(torch, routes)
+    log = calls.ACTIVE if case.module not in UNLOGGED else None
     try:
         try:
-            obs: dict[str, Any] = {"value": ctx.value(case.run(torch, ctx))}
-        except ObservationError as e:
-            obs = {"observe_error": str(e)}
+            if log:
+                log.start()
+            try:
+                value = case.run(torch, ctx)
+            finally:
+                chain = log.stop() if log else None
+            obs: dict[str, Any] = {"value": ctx.value(value)}
+        except Blocked as e:      # building an input or reading the result failed: not the API under test
+            obs = {BLOCKED: e.cause()}
         except (KeyboardInterrupt, GeneratorExit):
             raise
         except BaseException as e:   # also pyo3's PanicException and SystemExit: the case's observation
             obs = exception(e)
+            if DISPLAY not in obs:     # which torch API raised it: compare blames that one
+                obs[DISPLAY] = blamed(e, torch)
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
+        if ctx.cause:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
+        if ctx.around:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "reached_around": ctx.around}
+        if chain:
+            obs[DISPLAY] = {**obs.get(DISPLAY, {}), "calls": chain}
         return obs
     finally:
         if ctx.workdir:
@@ -126,15 +146,18 @@ def main(argv: list[str] | None = None) -> int:
             raise RuntimeError(f"target {backend.name!r} is not built on PyTorch but loaded real torch while "
                                f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
         cases = load_catalog()
+        routes = routes_for(torch)
+        digest_ctx = Context(torch, routes)
+        calls.install(torch, calls.CallLog(lambda v, api: calls.tensor_digest(digest_ctx, v, api)))
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
-    send({"hello": describe(backend, torch, uses_real)})
+    send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe()}})
 
     for line in requests:
         case_id = json.loads(line)["case"]
         start = time.perf_counter()
-        obs = run_case(case_id, cases, torch)
+        obs = run_case(case_id, cases, torch, routes)
         tainted = [] if uses_real else watch.new_modules()
         if tainted:
             obs = {"kit_error": f"real torch was imported during this case ({', '.join(tainted[:5])}); "

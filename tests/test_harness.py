@@ -91,12 +91,52 @@ class TestCompare:
         assert v.outcome == "FAIL" and v.summary.startswith("did not raise; the oracle raised ValueError")
 
     def test_attribute_error_is_missing_unless_the_oracle_raises_it_too(self):
-        v = judge(tensor_obs("00000000"), {"obs": exc("AttributeError", "module 'torch' has no attribute 'frombuffer'")})
+        missing = {"obs": exc("AttributeError", "module 'torch' has no attribute 'frombuffer'")}
+        v = judge(tensor_obs("00000000"), missing, api="torch.frombuffer")
         assert v.outcome == "MISSING" and "frombuffer" in v.summary
+        assert v.cause == {"api": "torch.frombuffer", "phase": "call", "evidence": v.summary}
         assert judge(exc("AttributeError", "a"), {"obs": exc("AttributeError", "b")}).outcome == "PASS"
 
+    def test_another_apis_absence_blocks_the_row_and_names_that_api(self):
+        missing = {"obs": exc("AttributeError", "module 'mindtorch_v2' has no attribute 'frombuffer'")}
+        v = judge(tensor_obs("00000000"), missing, api="safetensors.torch.load")   # an entry point: a chain
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "torch.frombuffer" and v.cause["phase"] == "chain"
+        v = judge(tensor_obs("00000000"), {"obs": exc("AttributeError", "'Tensor' object has no attribute 'data_ptr'")},
+                  api="UntypedStorage.nbytes")                                       # a unit case's prerequisite
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "Tensor.data_ptr" and v.cause["phase"] == "input"
+        # an AttributeError inside the backend's own code (not a torch API) is the call's own failure
+        v = judge(tensor_obs("00000000"), {"obs": exc("AttributeError", "'NoneType' object has no attribute 'shape'")},
+                  api="Tensor.reshape")
+        assert v.outcome == "FAIL" and v.cause["api"] == "Tensor.reshape" and v.cause["phase"] == "call"
+
+    def test_an_exception_raised_by_another_torch_api_blocks_the_row(self):
+        raised = {**exc("TypeError", "from_file() got an unexpected keyword argument 'nbytes'"),
+                  "display": {"torch_api": "torch.UntypedStorage.from_file", "called_at": "x.py:3"}}
+        v = judge(tensor_obs("00000000"), {"obs": raised}, api="safe_open(pt).get_tensor")
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "torch.UntypedStorage.from_file"
+        assert "x.py:3" in v.cause["evidence"]
+        v = judge(tensor_obs("00000000"), {"obs": raised}, api="torch.UntypedStorage.from_file")
+        assert v.outcome == "FAIL" and v.cause["phase"] == "call"
+
+    def test_a_blocked_observation_is_blocked_unless_it_names_the_rows_own_api(self):
+        blocked = {"blocked": {"api": "Tensor.view(dtype)", "phase": "input", "evidence": "no route built it"}}
+        v = judge(tensor_obs("00000000"), {"obs": blocked}, api="Tensor.reshape")
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "Tensor.view(dtype)" and "blocked by" in v.summary
+        v = judge(tensor_obs("00000000"), {"obs": blocked}, api="Tensor.view(dtype)")
+        assert v.outcome == "FAIL" and v.cause["phase"] == "call"
+        assert judge(blocked, {"obs": tensor_obs("00000000")}).outcome == "ERROR"     # the oracle never blocks
+
+    def test_a_cases_own_cause_wins(self):
+        obs = {"value": 2, "display": {"cause": {"api": "torch.nn.functional.linear", "phase": "chain",
+                                                 "evidence": "first divergence at model.py:7"}}}
+        v = judge({"value": 1}, {"obs": obs}, api="replay[albert-chained]")
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "torch.nn.functional.linear"
+
     def test_missing_and_skipped_dtypes(self):
-        assert judge(tensor_obs("00000000"), {"obs": {"dtype_absent": "float8_e5m2"}}).outcome == "MISSING"
+        v = judge(tensor_obs("00000000"), {"obs": {"dtype_absent": "float8_e5m2"}}, api="torch.frombuffer")
+        assert v.outcome == "BLOCKED" and v.cause["api"] == "torch.float8_e5m2" and v.cause["phase"] == "input"
+        assert judge(tensor_obs("00000000"), {"obs": {"dtype_absent": "float8_e5m2"}}, api="torch.<dtype>").outcome \
+            == "MISSING"
         assert judge({"dtype_absent": "float4_e2m1fn_x2"}, {"obs": {"dtype_absent": "float4_e2m1fn_x2"}}).outcome == "SKIP"
 
     def test_crash_and_timeout(self):
@@ -112,12 +152,13 @@ class TestCompare:
         assert judge({"kit_error": "oracle crashed"}, {"obs": tensor_obs("00")}).outcome == "ERROR"
         assert judge(tensor_obs("00"), {"obs": {"kit_error": "real torch was imported"}}).outcome == "ERROR"
 
-    def test_wrong_input_in_the_target_is_a_fail_of_the_input_builders(self):
+    def test_wrong_input_in_the_target_blocks_the_row(self):
         good = {"input": "float32[1]", "expected": {"bytes": "00000000"}, "observed": {"bytes": "00000000"}}
         bad = {"input": "float32[1]", "expected": {"bytes": "00000000"}, "observed": {"bytes": "00000080"}}
         oracle = {**tensor_obs("00000000"), "inputs": [good]}
         v = judge(oracle, {"obs": {**tensor_obs("00000000"), "inputs": [bad]}})
-        assert v.outcome == "FAIL" and "the input given to the case was already wrong" in v.summary
+        assert v.outcome == "BLOCKED" and "the input given to the case was already wrong" in v.summary
+        assert v.cause["phase"] == "input"
         assert "input float32[1]" in v.summary and v.diffs[0]["first_offset"] == 3
         assert judge({**tensor_obs("00000000"), "inputs": [bad]}, {"obs": oracle}).outcome == "ERROR"
 

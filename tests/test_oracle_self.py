@@ -69,3 +69,24 @@ def test_same_outcomes_with_and_without_xdist(oracle, tmp_path):
     slow = [c["process"] for i, c in cases.items() if i.startswith("import_safetensors_torch[")]
     assert len(slow) == 2 and len(set(slow)) == 2, slow
     assert run.results["run"]["target_env"]["module"] == "torch", "the workers' hello reaches the results"
+
+
+def test_observations_do_not_depend_on_case_order(oracle, tmp_path):
+    """Every case imports what it uses: run in reverse and in a seeded shuffled order, the oracle and pyborch
+    observe byte for byte what they observe in catalog order (a case that leans on an import made by an
+    earlier case, as module_load_state_dict once did with torch.nn, differs here)."""
+    first = {c["id"]: c for c in oracle.results["cases"]}
+    for target, reference in (("torch", first), ("pyborch", None)):
+        if reference is None:
+            base = run_kit(target, tmp_path / f"{target}-catalog", oracle.cache)
+            assert base.returncode in (0, 1), base.output[-4000:]
+            reference = base.cases
+        for order in ("reverse", "shuffle:20261130"):
+            run = run_kit(target, tmp_path / f"{target}-{order.replace(':', '-')}", oracle.cache,
+                          "--case-order", order)
+            assert run.returncode in (0, 1), run.output[-4000:]
+            seqs = {c["id"]: c["seq"] for c in run.cases.values() if c["process"].startswith("main#")}
+            assert seqs != {i: c["seq"] for i, c in reference.items() if i in seqs}, f"{order} ran in catalog order"
+            assert not _differences(run.cases, reference), f"{target} observed something else in {order} order"
+            assert {i: c["raw_outcome"] for i, c in run.cases.items()} == \
+                {i: c["raw_outcome"] for i, c in reference.items()}

@@ -11,6 +11,8 @@ before 0.8.0, ``get_tensors``) observe ``{"unsupported_in_this_safetensors": ...
 """
 from __future__ import annotations
 
+import importlib
+
 import json
 import struct
 
@@ -267,7 +269,23 @@ def load_path(torch, ctx, path_kind, dtype):
     got = _load_via(torch, path_kind, path, ["t"])
     if "unsupported_in_this_safetensors" in got:
         return got
-    return {"keys": sorted(got), "t": ctx.tensor(got["t"])}
+    obs = {"keys": sorted(got), "t": ctx.tensor(got["t"])}
+    if path_kind == "safe_open-numpy":
+        _blame_from_numpy(ctx, path, dtype, obs["t"])
+    return obs
+
+
+def _blame_from_numpy(ctx, path: str, dtype: str, seen: dict) -> None:
+    """On the numpy path the only torch call is from_numpy(array): when the array (read without torch)
+    holds the file's tensor and the tensor does not, from_numpy is the first call that diverged."""
+    import safetensors
+
+    with safetensors.safe_open(path, framework="numpy") as f:
+        arr = f.get_tensor("t")
+    if seen.get("dtype") != dtype or seen.get("bytes") != arr.tobytes().hex():
+        ctx.cause = {"api": "torch.from_numpy", "phase": "chain",
+                     "evidence": f"safe_open(numpy) gave the file's {dtype} array; torch.from_numpy(array) gave a "
+                                 f"{seen.get('dtype')} tensor with other bytes"}
 
 
 # -- load / load_file beyond one tensor -------------------------------------------------------------
@@ -395,6 +413,7 @@ def safe_open_numpy_overview(torch, ctx):
 
 def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
     """Embedding(4, 3) tied to the output Linear(3, 4), weights set from bytes with copy_."""
+    importlib.import_module("torch.nn")     # a submodule: every case imports what it uses (order independence)
 
     class Tied(torch.nn.Module):
         def __init__(self):

@@ -32,7 +32,6 @@ import importlib
 import importlib.util
 import json
 import os
-import re
 import struct
 import threading
 from contextlib import contextmanager
@@ -42,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import DTYPES
+from ..blame import describe_failure, target_name as _target_name
 from ..observe import DISPLAY, ObservationError
 from ..registry import case, param
 from . import _hf_models
@@ -54,7 +54,6 @@ INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1]]
 OUTPUTS = {"albert": ("logits",), "bert": ("last_hidden_state", "pooler_output"), "gpt2": ("logits",)}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 TIMEOUT = 300.0      # importing transformers on a slow backend, or making the models the first time
-CALLERS = ("transformers", "safetensors", "conformance")   # code that calls the backend
 NOT_INSTALLED = {"unsupported_in_this_environment": "transformers not installed"}
 
 
@@ -374,143 +373,6 @@ def tracing(calls: list[dict[str, Any]]):
 
 # -- where a step failed -----------------------------------------------------------------------------
 
-_ABS_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:,()]+/)+([^\s'\"/:,()]+)")
-
-
-def scrub(text: str) -> str:
-    """No absolute paths in observations: keep each path's last component."""
-    return _ABS_PATH.sub(r"…/\1", text)
-
-
-def _top(module: str | None) -> str:
-    return (module or "").split(".")[0]
-
-
-def _frame(tb) -> dict[str, Any]:
-    f = tb.tb_frame
-    module = f.f_globals.get("__name__") or "?"
-    filename = f.f_code.co_filename
-    rel = module.replace(".", "/") + ("/__init__.py" if filename.endswith("__init__.py") else ".py")
-    return {"module": module, "file": rel, "line": tb.tb_lineno,
-            "function": getattr(f.f_code, "co_qualname", f.f_code.co_name), "_filename": filename,
-            "_code": f.f_code, "_self": f.f_locals.get("self")}
-
-
-def _source(fr: dict[str, Any]) -> str:
-    import linecache
-    return linecache.getline(fr["_filename"], fr["line"]).strip()[:200]
-
-
-def _backend_tops(torch) -> set[str]:
-    tops = {_top(getattr(torch, "__name__", None)), _top(getattr(getattr(torch, "Tensor", None), "__module__", None))}
-    name = _target_name() or ""
-    if name.startswith("module:"):        # a module:NAME target's own code is backend code too
-        tops.add(_top(name[len("module:"):]))
-    return {t for t in tops if t and t != "builtins"}
-
-
-def _as_torch_name(module: str, tops: set[str]) -> str:
-    parts = module.split(".")
-    if parts[0] in tops or parts[0] == "torch":
-        parts = ["torch"] + [p for p in parts[1:] if not p.startswith("_")]
-    return ".".join(parts)
-
-
-def _method_of(fr: dict[str, Any], torch) -> str | None:
-    """``torch.nn.Module.train`` for a backend frame running a method of ``self``'s class (also one
-    patched in from elsewhere): the class in ``self``'s MRO whose attribute runs this code."""
-    obj, code = fr.get("_self"), fr.get("_code")
-    if obj is None or code is None:
-        return None
-    name = code.co_name
-    for cls in type(obj).__mro__:
-        if getattr(cls.__dict__.get(name), "__code__", None) is code:
-            for prefix, ns in (("torch", torch), ("torch.nn", getattr(torch, "nn", None))):
-                if ns is not None and getattr(ns, cls.__name__, None) is cls:
-                    return f"{prefix}.{cls.__name__}.{name}"
-            return f"{cls.__qualname__}.{name}"
-    return None
-
-
-def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops: set[str],
-               torch_mod: Any = None) -> str | None:
-    if isinstance(e, AttributeError):
-        name, obj = getattr(e, "name", None), getattr(e, "obj", None)
-        if name and obj is not None:
-            import types
-            if isinstance(obj, types.ModuleType):
-                return f"{_as_torch_name(obj.__name__, tops)}.{name}"
-            owner = obj if isinstance(obj, type) else type(obj)
-            return f"{owner.__name__}.{name}"
-        m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(e))
-        if m:
-            return f"{_as_torch_name(m.group(1), tops)}.{m.group(2)}"
-        m = re.search(r"'(\w+)' object has no attribute '(\w+)'", str(e))
-        if m:
-            return f"{m.group(1)}.{m.group(2)}"
-    if isinstance(e, ImportError) and caller is not None:
-        name = re.search(r"cannot import name '(\w+)'", str(e))
-        src = re.search(r"from (torch[\w.]*) import", caller.get("code", ""))
-        if name and src:
-            return f"{src.group(1)}.{name.group(1)}"
-        missing = re.search(r"No module named '([\w.]+)'", str(e))
-        if missing and _top(missing.group(1)) in tops | {"torch"}:
-            return _as_torch_name(missing.group(1), tops) if _top(missing.group(1)) != "torch" else missing.group(1)
-    if backend is not None:
-        method = _method_of(backend, torch_mod)
-        if method:
-            return method
-        qual = backend["function"]
-        if "." in qual and not qual.startswith("<"):
-            return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
-        return f"{_as_torch_name(backend['module'], tops)}.{qual}"
-    if caller is not None:
-        m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
-        if m:
-            return m.group(0)
-    return None
-
-
-def describe_failure(e: BaseException, torch, step: str) -> dict[str, Any]:
-    """The first failing frame of ``e``: the deepest transformers/safetensors (or kit) frame that called
-    into the backend, the backend frame it called, and the torch API involved."""
-    root = e
-    while root.__cause__ is not None and root.__cause__ is not root:   # `raise X from original`: the original
-        root = root.__cause__                                            # failure is where it happened
-    frames = []
-    tb = root.__traceback__
-    while tb is not None:
-        frames.append(_frame(tb))
-        tb = tb.tb_next
-    tops = _backend_tops(torch)
-    # The deepest caller frame: everything below it is the backend (or the stdlib it went through).
-    callers = [i for i, f in enumerate(frames) if _top(f["module"]) in CALLERS]
-    caller_i = callers[-1] if callers else None
-    caller = backend = None
-    if caller_i is not None:
-        caller = {**frames[caller_i], "code": _source(frames[caller_i])}
-        backend = next((f for f in frames[caller_i + 1:] if _top(f["module"]) in tops), None)
-    raised = frames[-1] if frames else None
-    api = _torch_api(root, caller, backend, tops, torch)
-    clean = lambda f: None if f is None else {k: v for k, v in f.items() if not k.startswith("_")}  # noqa: E731
-    where = f"step {step}"
-    if caller is not None:
-        where += f" at {caller['file']}:{caller['line']} ({caller['function']})"
-    if api:
-        where += f" calling {api}"
-    if backend is not None:
-        where += f" [backend {backend['file']}:{backend['line']} {backend['function']}]"
-    error = _exc_line(root) + (f" (surfacing as {_exc_line(e)})" if root is not e else "")
-    return {"step": step, "where": where, "error": scrub(error)[:400],
-            "caller": clean(caller), "backend_frame": clean(backend), "raised_in": clean(raised), "torch_api": api}
-
-
-def _exc_line(e: BaseException) -> str:
-    cls = type(e)
-    name = cls.__qualname__ if cls.__module__ == "builtins" else f"{cls.__module__}.{cls.__qualname__}"
-    return f"{name}: {str(e)[:250]}"
-
-
 def _rethrowable(e: Exception, display: dict[str, Any]) -> Exception:
     """An exception of ``e``'s builtin class, its message without absolute paths, carrying ``display``."""
     base = next((c for c in type(e).__mro__ if c.__module__ == "builtins"), Exception)
@@ -524,15 +386,6 @@ def _rethrowable(e: Exception, display: dict[str, Any]) -> Exception:
     new.__cause__ = e
     setattr(new, DISPLAY, display)
     return new
-
-
-def _target_name() -> str | None:
-    """The worker's --target (``torch`` for the oracle), from the arguments it exports."""
-    try:
-        args = json.loads(os.environ.get("CONFORMANCE_TARGET_ARGS") or "null")
-        return args[args.index("--target") + 1]
-    except (ValueError, TypeError, IndexError, AttributeError):
-        return None
 
 
 def _is_real_torch(torch) -> bool:

@@ -76,8 +76,10 @@ def reshape(torch, ctx, dtype, shape, views, to):
     base = spec.numpy_base()
     t = ctx.input_from(spec, base)
     r = t.reshape(to)
-    aliases = ctx.changes(lambda: ctx.raw_bytes(r), lambda: flip_low_bits(base)) if base.size else None
-    return {"result": ctx.tensor(r), "aliases_input": aliases}
+    result = ctx.tensor(r)        # read before the aliasing probe writes through the input
+    # through the input itself: where from_numpy copies, a write to ``base`` would not reach ``t`` at all
+    aliases = ctx.follows_writes(t, base, lambda: ctx.raw_bytes(r)) if base.size else None
+    return {"result": result, "aliases_input": aliases}
 
 
 _NUMPY_DTYPES = [d for d in DTYPE_NAMES if DTYPES[d].numpy]
