@@ -15,11 +15,13 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from ..outcomes import OUTCOMES
 from .model import Report, Run
 
-_ERRORS = ("CRASH", "TIMEOUT", "ERROR")
-_FAILURES = ("FAIL", "MISSING", "XPASS")
-_SKIPPED = ("SKIP", "XFAIL")
+# From the outcome table, so a new outcome (BLOCKED) is counted as results.json counts it.
+_ERRORS = tuple(o for o, d in OUTCOMES.items() if d.junit == "error")
+_FAILURES = tuple(o for o, d in OUTCOMES.items() if d.junit == "failure")
+_SKIPPED = tuple(o for o, d in OUTCOMES.items() if d.junit == "skipped")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
