@@ -534,7 +534,7 @@ def test_a_full_disk_names_the_path_and_keeps_what_was_written(tmp_path, oracle)
     p = in_namespace(f"mount -t tmpfs -o size=64k tmpfs {full}",
                      ["run", "--target", "pyborch", "--report-dir", str(full)], oracle.cache)
     one_clear_line(p)
-    assert f"cannot write {full}" in out(p) and "No space left on device" in out(p)
+    assert f"cannot write {full / 'results.json'}: No space left on device" in out(p)
     assert f"{full / 'results.jsonl'} keeps the records written before" in out(p)
 
 
