@@ -684,7 +684,7 @@ def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) ->
 
     matrix = loading_matrix.build(results)
     if matrix["dtypes"]:
-        (out / "loading-matrix.md").write_text(loading_matrix.markdown(matrix))
+        res.write_atomic(out / "loading-matrix.md", loading_matrix.markdown(matrix))
     if config.getoption("surface"):
         import subprocess
         import sys

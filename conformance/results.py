@@ -47,6 +47,11 @@ def write_atomic(path: Path, text: str) -> None:
         with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
         tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None:       # a failed write() names no file: name the one we were writing
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
