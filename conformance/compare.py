@@ -134,7 +134,7 @@ def norm_api(name: str) -> str:
 def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict[str, str] | None:
     """The cause with its API spelled as the catalog spells it (``torch.Tensor.view`` -> ``Tensor.view(dtype)``),
     so one root cause is one name everywhere; ``names`` maps ``norm_api`` of each catalog API to it."""
-    if not cause:
+    if not cause or cause["api"] in names.values():      # spelled as a row of its own already
         return cause
     return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
 
