@@ -434,6 +434,11 @@ def _sent_ahead(state: State, case_id: str) -> list[str]:
     return []
 
 
+def _with_around(cause: dict[str, str] | None, around: list[str] | None) -> dict[str, str] | None:
+    """A cause found after going around a blocker says so: its own bug shows now, the blocker stays one."""
+    return {**cause, "reached_around": "; ".join(around)} if cause and around else cause
+
+
 def _reached_around(result: dict[str, Any]) -> list[str] | None:
     """Blockers the target's case went around to judge its own API (``Context.reach_around``)."""
     display = (result.get("obs") or {}).get("display")
@@ -489,7 +494,7 @@ class CaseItem(pytest.Item):
             "id": self.case.id, "api": self.case.api, "origin": self.case.origin, "module": self.case.module,
             "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
             "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
-            "cause": canonical_cause(verdict.cause, _api_names()),
+            "cause": _with_around(canonical_cause(verdict.cause, _api_names()), _reached_around(result)),
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": _reached_around(result),
             "off_path": loading_path.off_path(self.case.path, state.loading_path()),
@@ -663,6 +668,7 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
     run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
            "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
            "expectations": state.expectations.path, "gate_problems": problems,
+           "routes": (state.target_hello or {}).get("routes"),     # also in target_env; the report reads it here
            "loading_path": state.loading_path() and {**state.loading_path(),
                                                      "oracle_torch_version": state.path_oracle_version},
            "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
