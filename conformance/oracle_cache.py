@@ -12,9 +12,10 @@ import json
 import os
 import platform
 import threading
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from .dists import dist_version
 
 
 class CacheError(Exception):
@@ -30,18 +31,11 @@ def default_root() -> Path:
     return Path(base) / "torch-conformance" / "oracle"
 
 
-def _dist(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def cache_key(catalog_digest: str) -> dict[str, Any]:
-    return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
+    return {"torch": dist_version("torch"), "safetensors": dist_version("safetensors"), "numpy": dist_version("numpy"),
             "python": platform.python_version(), "catalog": catalog_digest,
             # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
-            "transformers": _dist("transformers"),
+            "transformers": dist_version("transformers"),
             "records": OBS_SCHEMA}     # records of another layout live in another folder
 
 

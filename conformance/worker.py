@@ -17,21 +17,14 @@ import shutil
 import sys
 import time
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from . import backends, calls, channel
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
+from .dists import dist_version
 from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
 from .registry import load_catalog
-
-
-def _version_of(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> dict[str, Any]:
@@ -40,8 +33,8 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
         "target": backend.name, "how": backend.how, "module": getattr(torch, "__name__", None),
         "file": getattr(torch, "__file__", None), "version": None if ver is None else str(ver),
         "version_type": type(ver).__name__, "uses_real_torch": uses_real_torch,
-        "python": platform.python_version(), "numpy": _version_of("numpy"),
-        "safetensors": _version_of("safetensors"),
+        "python": platform.python_version(), "numpy": dist_version("numpy"),
+        "safetensors": dist_version("safetensors"),
     }
 
 

@@ -398,20 +398,26 @@ def safe_open_numpy_overview(torch, ctx):
 
 # -- save_model / load_model with tied weights --------------------------------------------------------
 
-def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
-    """Embedding(4, 3) tied to the output Linear(3, 4), weights set from bytes with copy_."""
-    importlib.import_module("torch.nn")     # a submodule: every case imports what it uses (order independence)
+def tied_model(torch, extra: bool = False):
+    """Embedding(4, 3) tied to the output Linear(3, 4) (and a bias-free Linear(2, 2) with ``extra``): the
+    model of the save_model/load_model cases, and of the surface tracer's runs of them."""
+    nn = importlib.import_module(f"{torch.__name__}.nn")   # a submodule: imported here, never assumed (order)
 
-    class Tied(torch.nn.Module):
+    class Tied(nn.Module):
         def __init__(self):
             super().__init__()
-            self.emb = torch.nn.Embedding(4, 3)
-            self.head = torch.nn.Linear(3, 4)
+            self.emb = nn.Embedding(4, 3)
+            self.head = nn.Linear(3, 4)
             self.head.weight = self.emb.weight
             if extra:
-                self.extra = torch.nn.Linear(2, 2, bias=False)
+                self.extra = nn.Linear(2, 2, bias=False)
 
-    m = Tied()
+    return Tied()
+
+
+def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
+    """The tied model, weights set from bytes with copy_."""
+    m = tied_model(torch, extra)
     with torch.no_grad():
         if fill == "zeros":
             m.emb.weight.fill_(0)
