@@ -63,12 +63,24 @@ def _method_of(fr: dict[str, Any], torch) -> str | None:
         return None
     name = code.co_name
     for cls in type(obj).__mro__:
-        if getattr(cls.__dict__.get(name), "__code__", None) is code:
+        attr = cls.__dict__.get(name)
+        while attr is not None and getattr(attr, "__code__", None) is not code and hasattr(attr, "__wrapped__"):
+            attr = attr.__wrapped__     # the kit's call log wraps some methods (conformance/calls.py)
+        if getattr(attr, "__code__", None) is code:
             for prefix, ns in (("torch", torch), ("torch.nn", getattr(torch, "nn", None))):
                 if ns is not None and getattr(ns, cls.__name__, None) is cls:
                     return f"{prefix}.{cls.__name__}.{name}"
             return f"{cls.__qualname__}.{name}"
     return None
+
+
+def _public_class(cls: type, torch_mod: Any) -> type:
+    """The torch class a backend's private class stands for (``_CPUUntypedStorage`` -> ``UntypedStorage``):
+    the first class in its MRO that ``torch`` exposes under its own name."""
+    for c in cls.__mro__:
+        if torch_mod is not None and getattr(torch_mod, c.__name__, None) is c:
+            return c
+    return cls
 
 
 def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops: set[str],
@@ -80,7 +92,7 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
             if isinstance(obj, types.ModuleType):
                 return f"{_as_torch_name(obj.__name__, tops)}.{name}"
             owner = obj if isinstance(obj, type) else type(obj)
-            return f"{owner.__name__}.{name}"
+            return f"{_public_class(owner, torch_mod).__name__}.{name}"
         m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", str(e))
         if m:
             return f"{_as_torch_name(m.group(1), tops)}.{m.group(2)}"
@@ -100,14 +112,31 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
         if method:
             return method
         qual = backend["function"]
+        if "<locals>" in qual:       # a generated stand-in (one code for many methods): the error names it
+            return _named_in_message(e, caller, torch_mod)
         if "." in qual and not qual.startswith("<"):
             return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
         return f"{_as_torch_name(backend['module'], tops)}.{qual}"
+    if isinstance(e, TypeError):     # refused before its body ran (no backend frame): the message names it
+        m = re.match(r"([A-Za-z_][\w.]*)\(\) (?:got an unexpected keyword argument|takes|missing \d+ required)", str(e))
+        if m:
+            return _as_torch_name(m.group(1), tops) if "." not in m.group(1) else m.group(1)
     if caller is not None:
         m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
         if m:
             return m.group(0)
     return None
+
+
+def _named_in_message(e: BaseException, caller: dict | None, torch_mod: Any) -> str | None:
+    """The one method the calling line calls that the exception's message also names."""
+    code = (caller or {}).get("code", "")
+    names = {n for n in re.findall(r"\.(\w+)\(", code) if re.search(rf"\b{n}\b", str(e))}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    tensor = getattr(torch_mod, "Tensor", None)
+    return f"Tensor.{name}" if tensor is not None and hasattr(tensor, name) else f"torch.{name}"
 
 
 def describe_failure(e: BaseException, torch, step: str) -> dict[str, Any]:

@@ -28,6 +28,7 @@ CHAIN_APIS = (
     ("Tensor", "__getitem__", "Tensor.__getitem__"), ("Tensor", "to", "Tensor.to"),
     ("Tensor", "contiguous", "Tensor.contiguous"), ("Tensor", "clone", "Tensor.clone"),
     ("UntypedStorage", "__getitem__", "UntypedStorage.__getitem__"),
+    ("UntypedStorage", "from_file", "torch.UntypedStorage.from_file"),      # a classmethod
 )
 
 
@@ -104,7 +105,10 @@ def install(torch: Any, log: CallLog) -> list[str]:
         real = getattr(owner, attr, None) if owner is not None else None
         if real is None or getattr(real, "_conformance_recorded", False):
             continue
-        wrapper = _wrap(real, api, log, method=owner is not torch)
+        bound = isinstance(owner, type) and getattr(real, "__self__", None) is owner   # a classmethod
+        wrapper = _wrap(real, api, log, method=owner is not torch and not bound)
+        if bound:
+            wrapper = staticmethod(wrapper)      # ``real`` is bound to the class already
         try:
             setattr(owner, attr, wrapper)
         except (AttributeError, TypeError):     # a read-only owner (a C type): not recorded, said so by absence

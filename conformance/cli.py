@@ -24,6 +24,13 @@ class UsageError(Exception):
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
 
+    if args.replay:       # the catalog reads it at import, in this process and in the workers it starts
+        if not (Path(args.replay) / "trace.json").is_file():
+            print(f"error: --replay {args.replay}: no recording there (make one with "
+                  "`python -m conformance trace --out DIR -- python SCRIPT`)", file=sys.stderr)
+            return USAGE
+        os.environ["CONFORMANCE_REPLAY"] = str(Path(args.replay).resolve())
+
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
     # cost every run up to a second of imports and hooks. `-p NAME` after the options adds one back.
     os.environ.setdefault("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
@@ -37,7 +44,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
             "--rootdir", str(catalog_dir().parent), "--target", args.target]
     for p in args.backend_path:
         argv += ["--backend-path", p]
-    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf"):
+    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf", "baseline"):
         value = getattr(args, opt)
         if value is not None:
             argv += [f"--{opt.replace('_', '-')}", str(value)]
@@ -83,11 +90,19 @@ def _report(args: argparse.Namespace) -> int:
     date = None
     if args.date is not None:   # reports carry no date unless asked: same results, same bytes
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
-    report = reports.load(args.results, date=date)
+    report = reports.load(args.results, date=date, baseline=args.baseline)
     out = Path(args.out or Path(args.results[0]).parent)
     perf = perf_report.load(args.perf) if args.perf else None   # else what the results carry, if anything
     written = reports.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .reports import progress
+
+    p = progress.compare(progress.load(args.old), progress.load(args.new), str(args.old), str(args.new))
+    print(progress.text(p, limit=args.limit), end="")
     return 0
 
 
@@ -105,6 +120,12 @@ def _record(args: argparse.Namespace) -> int:
     print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
           + (f" ({errors} could not be recorded)" if errors else ""))
     return 1 if errors else 0
+
+
+def _trace(args: argparse.Namespace, script: list[str]) -> int:
+    from .trace import command
+
+    return command.run(args.workload, args.out, script, args.update_signatures)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -143,6 +164,10 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
     run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
                      "results.json and index.html (informational, never part of the gate)")
+    run.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): the report "
+                     "adds what changed since (rows fixed, newly failing, with another cause)")
+    run.add_argument("--replay", metavar="DIR", help="also replay the recording in DIR (made by "
+                     "`python -m conformance trace -- python SCRIPT`) as cases replay[script-...]")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
     run.set_defaults(func=_run)
 
@@ -163,7 +188,15 @@ def parser() -> argparse.ArgumentParser:
                      help="print a date in the reports: WHEN as given, or the current UTC time without WHEN")
     rep.add_argument("--perf", metavar="PERF_JSON",
                      help="benchmarks/bench_loading.py --json output: also write perf.md and a performance section in index.html")
+    rep.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): add a "
+                     "'since baseline' section")
     rep.set_defaults(func=_report)
+
+    cmp = sub.add_parser("compare", help="what changed between two runs: rows fixed, newly failing, with another cause")
+    cmp.add_argument("old", help="the earlier run: a report dir or its results.json")
+    cmp.add_argument("new", help="the later run: a report dir or its results.json")
+    cmp.add_argument("--limit", type=int, default=None, help="list at most this many rows per kind of change")
+    cmp.set_defaults(func=_compare)
 
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
     rec.add_argument("--oracle-cache", help="where oracle records are cached")
@@ -171,13 +204,33 @@ def parser() -> argparse.ArgumentParser:
     rec.add_argument("--case-timeout", type=_seconds, default=30.0)
     rec.set_defaults(func=_record)
 
+    tr = sub.add_parser("trace", help="record a workload's torch calls under real PyTorch, for replay "
+                        "(built-in: albert, bert, gpt2; or: --out DIR -- python SCRIPT [ARGS])")
+    tr.add_argument("--workload", action="append", default=[], help="albert, bert or gpt2 (repeatable; default all)")
+    tr.add_argument("--out", help="write the recording here (default: the cache the replay cases read)")
+    tr.add_argument("--update-signatures", action="store_true",
+                    help="rewrite conformance/catalog/_replay_signatures.py from the recordings")
+    tr.set_defaults(func=_trace)
+
     ls = sub.add_parser("list", help="list every case: id, API, origin")
     ls.set_defaults(func=_list)
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    script: list[str] = []
+    if argv[:1] == ["trace"] and "--" in argv:     # everything after `--` is the user's command
+        at = argv.index("--")
+        argv, script = argv[:at], argv[at + 1:]
+        if not script:
+            print("error: nothing to run after --; e.g. -- python my_script.py", file=sys.stderr)
+            return 2
     args, extra = parser().parse_known_args(argv)
+    if args.command == "trace":
+        if extra:
+            parser().error(f"unrecognized arguments: {' '.join(extra)} (a script goes after --)")
+        return args.func(args, script)
     if extra and args.command != "run":
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:

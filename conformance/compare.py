@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import first_divergence
+from .dtypes import DTYPES
 from .observe import BLOCKED, DISPLAY
 from .outcomes import PHASES
 
@@ -32,12 +33,19 @@ KIT = "torch-conformance"      # cause.api of an ERROR: the kit's own fault, or 
 
 
 def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
-          tolerance: dict[str, float] | None = None, api: str = "?") -> Verdict:
+          tolerance: dict[str, float] | None = None, api: str = "?",
+          reads: dict[str, str] | None = None) -> Verdict:
     """``oracle`` is the oracle's observation, ``result`` what the target's worker returned, ``api`` the
     row's API (what a fault in the call is blamed on).
 
     ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
     v = _judge(oracle, result, tolerance, api)
+    if reads and v.outcome == "FAIL" and (v.cause is None or v.cause["phase"] == "call"):
+        other = _read_through(v.diffs, reads)
+        if other and not same_api(api, other):
+            v.cause = {"api": other, "phase": "read",
+                       "evidence": f"only observations read through {other} differ: {v.summary}"[:600]}
+            v.outcome = "BLOCKED"
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
@@ -75,7 +83,7 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("ERROR", target["kit_error"])
     if "dtype_absent" in target:
         dt = f"torch.{target['dtype_absent']}"
-        phase = "call" if api == "torch.<dtype>" else "input"
+        phase = "call" if api == DTYPE_ROWS else "input"
         return Verdict("MISSING", f"the target has no {dt}", cause={"api": dt, "phase": phase,
                                                                      "evidence": f"the target has no {dt}"})
     if BLOCKED in target:
@@ -126,13 +134,22 @@ def norm_api(name: str) -> str:
 def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict[str, str] | None:
     """The cause with its API spelled as the catalog spells it (``torch.Tensor.view`` -> ``Tensor.view(dtype)``),
     so one root cause is one name everywhere; ``names`` maps ``norm_api`` of each catalog API to it."""
-    if not cause:
+    if not cause or cause["api"] in names.values():      # spelled as a row of its own already
         return cause
     return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
 
 
+DTYPE_ROWS = "torch.<dtype>"     # the rows of every dtype constant: each torch.<name> is one of them
+
+
 def same_api(a: str, b: str) -> bool:
     """``Tensor.view(dtype)`` and ``torch.Tensor.view``, ``torch.frombuffer`` and ``frombuffer``: one API."""
+    if DTYPE_ROWS in (a, b):
+        other = b if a == DTYPE_ROWS else a
+        return other == DTYPE_ROWS or norm_api(other) in DTYPES
+    qa, qb = (re.search(r"\((.*)\)$", x.strip()) for x in (a, b))
+    if qa and qb and qa.group(1) != qb.group(1):      # Tensor.view(dtype) and Tensor.view(-1): two uses, two rows
+        return False
     return norm_api(a) == norm_api(b)
 
 
@@ -151,7 +168,10 @@ def _missing_attribute(message: str) -> str | None:
         rest = [p for p in m.group(1).split(".")[1:] if not p.startswith("_")]
         return ".".join(["torch", *rest, m.group(2)])
     m = re.search(r"(?:type object |')(\w+)'? (?:object )?has no attribute '(\w+)'", message)
-    return f"{m.group(1)}.{m.group(2)}" if m else None
+    if not m:
+        return None
+    owner = next((o for o in _TORCH_OWNERS if m.group(1).endswith(o)), m.group(1))   # _CPUUntypedStorage
+    return f"{owner}.{m.group(2)}"
 
 
 def _elsewhere(api: str, other: str, evidence: str) -> dict[str, str]:
@@ -169,6 +189,18 @@ def _blame(target: dict[str, Any], api: str) -> dict[str, str] | None:
         return None
     at = f" at {d['called_at']}" if d.get("called_at") else ""
     return _elsewhere(api, found, f"{target.get('type')}: {target.get('message', '')}"[:400] + at)
+
+
+def _read_through(diffs: list[dict[str, Any]], reads: dict[str, str]) -> str | None:
+    """The one API every difference was read through (``value.<key>`` paths named in ``reads``), or None."""
+    apis = set()
+    for d in diffs:
+        parts = str(d.get("path", "")).split(".")
+        key = parts[1].split("[")[0] if len(parts) > 1 and parts[0] == "value" else None
+        if key not in reads:
+            return None
+        apis.add(reads[key])
+    return apis.pop() if len(apis) == 1 else None
 
 
 def _calls(obs: dict[str, Any]) -> list[list[str]]:

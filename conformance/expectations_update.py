@@ -92,7 +92,14 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         out.extend(_decide(e, covered, ran, raw, changes))
     covered_ids = {c for ids in decided.values() for c in ids}
     todo = {i for i, r in raw.items() if _failing(r["raw_outcome"]) and i not in covered_ids}
+    heading = None
     for pattern, outcome, rec, n in _new_entries(raw, todo, universe):
+        cause = (outcome, cause_api(rec))
+        if cause != heading:           # new entries stand under their root cause
+            heading = cause
+            rows = sum(1 for i in todo if (raw[i]["raw_outcome"], cause_api(raw[i])) == cause)
+            out.append((f"# {outcome} {'by ' if outcome == 'BLOCKED' else 'in '}{cause[1] or '?'}: {rows} rows",
+                        (), ""))
         reason = machine_reason(rec, f"all {n} cases; e.g. " if n > 1 else "")
         out.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
@@ -100,9 +107,9 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
              f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
              *notes, ""]
-    width = max([len(p) for p, _, _ in out] + [10])
-    lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in out]
-    return Update("\n".join(lines) + "\n", changes, len(out), kept_not_run)
+    width = max([len(p) for p, o, _ in out if o] + [10])
+    lines += [f"{p:<{width}}  {','.join(o):<8} {r}" if o else f"\n{p}" for p, o, r in out]
+    return Update("\n".join(lines) + "\n", changes, sum(1 for _, o, _ in out if o), kept_not_run)
 
 
 def _decide(e: Entry, covered: list[str], ran: list[str], raw: dict[str, dict], changes: list[Change]):
@@ -160,19 +167,54 @@ def _refreshed(e: Entry, holding: list[dict], changes: list[Change]) -> str:
 
 
 def _new_entries(raw: dict[str, dict], todo: set[str], universe: set[str]) -> list[tuple[str, str, dict, int]]:
-    """One ``name[*`` entry where every case of a case function ran and fails the same way, else one
-    per id: (pattern, outcome, an example record, cases)."""
+    """New entries for the failures in ``todo``, grouped by root cause: rows that fail the same way for the
+    same cause (outcome, cause api) share one prefix wherever a prefix can say exactly them (``name[*``,
+    ``name[dtype-*``), and stand as exact ids otherwise. Groups come largest first, in catalog order
+    within: (pattern, outcome, an example record, cases)."""
+    def group(i: str):
+        return (raw[i]["raw_outcome"], cause_api(raw[i])) if i in todo else None
+
     by_name: dict[str, list[str]] = {}
     for i in sorted(universe):
         by_name.setdefault(i.split("[", 1)[0], []).append(i)
-    out = []
-    mine_of = {name: [i for i in ids if i in todo] for name, ids in by_name.items()}
-    for name, ids in sorted(((n, ids) for n, ids in by_name.items() if mine_of[n]),
-                            key=lambda kv: (raw[mine_of[kv[0]][0]].get("module", ""), kv[0])):
-        mine = mine_of[name]
-        outcomes = {raw[i]["raw_outcome"] for i in ids if i in raw}
-        if len(mine) > 1 and len(mine) == len(ids) and len(outcomes) == 1:
-            out.append((f"{name}[*", outcomes.pop(), raw[mine[0]], len(ids)))
+    entries: list[tuple[str, list[str]]] = []
+    for name, ids in by_name.items():
+        if any(i in todo for i in ids):
+            entries += _cover(name + "[" if "[" in ids[0] else name, ids, group)
+    size: dict[Any, int] = {}
+    for _, ids in entries:
+        size[group(ids[0])] = size.get(group(ids[0]), 0) + len(ids)
+    order = {name: n for n, name in enumerate(by_name)}
+    entries.sort(key=lambda e: (-size[group(e[1][0])], str(group(e[1][0])),
+                                raw[e[1][0]].get("module", ""), order[e[1][0].split("[", 1)[0]], e[0]))
+    return [(pattern, raw[ids[0]]["raw_outcome"], raw[ids[0]], len(ids)) for pattern, ids in entries]
+
+
+def _cover(prefix: str, ids: list[str], group, inherited=None) -> list[tuple[str, list[str]]]:
+    """Patterns for the failing cases among ``ids`` (all sharing ``prefix``), cut after a ``[`` or ``-``:
+    a ``prefix*`` wherever every case under it fails, for its most common group, with the others under it
+    as longer prefixes or exact ids (which win over it); ``inherited`` is the group an enclosing prefix
+    already gives. Returns [(pattern, the ids it decides)]."""
+    groups = [group(i) for i in ids]
+    out: list[tuple[str, list[str]]] = []
+    if len(ids) > 1 and None not in groups:
+        major = max(set(groups), key=lambda g: (groups.count(g), str(g)))
+        if major != inherited:
+            out.append((prefix + "*", [i for i, g in zip(ids, groups) if g == major]))
+        inherited = major
+    children: dict[str, list[str]] = {}
+    for i in ids:
+        rest = i[len(prefix):]
+        cut = rest.find("-")
+        if cut < 0:
+            if group(i) is not None and group(i) != inherited:
+                out.append((i, [i]))
         else:
-            out.extend((i, raw[i]["raw_outcome"], raw[i], 1) for i in mine)
+            children.setdefault(prefix + rest[:cut + 1], []).append(i)
+    for child, members in children.items():
+        if len(members) == 1:
+            if group(members[0]) is not None and group(members[0]) != inherited:
+                out.append((members[0], members))
+        else:
+            out += _cover(child, members, group, inherited)
     return out

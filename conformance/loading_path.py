@@ -69,15 +69,28 @@ def off_path(case_path: str | None, decided: dict[str, Any] | None) -> str | Non
             f"reports {decided.get('version')!r}, so safetensors takes the frombuffer path")
 
 
-def path_cause(case_id: str, cause: dict[str, str] | None, target: dict[str, Any] | None,
-               oracle: dict[str, Any] | None) -> dict[str, str] | None:
-    """A safe_open(pt) mmap row that differs in its own call while safetensors took another path for the
-    target than for the oracle: the path, chosen by ``torch.__version__``, is the first thing that diverged."""
-    if not cause or cause["phase"] != "call" or not target or not oracle or target["path"] == oracle["path"]:
-        return cause
-    if "mmap" not in case_id and "safe_open-pt" not in case_id:
+# A torch.__version__ that takes each path: the oracle recorded with it judges a target on that path.
+ORACLE_AS = {FROMBUFFER: "1.10.0"}
+OWN_ROWS = ("torch.__version__",)     # rows about the version itself: always judged against the real oracle
+
+
+def oracle_version_for(target: dict[str, Any] | None, oracle: dict[str, Any] | None) -> str | None:
+    """The ``torch.__version__`` to record the oracle with, when the target takes another path than it."""
+    if not target or not oracle or target.get("path") in (None, oracle.get("path")):
+        return None
+    return ORACLE_AS.get(target["path"])
+
+
+REFUSAL = "Could not parse torch package version"     # safetensors' words when __version__ does not parse
+
+
+def refusal_cause(case_api: str, cause: dict[str, str] | None, target_obs: Any) -> dict[str, str] | None:
+    """A row whose target run met safetensors refusing to open a file over ``torch.__version__``: the
+    version, read first by every safe_open(pt), is what diverged (it has rows of its own)."""
+    import json
+
+    if not cause or cause["phase"] != "call" or case_api in OWN_ROWS or REFUSAL not in json.dumps(target_obs):
         return cause
     return {"api": "torch.__version__", "phase": "chain",
-            "evidence": f"safetensors took the {target['path']} path for this target (torch.__version__ "
-                        f"{target['version']!r}) and the {oracle['path']} path for the oracle; on that path: "
-                        + cause["evidence"]}
+            "evidence": f"safetensors refused to open the file: {REFUSAL} (torch.__version__ must read "
+                        "major.minor.patch); " + cause["evidence"]}

@@ -101,7 +101,8 @@ class Context:
 
     def reach_around(self, api: str, how: str) -> None:
         """Note that a step before the API under test failed and an independent route was taken instead."""
-        self.around.append(f"{api}: {how}")
+        if f"{api}: {how}" not in self.around:
+            self.around.append(f"{api}: {how}")
 
     # -- dtypes -------------------------------------------------------------------------------
     def dtype(self, name: str) -> Any:

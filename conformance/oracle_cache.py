@@ -175,10 +175,12 @@ class OracleCache:
                 p.unlink()
 
 
-def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> tuple[dict[str, Any], dict[str, Any]]:
+def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,
+                    worker_extra: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, Any]]:
     """Record every case the cache lacks; return (observations, oracle hello).
 
-    One oracle process records them, or two side by side when slow cases are among them (each
+    ``worker_extra`` are more oracle worker arguments (``--torch-version``: the oracle on another loading
+    path), recorded into a cache of their own. One oracle process records them, or two side by side when slow cases are among them (each
     starts a Python of its own and imports torch: seconds). An oracle crash or timeout is not a
     record: it is kept in failures.json (so xdist workers can show it) and recorded again by the
     next run.
@@ -199,7 +201,8 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float) -> 
 
     def run_lane(i: int) -> None:
         try:
-            outcome[i] = _record_lane(lanes[i], cases, timeout, cache, records, failures, lacking, lock, stop)
+            outcome[i] = _record_lane(lanes[i], cases, timeout, cache, records, failures, lacking, lock, stop,
+                                      worker_extra)
         except BaseException as e:   # also Ctrl-C: the other lane stops too, then it is raised below
             outcome[i] = e
             stop.set()
@@ -246,13 +249,13 @@ def _install_hints(lacking: dict[str, dict[str, Any]]) -> list[str]:
 
 def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: OracleCache,
                  records: dict[str, Any], failures: dict[str, Any], lacking: dict[str, Any],
-                 lock: threading.Lock, stop: threading.Event) -> dict[str, Any]:
+                 lock: threading.Lock, stop: threading.Event, worker_extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """Record ``lane`` in one oracle process, in order; return the oracle's hello."""
     from . import backends
     from .client import SEND_AHEAD, WorkerClient
     from .compare import environment_problem
 
-    oracle = WorkerClient(backends.resolve("torch").worker_args(), timeout=timeout)
+    oracle = WorkerClient(backends.resolve("torch").worker_args() + list(worker_extra), timeout=timeout)
     try:
         hello = oracle.start()
         with lock:

@@ -46,6 +46,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--perf", default=None, metavar="PERF_JSON",
                 help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
                      "(informational, never part of the gate)")
+    g.addoption("--baseline", default=None, metavar="DIR",
+                help="an earlier run's report dir (or results.json): the report adds what changed since")
     g.addoption("--case-order", default="catalog", metavar="catalog|reverse|shuffle:SEED",
                 help="the order cases run in (default: catalog order); results must not depend on it")
     g.addoption("--surface", action="store_true",
@@ -82,6 +84,15 @@ class State:
     deselected: int = 0                        # cases -k / -m left out
     write_error: str | None = None             # a report could not be written (full disk, ...)
     _loading_path: dict[str, Any] | None = None
+    path_oracle: dict[str, Any] | None = None    # the oracle on the target's loading path, when it differs
+    path_oracle_version: str | None = None       # the torch.__version__ it was recorded with
+
+    def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
+        """The oracle observation a case is judged against, and the __version__ it was recorded with
+        (None: real torch as it is)."""
+        if self.path_oracle is not None and api not in loading_path.OWN_ROWS and case_id in self.path_oracle:
+            return self.path_oracle[case_id], self.path_oracle_version
+        return self.oracle.get(case_id), None
 
     def loading_path(self) -> dict[str, Any] | None:
         """The loading path safetensors takes for this target (from its hello's ``torch.__version__``)."""
@@ -97,7 +108,9 @@ class State:
         return self.client
 
 
+GATE_ROWS = 20                           # rows a red gate lists in the terminal
 STATE = pytest.StashKey[State]()
+BASELINE = pytest.StashKey[dict]()       # --baseline: the earlier run's results
 
 
 def _is_controller(config: pytest.Config) -> bool:
@@ -136,6 +149,12 @@ def pytest_configure(config: pytest.Config) -> None:
             perf = perf_report.load(config.getoption("perf"))
         except perf_report.PerfError as e:
             raise pytest.UsageError(str(e)) from None
+    if config.getoption("baseline") and _is_controller(config):
+        from .reports import progress
+        try:
+            config.stash[BASELINE] = progress.load(config.getoption("baseline"))
+        except res.ResultsError as e:
+            raise pytest.UsageError(f"--baseline: {e}") from None
     order = config.getoption("case_order")
     if order not in ("catalog", "reverse") and not (order.startswith("shuffle:") and len(order) > len("shuffle:")):
         raise pytest.UsageError(f"--case-order {order!r}: use catalog, reverse or shuffle:SEED")
@@ -236,10 +255,32 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         config.hook.pytest_deselected(items=list(items))
         items.clear()
         return
+    _record_oracle_on_path(state)
     if _is_controller(config) and _slow_lane_share(state, items):
         # Slow cases last: those in the second process have run by then, and this process never
         # waits on one while the main target has work; the main target's own come after its others.
         items[:] = [it for it in items if not _is_slow(it)] + [it for it in items if _is_slow(it)]
+
+
+def _path_cache(state: State, as_version: str) -> OracleCache:
+    return OracleCache(state.cache.dir.parent, {**state.cache.key, "torch_version_as": as_version})
+
+
+def _record_oracle_on_path(state: State) -> None:
+    """When safetensors takes another loading path for the target than for real torch (its __version__),
+    the oracle is recorded again as safetensors sees a torch of that version, and the target is judged
+    against that: the verdict is about the path its users take (docs/results-schema.md)."""
+    oracle_path = loading_path.decide((state.oracle_hello or {}).get("version"))
+    as_version = loading_path.oracle_version_for(state.loading_path(), oracle_path)
+    if not as_version:
+        return
+    try:
+        state.path_oracle, _ = ensure_recorded(_path_cache(state, as_version), list(load_catalog()), state.timeout,
+                                               ("--torch-version", as_version))
+        state.path_oracle_version = as_version
+    except (CacheError, WorkerStartError) as e:
+        state.gate_problems.append(f"the oracle could not be recorded on the target's loading path "
+                                   f"(torch.__version__ {as_version}): {e}; rows were judged against the storage path")
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -437,10 +478,10 @@ class CaseItem(pytest.Item):
         else:
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
-        verdict = judge(state.oracle.get(self.case.id), result, self.case.tolerance, self.case.api)
-        verdict.cause = loading_path.path_cause(self.case.id, verdict.cause, state.loading_path(),
-                                                state.oracle_hello and loading_path.decide(state.oracle_hello.get("version")))
-        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome == "FAIL":
+        oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
+        verdict = judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads)
+        verdict.cause = loading_path.refusal_cause(self.case.api, verdict.cause, result.get("obs"))
+        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome in ("FAIL", "MISSING"):
             verdict.outcome = "BLOCKED"
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
@@ -452,6 +493,7 @@ class CaseItem(pytest.Item):
             "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
             "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": _reached_around(result),
             "off_path": loading_path.off_path(self.case.path, state.loading_path()),
+            "oracle_torch_version": oracle_version,
             "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
         }
         state.ran += 1
@@ -489,6 +531,17 @@ class _RecordCollector:
     def __init__(self, state: State):
         self.state = state
 
+    def _oracle(self, record: dict[str, Any]) -> Any:
+        """What the record was judged against: the oracle, or the oracle on the target's loading path (under
+        xdist the workers recorded that one, and the controller reads it from the cache)."""
+        as_version = record.get("oracle_torch_version")
+        if not as_version:
+            return self.state.oracle.get(record["id"])
+        if self.state.path_oracle is None:
+            records, _ = _path_cache(self.state, as_version).load()
+            self.state.path_oracle, self.state.path_oracle_version = records, as_version
+        return self.state.path_oracle.get(record["id"])
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and report.failed):
             return
@@ -496,7 +549,7 @@ class _RecordCollector:
         if not got and (report.failed or report.when == "setup"):
             got = [_lost_record(self.state, _case_id(report.nodeid), report.longreprtext)]   # the kit's own failure
         for record in got:
-            record["oracle"] = self.state.oracle.get(record["id"])
+            record["oracle"] = self._oracle(record)
             self.state.records.append(record)
             self._keep(record)
 
@@ -610,7 +663,8 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
     run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
            "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
            "expectations": state.expectations.path, "gate_problems": problems,
-           "loading_path": state.loading_path(),
+           "loading_path": state.loading_path() and {**state.loading_path(),
+                                                     "oracle_torch_version": state.path_oracle_version},
            "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
            # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
            "target_processes": len({r["process"] for r in state.records if r.get("process")}),
@@ -620,7 +674,8 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
         results["performance"] = state.perf
     res.write(state.report_dir / "results.json", results)
     _extra_reports(session.config, state.report_dir, results)
-    reports.write_all(reports.from_results([results]), state.report_dir)   # perf: carried in results
+    reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
+                      state.report_dir)   # perf: carried in results
 
 
 def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
@@ -665,8 +720,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tr.write_line(f"checklist: {state.report_dir / 'checklist.md'} (junit: {state.report_dir / 'junit.xml'})")
     bad = [o for o in c if OUTCOMES[o].is_failure]
     if bad:
-        tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad)
-                      + " (known gaps belong in the --expectations file, each with a reason)")
+        tr.write_line("unexpected: " + ", ".join(f"{c[o]} {o}" for o in bad) + "; rows that changed against "
+                      "the expectations:", red=True)
+        changed = sorted((r for r in state.records if OUTCOMES[r["outcome"]].is_failure), key=lambda r: r["id"])
+        for r in changed[:GATE_ROWS]:
+            tr.write_line(f"  {r['id']}: {r['outcome']}" + (f" ({r['note']})" if r.get("note") else
+                                                              f": {r.get('summary', '')}")[:300])
+        if len(changed) > GATE_ROWS:
+            tr.write_line(f"  ... and {len(changed) - GATE_ROWS} more (all of them in the report)")
     if bad or state.gate_problems:
         tr.write_line(_rewrite_hint(state))
 

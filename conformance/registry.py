@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 import pkgutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,9 @@ class Case:
     timeout: float | None = field(compare=False, default=None)   # seconds this case may need, at least
     slow: bool = field(compare=False, default=False)   # starts a Python of its own: seconds, not ms
     path: str | None = field(compare=False, default=None)   # "storage": only on safetensors' storage loading path
+    # Observation keys read through another API than the row's: {"offset_in_storage": "Tensor.data_ptr"}.
+    # A row whose differences all lie in keys of one such API is BLOCKED by it (phase read).
+    reads: dict[str, str] | None = field(compare=False, default=None)
 
     def run(self, torch: Any, ctx: Any) -> Any:
         return self.fn(torch, ctx, **self.params.values)
@@ -60,7 +64,7 @@ _CASES: dict[str, Case] = {}
 
 def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None, *,
          tolerance: dict[str, float] | None = None, timeout: float | None = None, slow: bool = False,
-         path: str | None = None):
+         path: str | None = None, reads: dict[str, str] | None = None):
     """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone).
 
     ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
@@ -68,7 +72,8 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
     that many seconds (e.g. a case that imports a large library); ``slow`` marks a case that takes
     seconds (it starts a process of its own), so that it runs beside the others: in a second target
     process, or on another xdist worker; ``path`` ("storage") marks a step of the loading path safetensors
-    takes only for some ``torch.__version__`` (``conformance/loading_path.py``)."""
+    takes only for some ``torch.__version__`` (``conformance/loading_path.py``); ``reads`` names the API each
+    named observation key is read through, where that is not the API under test."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
@@ -77,7 +82,8 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
             if case_id in _CASES:
                 raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
             _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip(),
-                                   dict(tolerance) if tolerance else None, timeout, slow, path)
+                                   dict(tolerance) if tolerance else None, timeout, slow, path,
+                                   dict(reads) if reads else None)
         return fn
     return register
 
@@ -103,6 +109,9 @@ def catalog_digest() -> str:
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
     files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "worker.py")]
+    files += sorted((here / "trace").glob("*.py"))    # the replay cases' recorder and engine
+    if os.environ.get("CONFORMANCE_REPLAY"):           # a user's recording: its cases and their inputs
+        files.append(Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json")
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")

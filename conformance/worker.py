@@ -77,6 +77,9 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
                 obs[DISPLAY] = blamed(e, torch)
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
+        display = getattr(ctx, "display", None)   # a case's notes on its result: shown, never compared
+        if isinstance(display, dict):
+            obs[DISPLAY] = {**display, **obs.get(DISPLAY, {})}
         if ctx.cause:
             obs[DISPLAY] = {**obs.get(DISPLAY, {}), "cause": ctx.cause}
         if ctx.around:
@@ -99,13 +102,14 @@ def _log_offset() -> int | None:
 
 
 def _target_args(argv: list[str]) -> list[str]:
-    """The arguments that make this target again elsewhere: without this process's channel."""
+    """The arguments that make this target again elsewhere: without this process's channel (nor the
+    oracle's --torch-version, which a fresh process of the target's own does not take)."""
     out, skip = [], False
     for a in argv:
-        if skip or a.startswith("--channel="):
+        if skip or a.startswith(("--channel=", "--torch-version=")):
             skip = False
             continue
-        if a == "--channel":
+        if a in ("--channel", "--torch-version"):
             skip = True
             continue
         out.append(a)
@@ -130,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", required=True)
     ap.add_argument("--backend-path", action="append", default=[])
     ap.add_argument("--channel", default=None, help="R,W: the fds of the request and reply pipes")
+    ap.add_argument("--torch-version", default=None,
+                    help="the oracle as safetensors sees a backend of this torch.__version__ (its loading path)")
     args = ap.parse_args(argv)
     # Cases that need a fresh process with this same target (catalog/_st_support.run_fresh) read it here.
     os.environ["CONFORMANCE_TARGET_ARGS"] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
@@ -140,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         backend = backends.resolve(args.target, args.backend_path)
         backend.activate()
         torch = importlib.import_module("torch")
+        if args.torch_version:
+            torch.__version__ = args.torch_version
         loaded = watch.new_modules()
         uses_real = bool(loaded) if backend.uses_real_torch is None else backend.uses_real_torch
         if loaded and not uses_real:

@@ -1,5 +1,6 @@
 """Each mutant backend (real torch with one deviation, tests/mutants/) must turn red exactly the rows
-that exercise its deviation, with the right outcome, and nothing else.
+that exercise its deviation, and every red row must blame the API the mutant breaks: its own rows FAIL
+(or MISSING, CRASH, TIMEOUT), and every other row it reaches is BLOCKED with that API as the cause.
 
 Expected rows are case-id patterns: '*' matches any text, everything else is literal, and a leading
 '!' excludes. Each pattern names the API (case name) the deviation lives in; where another catalog
@@ -8,23 +9,33 @@ listed too, with a comment saying why.
 """
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 
 import pytest
 
+from conformance.compare import same_api
 from kitrun import MUTANTS, expand, run_kit
 
 
 @dataclass(frozen=True)
 class Mutant:
     name: str
-    outcome: str                # what every expected row must be: FAIL, MISSING, CRASH or TIMEOUT
+    api: str                    # the API it breaks: every red row's cause.api
+    outcome: str                # what its own API's rows must be: FAIL, MISSING, CRASH or TIMEOUT
     rows: tuple[str, ...]       # id patterns of the rows it must turn red ('!' excludes)
     detail: str                 # regex every red row's summary or diffs must contain
     args: tuple[str, ...] = ()
     keeps_running: bool = False  # the worker dies or hangs: check that every other case still ran
+    # Rows that turn red only where transformers is installed (its e2e steps, the replay cases): id patterns,
+    # judged like ``rows``, and a regex of their own. ``self_blamed``: rows among them that compare a whole
+    # model's outputs and cannot tell which op broke: FAIL, blaming their own API.
+    with_transformers: tuple[str, ...] = ()
+    transformers_detail: str = ""
+    self_blamed: tuple[str, ...] = ()
+    needs_transformers: bool = False   # nothing to see without transformers: skipped there
 
 
 # safe_open(..., backend="pread") (also under load_file/load_model(backend="pread")) builds every tensor
@@ -42,7 +53,7 @@ LOAD_FROMBUFFER = ("*[load-*",
                    "!load_path[load-float4_e2m1fn_x2]", "!load_path[load-float8_e8m0fnu]")
 
 MUTANT_LIST = [
-    Mutant("mutant_frombuffer_bf16_bytes", "FAIL",
+    Mutant("mutant_frombuffer_bf16_bytes", "torch.frombuffer", "FAIL",
            ("frombuffer[bfloat16-*]",
             # the same torch.frombuffer(dtype=torch.bfloat16), called by safe_open's pread path
             "pread_frombuffer[bfloat16]", "pread_reshape[bfloat16-*]", "safe_open_pread_get_tensor[pread-bfloat16]",
@@ -54,38 +65,90 @@ MUTANT_LIST = [
             "load_multi[load-seven-tensors]", "load_multi[load_file-pread-seven-tensors]",
             "safe_open_pt_get_tensors[pread]", "safe_open_pt_overview[pread]"),
            r"bytes: bytes differ at offset 0 "),
-    Mutant("mutant_reshape_strides", "FAIL", ("reshape[*-transposed-to6]",),
-           r"value\.result\.stride\[0\]: oracle 1, target 2"),
-    Mutant("mutant_no_frombuffer", "MISSING", ("frombuffer[*", "frombuffer_error[*") + PREAD_FROMBUFFER + LOAD_FROMBUFFER,
+    Mutant("mutant_reshape_strides", "Tensor.reshape", "FAIL", ("reshape[*-transposed-to6]",),
+           r"value\.result\.stride\[0\]: oracle 1, target 2",
+           # the forward passes reshape viewable tensors only; the replay's non-contiguous variant copies
+           with_transformers=("replay[*-Tensor.reshape-float32-4d]",),
+           transformers_detail=r"value\.calls\[\d+\]\.result\.stride\[\d\]: oracle \d+, target \d+"),
+    Mutant("mutant_no_frombuffer", "torch.frombuffer", "MISSING", ("frombuffer[*", "frombuffer_error[*") + PREAD_FROMBUFFER + LOAD_FROMBUFFER,
            r"has no attribute 'frombuffer'"),
-    Mutant("mutant_frombuffer_copies", "FAIL",
+    Mutant("mutant_frombuffer_copies", "torch.frombuffer", "FAIL",
            # pread get_tensor/get_slice rows read the bytes after the file is closed: a copy passes there
            ("frombuffer[*", "pread_frombuffer[*", "pread_reshape[*"),
            r"aliases_buffer: oracle True, target False"),
-    Mutant("mutant_frombuffer_ragged_typeerror", "FAIL", ("frombuffer_error[ragged-*",),
+    Mutant("mutant_frombuffer_ragged_typeerror", "torch.frombuffer", "FAIL", ("frombuffer_error[ragged-*",),
            r"raises: oracle 'ValueError', target 'TypeError'"),
-    Mutant("mutant_empty_int16_crash", "CRASH", ("empty_zero_size[int16-0]",),
+    Mutant("mutant_empty_int16_crash", "torch.empty", "CRASH", ("empty_zero_size[int16-0]",),
            r"worker died \(killed by SIGSEGV\)", keeps_running=True),
     # The case timeout must stay well above the slowest real case: import_safetensors_torch starts a fresh
     # Python that imports torch (seconds on a busy machine).
-    Mutant("mutant_empty_float32_hang", "TIMEOUT", ("empty_zero_size[float32-2x0]",),
+    Mutant("mutant_empty_float32_hang", "torch.empty", "TIMEOUT", ("empty_zero_size[float32-2x0]",),
            r"no answer within 20\.0 s", args=("--case-timeout", "20"), keeps_running=True),
     # Every case that takes float8_e5m2 as its dtype, in any module (but not float8_e5m2fnuz).
-    Mutant("mutant_no_float8_e5m2", "MISSING", ("*float8_e5m2-*", "*float8_e5m2]*"),
-           r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2"),   # the latter: requires_dtypes
-    Mutant("mutant_version_two_parts", "FAIL",
+    Mutant("mutant_no_float8_e5m2", "torch.float8_e5m2", "MISSING", ("*float8_e5m2-*", "*float8_e5m2]*"),
+           r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2",
+           # transformers reads torch.float8_e5m2 while it imports; the replay lists it among the attributes read
+           with_transformers=("transformers[*]", "replay[*-torch-attributes]"),
+           transformers_detail=r"has no attribute 'float8_e5m2'"),   # the latter: requires_dtypes
+    Mutant("mutant_version_two_parts", "torch.__version__", "FAIL",
            # safe_open(framework="pt") on the default (mmap) path parses torch.__version__ on every open;
            # the pread path does not read it. load_file and load_model (default backend) open files that way.
            ("rust_version[format]", "rust_version[branch]", "safe_open_get_*[mmap-*",
             "safe_open_pt_*[mmap*", "*[load_file-mmap-*", "*[safe_open-pt-*",
             "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
-           r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)"),
+           r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)",
+           # from_pretrained opens the checkpoint with safe_open(framework="pt")
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           transformers_detail=r"Could not parse torch package version 2\.13\."),
     # int64 views that start inside their storage; the int64 rows of every case that reads data_ptr():
     # a view's offset, _end_ptr (view(-1)[-1].data_ptr(), offset > 0 for any int64 tensor of > 1 element).
-    Mutant("mutant_data_ptr_view_offset", "FAIL",
+    Mutant("mutant_data_ptr_view_offset", "Tensor.data_ptr", "FAIL",
            ("data_ptr_offset[int64-*", "storage_data_ptr[int64-*", "end_ptr[int64-*"),
            r"offset(_bytes|_in_storage)?: oracle (\d+), target"),
+    # -- what the kit itself leans on: only their own rows FAIL, everything else they reach is BLOCKED --------
+    # safetensors' mmap path builds every tensor with uint8.view(dtype=...) (Rust get_tensor), so the rows of
+    # that path are BLOCKED by it; the kit builds and reads through other routes, so no unit row is.
+    Mutant("mutant_view_dtype_keyword_rejected", "Tensor.view(dtype)", "FAIL",
+           ("view_dtype[*-kw]", "rust_view[*", "rust_reshape[*", "rust_tensor_getitem[*", "rust_to[*",
+            "rust_from_file_private[shared-false-no-writeback-float32-mul_]",
+            "safe_open_get_tensor[*", "safe_open_get_tensor_multi[*", "safe_open_get_tensor_private[*",
+            "safe_open_get_slice[*", "safe_open_pt_*[mmap*", "load_path[load_file-mmap-*", "load_path[safe_open-pt-*",
+            "load_multi[load_file-mmap-*", "load_no_writeback[load_file-mmap-*", "load_no_writeback[safe_open-pt-*",
+            "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
+           r"unexpected keyword argument 'dtype'",
+           # from_pretrained reads the checkpoint through safe_open(framework="pt")'s mmap path
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           transformers_detail=r"unexpected keyword argument 'dtype'"),
+    # The kit builds inputs with from_numpy and checks aliasing through the input itself: only from_numpy's
+    # own rows see the copy.
+    Mutant("mutant_from_numpy_copies", "torch.from_numpy", "FAIL", ("from_numpy[*",),
+           r"shares_memory: oracle True, target False"),
+    # The kit's uint16 inputs are built through another route; the numpy loading path ends in from_numpy.
+    Mutant("mutant_from_numpy_uint16_float32", "torch.from_numpy", "FAIL",
+           ("from_numpy[uint16]", "load_path[safe_open-numpy-uint16]"), r"dtype: oracle 'uint16', target 'float32'"),
+    # The kit reads float16 results through another route: only Tensor.numpy's own row sees it.
+    Mutant("mutant_numpy_missing_float16", "Tensor.numpy", "FAIL", ("numpy[float16]",),
+           r"raised TypeError \(Got unsupported ScalarType Half\)"),
+    # safetensors takes the frombuffer path for it, and the kit judges that path against the oracle recorded
+    # as torch 1.10.0: only the row about which branch the version picks differs.
+    Mutant("mutant_version_0_1_0", "torch.__version__", "FAIL", ("rust_version[branch]",), r"value\.branch"),
+    # Every case imports what it uses (safetensors.torch after torch.nn, as model code does): only the
+    # bare `import safetensors.torch` meets the missing attribute.
+    Mutant("mutant_no_torch_nn_attribute", "torch.nn", "FAIL", ("import_safetensors_torch[plain]",),
+           r"has no attribute 'nn'"),
+    # One op of the forward passes: the chained replay of each model names its first layer_norm call, with the
+    # caller's line, as the cause; the isolated layer_norm rows FAIL; transformers' own forward step sees only
+    # the outputs.
+    Mutant("mutant_layer_norm_scaled", "torch.nn.functional.layer_norm", "FAIL", (), "", needs_transformers=True,
+           with_transformers=("replay[*-torch.nn.functional.layer_norm-float32-3d]", "replay[*-chained]",
+                              "transformers[*-forward]"),
+           transformers_detail=r"values outside|first divergence: call \d+ torch\.nn\.functional\.layer_norm at "
+                               r"transformers/models/\w+/modeling_\w+\.py:\d+",
+           self_blamed=("transformers[*-forward]",)),
 ]
+
+
+HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
 
 
 def _detail_ok(record: dict, regex: str) -> bool:
@@ -95,16 +158,18 @@ def _detail_ok(record: dict, regex: str) -> bool:
 
 def test_mutants_are_distinct_and_exist():
     names = [m.name for m in MUTANT_LIST]
-    assert len(names) == len(set(names)) >= 10
+    assert len(names) == len(set(names)) >= 17
     on_disk = {p.stem for p in MUTANTS.glob("mutant_*.py")}
     assert on_disk == set(names), "every mutant module has a declaration here, and vice versa"
     for m in MUTANT_LIST:
-        assert m.outcome in {"FAIL", "MISSING", "CRASH", "TIMEOUT"}
+        assert m.outcome in {"FAIL", "MISSING", "CRASH", "TIMEOUT"} and m.api
         assert (MUTANTS / f"{m.name}.py").read_text().rstrip().endswith("sys.modules[__name__] = torch")
 
 
 @pytest.mark.parametrize("mutant", MUTANT_LIST, ids=lambda m: m.name)
 def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
+    if mutant.needs_transformers and not HAS_TRANSFORMERS:
+        pytest.skip("its deviation is in a forward pass: needs transformers installed (pip install transformers==4.57.6)")
     run = run_kit(f"module:{mutant.name}", tmp_path / "report", oracle.cache, *mutant.args)
     assert run.returncode == 1, f"exit code {run.returncode}:\n{run.output[-4000:]}"
     results = run.results
@@ -117,17 +182,31 @@ def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
     oracle_skipped = {c["id"] for c in oracle.results["cases"] if c["outcome"] == "SKIP"}
     assert skipped == oracle_skipped, "a mutant can only SKIP what the oracle cannot run here"
 
-    expected, hits = expand(mutant.rows, sorted(cases))
+    expected, hits = expand(mutant.rows, sorted(cases)) if mutant.rows else (set(), {})
+    tf_rows = self_blamed = set()
+    if HAS_TRANSFORMERS and mutant.with_transformers:
+        tf_rows, tf_hits = expand(mutant.with_transformers, sorted(cases))
+        self_blamed = expand(mutant.self_blamed, sorted(cases))[0] if mutant.self_blamed else set()
+        hits.update(tf_hits)
+        expected = expected | tf_rows
     assert all(hits.values()), f"patterns that match no case id (stale or mistyped): " \
                                f"{[p for p, n in hits.items() if not n]}"
     red = run.red()
     assert set(red) == expected, (f"red but not expected: {sorted(set(red) - expected)}; "
                                   f"expected but not red: {sorted(expected - set(red))}")
-    wrong_kind = {i: (r["outcome"], r["summary"][:200]) for i, r in red.items() if r["outcome"] != mutant.outcome}
-    assert not wrong_kind, f"expected {mutant.outcome} everywhere: {wrong_kind}"
-    assert all(r["raw_outcome"] == mutant.outcome for r in red.values())
-    unexplained = {i: r["summary"][:300] for i, r in red.items() if not _detail_ok(r, mutant.detail)}
-    assert not unexplained, f"red for another reason than /{mutant.detail}/: {unexplained}"
+    # Cause precision: every red row blames the API the mutant breaks; its own rows with the mutant's outcome,
+    # every other row BLOCKED by it (but a whole model's outputs, which cannot name the op: FAIL, blaming itself).
+    wrong_cause = {i: (r.get("cause") or {}).get("api") for i, r in red.items()
+                   if not same_api((r.get("cause") or {}).get("api", ""), r["api"] if i in self_blamed else mutant.api)}
+    assert not wrong_cause, f"red rows that blame another API than {mutant.api}: {wrong_cause}"
+    own = {i for i, r in red.items() if same_api(r["api"], mutant.api) or i in self_blamed}
+    wrong_kind = {i: (r["raw_outcome"], r["summary"][:200]) for i, r in red.items()
+                  if r["raw_outcome"] != (("FAIL" if i in self_blamed else mutant.outcome) if i in own else "BLOCKED")}
+    assert not wrong_kind, f"expected {mutant.outcome} on {mutant.api}'s own rows, BLOCKED elsewhere: {wrong_kind}"
+    assert all(r["outcome"] == r["raw_outcome"] for r in red.values())     # no expectations file here
+    unexplained = {i: r["summary"][:300] for i, r in red.items()
+                   if not _detail_ok(r, mutant.transformers_detail if i in tf_rows else mutant.detail)}
+    assert not unexplained, f"red for another reason than expected: {unexplained}"
 
     if mutant.keeps_running:
         # The worker died (or was killed) at one case; a fresh one ran every case after it.

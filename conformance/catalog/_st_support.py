@@ -140,5 +140,22 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
+def safetensors_torch():
+    """``safetensors.torch``, imported the way model code does: after ``import torch.nn``.
+
+    Some backends (mindtorch_v2) only have ``torch.nn`` once it was imported, and safetensors.torch
+    reads ``torch.nn.Module`` at import. Whether the bare import works is import_safetensors_torch's
+    question; importing torch.nn first here keeps every other case's outcome about its own entry point
+    and independent of which cases ran before it in the same worker."""
+    try:
+        import torch.nn  # noqa: F401
+    except ImportError:
+        pass
+    import safetensors.torch
+
+    return safetensors.torch
+
+
 if __name__ == "__main__":
     sys.exit(_child(sys.argv[1:]))
+

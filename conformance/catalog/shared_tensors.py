@@ -18,6 +18,7 @@ from ..dtypes import DTYPE_NAMES, DTYPES
 from ..inputs import TensorInput
 from ..observe import pointer_offset
 from ..registry import case, param
+from ._st_support import safetensors_torch
 
 ORIGIN = "_find_shared_tensors"
 ORIGIN_HELPERS = "storage_ptr/storage_size/_end_ptr"
@@ -111,7 +112,8 @@ def untyped_storage(torch, ctx, dtype, view):
 @case("UntypedStorage.data_ptr", ORIGIN, _view_params(
     ["base", "row-1", "element-2-3", "column-2", "transposed", "cols-1::2", "flat", "as-uint8", "clone",
      "clone-of-row-1"],
-    extra=[("bfloat16", "row-1"), ("int64", "element-2-3"), ("float8_e5m2", "row-1")]), name="storage_data_ptr")
+    extra=[("bfloat16", "row-1"), ("int64", "element-2-3"), ("float8_e5m2", "row-1")]), name="storage_data_ptr",
+    reads={"offset_in_storage": "Tensor.data_ptr", "base_offset_in_storage": "Tensor.data_ptr"})
 def storage_data_ptr(torch, ctx, dtype, view):
     """Views report their base's storage data_ptr() (clones do not); a tensor's data_ptr() is its
     storage's plus storage_offset * itemsize."""
@@ -148,7 +150,8 @@ def storage_nbytes(torch, ctx, dtype, shape, view):
     ["base", "row-1", "rows-1:", "element-2-3", "column-2", "cols-::2", "size1-col", "transposed",
      "zero-size-slice"],
     extra=[("bfloat16", "row-1"), ("float8_e4m3fn", "element-2-3"), ("complex64", "base"), ("int64", "rows-1:")]),
-    name="end_ptr")
+    name="end_ptr", reads={"start_offset": "Tensor.data_ptr", "end_offset": "Tensor.data_ptr",
+                           "end_from_data_ptr": "Tensor.data_ptr"})
 def end_ptr(torch, ctx, dtype, view):
     """_end_ptr: view(-1)[-1].data_ptr() + itemsize, observed as an offset from the storage start and from
     data_ptr(). view(-1) works whenever the strides can be merged (also some non-contiguous views) and raises
@@ -209,7 +212,8 @@ _META = [("float32", [2, 3]), ("bfloat16", [2, 3]), ("int64", []), ("float8_e4m3
 
 
 @case("torch.empty(device=meta)", ORIGIN,
-      [param(f"{d}-{'x'.join(map(str, s)) or 'scalar'}", dtype=d, shape=s) for d, s in _META], name="meta_tensor")
+      [param(f"{d}-{'x'.join(map(str, s)) or 'scalar'}", dtype=d, shape=s) for d, s in _META], name="meta_tensor",
+      reads={"data_ptr_is_zero": "Tensor.data_ptr", "storage_data_ptr_is_zero": "UntypedStorage.data_ptr"})
 def meta_tensor(torch, ctx, dtype, shape):
     """A meta tensor has shape and dtype but no data: device.type "meta", data_ptr() 0, and a storage whose
     data_ptr() is 0 (safetensors skips such tensors when looking for shared storage)."""
@@ -321,7 +325,7 @@ _STATE_DICTS = {
 def find_shared_tensors(torch, ctx, state_dict):
     """The real _find_shared_tensors on the target's tensors: names grouped by shared, overlapping storage
     (observed as sorted lists of sorted names)."""
-    import safetensors.torch as st
+    st = safetensors_torch()
     groups = st._find_shared_tensors(_STATE_DICTS[state_dict](torch, ctx))
     return {"groups": sorted(sorted(g) for g in groups), "all_sets": all(isinstance(g, set) for g in groups)}
 
@@ -342,7 +346,7 @@ _REMOVE = {
 def remove_duplicate_names(torch, ctx, recipe):
     """The real _remove_duplicate_names: per shared group, keep a name covering the whole storage (the
     preferred or non-discarded one first) and list the others; no such name raises RuntimeError."""
-    import safetensors.torch as st
+    st = safetensors_torch()
     sd_name, kwargs = _REMOVE[recipe]
     sd = _STATE_DICTS[sd_name](torch, ctx)
     if recipe == "full-and-rows":
@@ -359,7 +363,7 @@ _HELPER_VIEWS = _view_params(["base", "row-1", "element-2-3", "cols-::2", "clone
 def storage_helpers(torch, ctx, dtype, view):
     """The real storage_ptr, storage_size, _end_ptr and _is_complete on a view of a base: offsets from the
     storage start, the storage's byte size, and whether the view covers all of it."""
-    import safetensors.torch as st
+    st = safetensors_torch()
     base = _input(ctx, dtype, (3, 4))
     v = _derive(ctx, base, _VIEWS[view])
     sp = st.storage_ptr(v)
@@ -377,7 +381,7 @@ def storage_helpers(torch, ctx, dtype, view):
 def storage_helpers_special(torch, ctx, kind, dtype):
     """Meta tensors: storage_ptr 0, storage_size nelement * itemsize. Zero-size tensors: storage_size 0 and
     _end_ptr == data_ptr() == 0."""
-    import safetensors.torch as st
+    st = safetensors_torch()
     if kind == "meta":
         t = torch.empty([3, 4], dtype=ctx.dtype(dtype), device="meta")
     else:

@@ -19,7 +19,7 @@ import struct
 from ..dtypes import DTYPE_NAMES, DTYPES
 from ..inputs import TensorInput
 from ..registry import case, param
-from ._st_support import accepts, pread_supported, run_fresh, sha256, unsupported, write_st
+from ._st_support import accepts, pread_supported, run_fresh, safetensors_torch, sha256, unsupported, write_st
 
 IMPORT = "import safetensors.torch"
 SAVE = "safetensors.torch.save"
@@ -34,20 +34,7 @@ LOAD_MODEL = "safetensors.torch.load_model"
 E = Ellipsis
 
 
-def _st():
-    """``safetensors.torch``, imported the way model code does: after ``import torch.nn``.
-
-    Some backends (mindtorch_v2) only have ``torch.nn`` once it was imported, and safetensors.torch
-    reads ``torch.nn.Module`` at import. Whether the bare import works is import_safetensors_torch's
-    question; importing torch.nn first here keeps every other case's outcome about its own entry point
-    and independent of which cases ran before it in the same worker."""
-    try:
-        import torch.nn  # noqa: F401
-    except ImportError:
-        pass
-    import safetensors.torch
-
-    return safetensors.torch
+_st = safetensors_torch
 
 
 def _spec(dtype: str, shape: tuple[int, ...] = (2, 3), value_set: str = "special", views=()) -> TensorInput:

@@ -1,0 +1,85 @@
+"""Recordings of the built-in workloads, cached per (torch, transformers, workload, recorder version).
+
+``ensure_recording(workload)`` returns the recording's folder, making it first if needed: in a
+SUBPROCESS with real PyTorch (``python -m conformance.trace.recorder``), never in a target process.
+It lives beside the tiny models (``$CONFORMANCE_MODELS_DIR`` or ``~/.cache/torch-conformance/models``),
+made under a file lock in a temporary folder and renamed once complete, like the models.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..catalog import _hf_models
+from .recorder import RECORDER_VERSION
+
+WORKLOADS = ("albert", "bert", "gpt2")
+HERE = Path(__file__).parent
+
+
+def real_torch_version() -> str | None:
+    """The installed PyTorch's version, read from its own dist-info: a target that answers ``import torch``
+    may also answer for the ``torch`` distribution (a proxy reporting its own version), and every process
+    must find the same recording."""
+    from importlib.metadata import distributions
+
+    from ..backends.base import real_torch_dir
+    d = real_torch_dir()
+    if d:
+        for dist in distributions(path=[str(Path(d).parent)]):
+            if (dist.metadata["Name"] or "").lower() == "torch":
+                return dist.version
+    return _hf_models.dist_version("torch")
+
+
+def key(workload: str) -> str:
+    # the recorder's own code is part of the key: a change to it records again
+    code = hashlib.sha256(b"".join((HERE / n).read_bytes() for n in ("recorder.py", "store.py"))).hexdigest()[:10]
+    return (f"trace-{workload}_torch-{real_torch_version()}_transformers-"
+            f"{_hf_models.dist_version('transformers')}_r{RECORDER_VERSION}-{code}")
+
+
+def folder(workload: str) -> Path:
+    return _hf_models.root() / key(workload)
+
+
+def record(cmd_tail: list[str], out: Path, timeout: float) -> subprocess.CompletedProcess:
+    """Run the recorder in a real-torch subprocess writing into ``out``."""
+    env = {**os.environ, **_hf_models.OFFLINE}
+    pkg_parent = str(HERE.resolve().parents[1])      # the folder holding conformance/
+    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    return subprocess.run([sys.executable, "-m", "conformance.trace.recorder", "--out", str(out), *cmd_tail],
+                          capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def ensure_recording(workload: str, timeout: float = 600.0) -> Path:
+    if workload not in WORKLOADS:
+        raise ValueError(f"unknown workload {workload!r}; built-in: {', '.join(WORKLOADS)}")
+    target = folder(workload)
+    if (target / "trace.json").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"{target.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (target / "trace.json").is_file():
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        try:
+            proc = record(["--workload", workload], tmp, timeout)
+            if proc.returncode != 0 or not (tmp / "trace.json").is_file():
+                from .store import TraceError
+                raise TraceError(f"recording {workload} with real torch failed (exit {proc.returncode}): "
+                                 + (proc.stderr or proc.stdout)[-1500:])
+            if target.exists():
+                shutil.rmtree(target)
+            tmp.rename(target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    return target

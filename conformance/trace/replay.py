@@ -1,0 +1,480 @@
+"""The replay engine: recorded calls run again on any ``torch``, one by one or as a chain.
+
+``isolated``  the calls of one (name, dtype, rank) signature, each fed its recorded inputs (rebuilt
+              with their strides, storage offset and alignment); layout-sensitive ops also on
+              contiguous and non-contiguous copies of those inputs.
+``chained``   a workload phase's whole call sequence, each call fed the target's own earlier outputs;
+              the first call whose output diverges from the recording beyond its tolerance is named,
+              with the caller's file and line.
+
+Under real torch (the reference) both must reproduce the recording byte for byte, or the recording
+is unusable: that raises ``ObservationError`` (ERROR), never a result.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+from ..dtypes import DTYPES
+from ..observe import ObservationError
+from . import rules
+from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
+
+MAX_CALLS = 4      # calls replayed per signature in isolation (the first ones, in recording order)
+
+
+def _operator(name: str) -> Callable[..., Any] | None:
+    """The Python operator behind a dunder method, so replay goes through the language as the
+    workload did (``x in t`` falls back to iteration where a Tensor has no ``__contains__``)."""
+    special = {"__bool__": bool, "__len__": len, "__int__": int, "__float__": float, "__index__": operator.index,
+               "__iter__": lambda a: list(iter(a)), "__contains__": operator.contains}
+    if name in special:
+        return special[name]
+    fn = getattr(operator, name, None)
+    if fn is not None and name.startswith("__") and name.endswith("__"):
+        return fn
+    if name.startswith("__r") and getattr(operator, "__" + name[3:], None) is not None:
+        forward = getattr(operator, "__" + name[3:])
+        return lambda a, b: forward(b, a)
+    return None
+
+
+def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
+    """A function (args, kwargs) -> result calling ``api`` in ``torch``; AttributeError if absent.
+    Tensor methods and properties are looked up on the tensor at call time (a backend may keep them
+    on the instance); operators go through Python's operators."""
+    parts = api.split(".")
+    if parts[:2] == ["torch", "Tensor"]:
+        name = parts[2]
+        if parts[-1] == "__get__":
+            return lambda a, k: getattr(a[0], name)
+        if parts[-1] == "__set__":
+            return lambda a, k: setattr(a[0], name, a[1])
+        op = _operator(name)
+        if op is not None:
+            return lambda a, k: op(*a, **k)
+        return lambda a, k: getattr(a[0], name)(*a[1:], **k)
+    obj: Any = torch
+    for i, p in enumerate(parts[1:], 1):
+        nxt = getattr(obj, p, None)
+        if nxt is None:    # a submodule not imported yet (torch.nn.functional): import it
+            try:
+                nxt = importlib.import_module(".".join(["torch"] + parts[1:i + 1]))
+            except ImportError:
+                nxt = None
+        if nxt is None:
+            raise AttributeError(f"module '{'.'.join(parts[:i])}' has no attribute '{p}'", name=p, obj=obj)
+        obj = nxt
+    fn = obj
+    return lambda a, k: fn(*a, **k)
+
+
+def absent(call: dict[str, Any], args: list[Any]) -> str | None:
+    """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None."""
+    parts = call["api"].split(".")
+    if parts[:2] != ["torch", "Tensor"] or not args or _operator(parts[2]) is not None:
+        return None
+    return None if hasattr(args[0], parts[2]) else parts[2]
+
+
+def _builtin(e: BaseException) -> str:
+    return next(c for c in type(e).__mro__ if c.__module__ == "builtins").__name__
+
+
+def caller_of(call: dict[str, Any]) -> str:
+    c = call.get("caller") or {}
+    return f"{c.get('file', '?')}:{c.get('line', '?')}"
+
+
+class Replayer:
+    """Rebuilds recorded values in ``ctx.torch`` and observes results against the recording."""
+
+    def __init__(self, ctx: Any, rec: Recording, reference: bool):
+        self.ctx, self.torch, self.rec, self.reference = ctx, ctx.torch, rec, reference
+        self.notes: list[str] = []       # result-type and size-1-stride differences: shown, not fatal
+
+    # -- rebuilding ------------------------------------------------------------------------------------
+    def tensor(self, spec: dict[str, Any], variant: str, label: str, check: bool = True) -> Any:
+        data = self.rec.blob(spec["blob"])
+        if variant != "recorded":
+            spec, data = relaid(spec, data, variant)
+        try:
+            t = build_tensor(self.torch, spec, data)
+            shape = [int(s) for s in t.shape]
+            seen = {"dtype": self.ctx.dtype_name(t.dtype), "shape": shape,
+                    "stride": significant(shape, [int(s) for s in t.stride()]),
+                    "sha256": hashlib.sha256(self.ctx.raw_bytes(t)).hexdigest()}
+        except ObservationError as e:
+            t, seen = None, {"observe_error": str(e)}
+        except Exception as e:   # the target cannot build the input: the input check says so
+            t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
+        if check:
+            self.ctx.inputs.append({"input": label, "expected": layout_of(spec, data), "observed": seen})
+        return t
+
+    def decode(self, enc: dict[str, Any], variant: str, label: str, bound: dict[int, Any] | None) -> Any:
+        torch, k = self.torch, enc["k"]
+        if k == "tensor":
+            if bound is not None and enc["tid"] in bound:
+                return bound[enc["tid"]]
+            t = self.tensor(enc, variant, f"{label} ({variant} layout)")
+            if bound is not None:
+                bound[enc["tid"]] = t
+            return t
+        if k == "none":
+            return None
+        if k in ("bool", "int", "str"):
+            return enc["v"]
+        if k == "float":
+            return float.fromhex(enc["v"])
+        if k in ("tuple", "list"):
+            items = [self.decode(x, variant, f"{label}[{i}]", bound) for i, x in enumerate(enc["v"])]
+            return tuple(items) if k == "tuple" else items
+        if k == "size":
+            return torch.Size(enc["v"])
+        if k == "dict":
+            return {self.decode(a, variant, label, bound): self.decode(b, variant, label, bound) for a, b in enc["v"]}
+        if k == "slice":
+            return slice(*(self.decode(x, variant, label, bound) for x in enc["v"]))
+        if k == "ellipsis":
+            return Ellipsis
+        if k == "dtype":
+            return getattr(torch, enc["v"])
+        if k == "device":
+            return torch.device(enc["v"])
+        if k in ("memory_format", "layout"):
+            return getattr(torch, enc["v"])
+        raise ObservationError(f"cannot rebuild a recorded {enc.get('type', k)}")
+
+    def arguments(self, call: dict[str, Any], variant: str, bound: dict[int, Any] | None):
+        args = [self.decode(a, variant, f"call {call['i']} arg {n}", bound) for n, a in enumerate(call["args"])]
+        kwargs = {k: self.decode(v, variant, f"call {call['i']} {k}=", bound) for k, v in call["kwargs"].items()}
+        return args, kwargs
+
+    # -- observing ------------------------------------------------------------------------------------
+    def observe(self, v: Any, exact: bool) -> Any:
+        """A result as an observation: tensors with strides of size-1 dimensions left out (they never
+        change what a later view may do), floats of float-math ops as {"approx": ...}; Python and numpy
+        numbers alike (their types are compared apart, see ``type_of``)."""
+        torch, ctx = self.torch, self.ctx
+        if isinstance(v, torch.Tensor):
+            obs = ctx.tensor(v)
+            obs["stride"] = significant(obs["shape"], obs["stride"])
+            spec = DTYPES.get(obs["dtype"])
+            if not exact and spec is not None and spec.numpy and np.dtype(spec.numpy).kind == "f":
+                vals = np.frombuffer(bytes.fromhex(obs.pop("bytes")), dtype=np.dtype(spec.numpy))
+                obs["approx"] = {"dtype": obs["dtype"], "shape": obs["shape"],
+                                 "values": [float(x).hex() for x in vals.tolist()]}
+            return obs
+        if v is None or isinstance(v, (bool, str)):
+            return v
+        if isinstance(v, torch.dtype):
+            return {"dtype": ctx.dtype_name(v)}
+        if isinstance(v, torch.device):
+            return {"device": str(v)}
+        if isinstance(v, (list, tuple)):
+            return [self.observe(x, exact) for x in v]
+        if hasattr(v, "__index__") and not isinstance(v, float):
+            try:
+                return int(v.__index__())
+            except Exception:
+                pass
+        if isinstance(v, (float, np.floating)):
+            return {"float": float(v).hex()}
+        return {"object": type(v).__name__}
+
+    def type_of(self, v: Any) -> str:
+        torch = self.torch
+        if isinstance(v, torch.Tensor):
+            return "Tensor"
+        if isinstance(v, torch.Size):
+            return "Size[" + ",".join(self.type_of(x) for x in v) + "]"
+        if isinstance(v, torch.dtype):     # the backend's own dtype and device classes are these
+            return "dtype"
+        if isinstance(v, torch.device):
+            return "device"
+        if isinstance(v, (list, tuple)):
+            return f"{type(v).__name__}[" + ",".join(self.type_of(x) for x in v) + "]"
+        t = type(v)
+        return t.__name__ if t.__module__ == "builtins" else f"{t.__module__.split('.')[0]}.{t.__name__}"
+
+    # -- against the recording -------------------------------------------------------------------------
+    def recorded_type(self, enc: dict[str, Any]) -> str:
+        k = enc["k"]
+        if k == "tensor":
+            return "Tensor"
+        if k == "size":
+            return "Size[" + ",".join(["int"] * len(enc["v"])) + "]"
+        if k in ("tuple", "list"):
+            return f"{enc.get('type') if k == 'tuple' and enc.get('type') else k}[" + \
+                ",".join(self.recorded_type(x) for x in enc["v"]) + "]"
+        return {"none": "NoneType", "dtype": "dtype", "device": "device"}.get(k, k)
+
+    def differs(self, v: Any, enc: dict[str, Any], api: str, tolerant: bool) -> tuple[str | None, dict]:
+        """How ``v`` differs from the recorded ``enc`` ("dtype", "shape", "stride", "bytes", "values",
+        "value"; None: it does not), and facts for display (ulp distance, largest differences)."""
+        torch = self.torch
+        if enc["k"] == "tensor":
+            if not isinstance(v, torch.Tensor):
+                return "value", {"target": self.type_of(v)}
+            name = self.ctx.dtype_name(v.dtype)
+            if name != enc["dtype"]:
+                return "dtype", {"recorded": enc["dtype"], "target": name}
+            shape = [int(s) for s in v.shape]
+            if shape != enc["shape"]:
+                return "shape", {"recorded": enc["shape"], "target": shape}
+            stride = [int(s) for s in v.stride()]
+            if significant(shape, stride) != significant(shape, enc["stride"]):
+                return "stride", {"recorded": enc["stride"], "target": stride}
+            if stride != enc["stride"]:
+                self.notes.append(f"call {api}: strides {stride} (recorded {enc['stride']}) differ only where no view "
+                                  "depends on them (size-1 dimensions, or no element)")
+            if rules.op_class(api) == "uninitialized":
+                return None, {}
+            want = np.ascontiguousarray(expected_view(enc, self.rec.blob(enc["blob"]))).tobytes()
+            got = self.ctx.raw_bytes(v)
+            if got == want:
+                return None, {"exact": True}
+            facts = float_facts(enc["dtype"], want, got)
+            if tolerant and enc["dtype"] in rules.FLOATS and facts.get("within") is not None:
+                mag = facts["max_abs_recorded"]
+                tol = rules.tolerance(mag)
+                ok = facts["check"](tol)
+                facts = {k: x for k, x in facts.items() if not callable(x)}
+                facts["tolerance"] = tol
+                return (None if ok else "values"), facts
+            return "bytes", {k: x for k, x in facts.items() if not callable(x)}
+        if enc["k"] in ("tuple", "list") and rules.first_tensor(enc["v"]) is not None:
+            if not isinstance(v, (list, tuple)) or len(v) != len(enc["v"]):
+                return "value", {"recorded": self.recorded_type(enc), "target": self.type_of(v)}
+            exact = True
+            for i, (x, e) in enumerate(zip(v, enc["v"])):
+                how, facts = self.differs(x, e, api, tolerant)
+                if how is not None:
+                    return how, {**facts, "item": i}
+                exact = exact and bool(facts.get("exact"))
+            return None, {"exact": exact}
+        if enc["k"] == "float" and tolerant and isinstance(v, (float, np.floating)):
+            # a Python float read out of a float tensor (.item()): its inputs may have drifted within tolerance
+            want, got = float.fromhex(enc["v"]), float(v)
+            tol = rules.tolerance(abs(want))
+            if got == want or abs(got - want) <= tol["atol"] + tol["rtol"] * abs(want):
+                return None, {"exact": got == want}
+            return "values", {"recorded": enc["v"], "target": got.hex(), "tolerance": tol,
+                              "max_abs_diff": abs(got - want), "n": 1, "n_differ": 1}
+        got_plain, want_plain = self.observe(v, True), plain(enc)
+        if got_plain != want_plain:
+            return "value", {"recorded": want_plain, "target": got_plain}
+        rt, tt = self.recorded_type(enc), self.type_of(v)
+        if rt != tt and not (rt.startswith(("tuple", "list")) and tt.split("[")[0] in ("tuple", "list") and
+                             rt.split("[")[1:] == tt.split("[")[1:]):
+            self.notes.append(f"call {api}: result type {tt} where torch gives {rt}")
+        return None, {"exact": True}
+
+
+def plain(enc: dict[str, Any]) -> Any:
+    """A recorded non-tensor value in the form ``Replayer.observe`` gives."""
+    k = enc["k"]
+    if k == "none":
+        return None
+    if k in ("bool", "str", "int"):
+        return enc["v"]
+    if k == "float":
+        return {"float": enc["v"]}
+    if k == "size":
+        return list(enc["v"])
+    if k in ("tuple", "list"):
+        return [plain(x) for x in enc["v"]]
+    if k == "dtype":
+        return {"dtype": enc["v"]}
+    if k == "device":
+        return {"device": enc["v"]}
+    return {"object": enc.get("type", k)}
+
+
+def float_facts(dtype: str, want: bytes, got: bytes) -> dict[str, Any]:
+    """Largest absolute and relative differences and ulp distance between two float buffers."""
+    spec = DTYPES.get(dtype)
+    if spec is None or not spec.numpy or np.dtype(spec.numpy).kind != "f" or len(want) != len(got):
+        return {"within": None}
+    nd = np.dtype(spec.numpy)
+    a = np.frombuffer(want, dtype=nd).astype(np.float64)
+    b = np.frombuffer(got, dtype=nd).astype(np.float64)
+    bits = np.dtype(f"<i{nd.itemsize}")
+    ia, ib = (np.frombuffer(x, dtype=bits).astype(np.int64) for x in (want, got))
+    # ulp distance: the integers of the bit patterns, made monotonic across the sign
+    sign = np.int64(1) << (8 * nd.itemsize - 1)
+    oa = np.where(ia < 0, -(ia & (sign - 1)), ia)
+    ob = np.where(ib < 0, -(ib & (sign - 1)), ib)
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.abs(a - b)
+        same_special = (np.isnan(a) & np.isnan(b)) | (a == b)
+        finite = np.isfinite(a) & np.isfinite(b)
+    mag = float(np.max(np.abs(a[np.isfinite(a)]))) if np.isfinite(a).any() else 0.0
+
+    def within(tol: dict[str, float]) -> bool:
+        with np.errstate(invalid="ignore"):
+            ok = same_special | (finite & (d <= tol["atol"] + tol["rtol"] * np.abs(a)))
+        return bool(ok.all())
+
+    fin = finite & ~same_special
+    return {"within": True, "check": within, "max_abs_recorded": mag,
+            "max_abs_diff": float(d[fin].max()) if fin.any() else 0.0,
+            "max_ulp": int(np.abs(oa - ob).max()) if len(oa) else 0,
+            "n_differ": int((~same_special).sum()), "n": int(a.size)}
+
+
+# -- isolated ---------------------------------------------------------------------------------------------
+
+def variants(api: str, call: dict[str, Any]) -> list[str]:
+    if rules.leaf(api) not in rules.LAYOUT_SENSITIVE or rules.first_tensor(call["args"]) is None:
+        return ["recorded"]
+    return ["recorded", "contiguous", "noncontiguous"]
+
+
+def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bool) -> dict[str, Any]:
+    """Replay ``calls`` (one signature) one by one on their recorded inputs; the observation lists each
+    call's result. Under the reference, each must equal the recording byte for byte."""
+    r = Replayer(ctx, rec, reference)
+    api = calls[0]["api"]
+    fn = resolve(ctx.torch, api)            # absent: AttributeError out of the case, MISSING
+    exact = not rules.compares_within_tolerance(api, _out_dtype(calls[0]))
+    out, facts = [], []
+    for call in calls[:MAX_CALLS]:
+        for variant in variants(api, call):
+            built = len(ctx.inputs)
+            args, kwargs = r.arguments(call, variant, None)
+            entry: dict[str, Any] = {"call": call["i"], "at": caller_of(call), "variant": variant}
+            if any("build_error" in i["observed"] for i in ctx.inputs[built:]):
+                entry["result"] = "input not built"
+                out.append(entry)
+                continue
+            try:
+                v = fn(args, kwargs)
+            except ObservationError:
+                raise
+            except Exception as e:
+                missing = absent(call, args) if isinstance(e, AttributeError) else None
+                if missing:       # the target's tensors have no such method or property: MISSING
+                    raise AttributeError(f"'Tensor' object has no attribute '{missing}'", name=missing) from None
+                entry["raises"] = _builtin(e)
+                if variant == "recorded" and reference:
+                    raise ObservationError(f"the oracle does not replay its own recording: call {call['i']} "
+                                           f"{api} raised {type(e).__name__}: {e}") from None
+                out.append(entry)
+                continue
+            entry["result"] = r.observe(v, exact)
+            if variant == "recorded" and "out" in call:
+                how, f = r.differs(v, call["out"], api, tolerant=not reference)
+                if reference and (how or not f.get("exact")):
+                    raise ObservationError(f"the oracle does not replay its own recording byte-exactly: call "
+                                           f"{call['i']} {api} at {caller_of(call)}: {how} {f}")
+                facts.append({"call": call["i"], "exact": bool(f.get("exact")), "differs": how,
+                              **{k: f[k] for k in ("max_ulp", "max_abs_diff") if k in f}})
+            out.append(entry)
+    ctx.display = {"against_recording": facts, "notes": r.notes[:20],
+                   "exact": all(f["exact"] for f in facts) if facts else None}
+    return {"api": api, "calls": out}
+
+
+def _out_dtype(call: dict[str, Any]) -> str | None:
+    t = rules.first_tensor([call["out"]]) if "out" in call else None
+    return t["dtype"] if t else None
+
+
+# -- chained ----------------------------------------------------------------------------------------------
+
+def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bool) -> dict[str, Any]:
+    """Run ``calls`` in order, each on the target's own earlier outputs (recorded inputs only for tensors
+    made out of sight). Returns the first divergence (None when there is none) and what could not run."""
+    r = Replayer(ctx, rec, reference)
+    bound: dict[int, Any] = {}
+    skipped: dict[str, int] = {}
+    diverging: list[dict[str, Any]] = []
+    replayed = 0
+    for call in calls:
+        api = call["api"]
+        why = rules.not_replayable(call)
+        if why is not None:
+            skipped[f"{rules.short_name(api)}: {why}"] = skipped.get(f"{rules.short_name(api)}: {why}", 0) + 1
+            if "out" in call:
+                _bind_recorded(r, call["out"], bound)
+            continue
+        replayed += 1
+        problem: dict[str, Any] | None = None
+        try:
+            fn = resolve(ctx.torch, api)
+            args, kwargs = r.arguments(call, "recorded", bound)
+            v = fn(args, kwargs)
+        except ObservationError:
+            raise
+        except Exception as e:
+            if "raises" in call and type(e).__name__ == call["raises"]:
+                continue
+            problem = {"kind": f"raises {_builtin(e)}", "detail": f"{type(e).__name__}: {str(e)[:200]}"}
+            v = None
+        else:
+            if "raises" in call:
+                problem = {"kind": "does not raise", "detail": f"torch raised {call['raises']}"}
+            else:
+                how, facts = r.differs(v, call["out"], api, tolerant=not reference)
+                if how is not None:
+                    problem = {"kind": how, "detail": _facts_line(how, facts)}
+                elif reference and not facts.get("exact"):
+                    problem = {"kind": "bytes", "detail": _facts_line("bytes", facts)}
+        if problem is not None:
+            if reference:
+                raise ObservationError(f"the oracle does not replay its own recording byte-exactly: call "
+                                       f"{call['i']} {api} at {caller_of(call)}: {problem['detail']}")
+            diverging.append({"call": call["i"], "api": rules.short_name(api), "at": caller_of(call), **problem})
+            if "out" in call:        # carry on from torch's value: later divergences are their own
+                _bind_recorded(r, call["out"], bound)
+            continue
+        if "out" in call:
+            _bind(r, call["out"], v, bound)
+    first = diverging[0] if diverging else None
+    ctx.display = {"diverging_calls": diverging[:25], "n_diverging": len(diverging), "notes": r.notes[:20],
+                   "not_replayable": skipped}
+    if first is not None:
+        ctx.display["where"] = (f"first divergence: call {first['call']} {first['api']} at {first['at']}: "
+                                f"{first['detail']}")[:400]
+        ctx.cause = {"api": first["api"], "phase": "chain",
+                     "evidence": f"{first['api']} at {first['at']} (call {first['call']} of {len(calls)}): "
+                                 f"{first['detail']}"[:400]}
+    return {"calls": len(calls), "replayed": replayed, "not_replayable": sum(skipped.values()),
+            "first_divergence": None if first is None else
+            {"call": first["call"], "api": first["api"], "at": first["at"], "kind": first["kind"]}}
+
+
+def _facts_line(how: str, f: dict[str, Any]) -> str:
+    if how == "values":
+        return (f"{f.get('n_differ')} of {f.get('n')} values differ, largest absolute difference "
+                f"{f.get('max_abs_diff', 0):.3g} outside {f.get('tolerance')} ({f.get('max_ulp')} ulp)")
+    if how == "bytes":
+        extra = f" ({f.get('max_ulp')} ulp, largest absolute difference {f.get('max_abs_diff', 0):.3g})" \
+            if "max_ulp" in f else ""
+        return f"bytes differ from torch's{extra}"
+    return f"{how}: torch {f.get('recorded')}, target {f.get('target')}"
+
+
+def _bind(r: Replayer, enc: dict[str, Any], v: Any, bound: dict[int, Any]) -> None:
+    if enc["k"] == "tensor":
+        bound[enc["tid"]] = v
+    elif enc["k"] in ("tuple", "list") and isinstance(v, (list, tuple)) and len(v) == len(enc["v"]):
+        for e, x in zip(enc["v"], v):
+            _bind(r, e, x, bound)
+
+
+def _bind_recorded(r: Replayer, enc: dict[str, Any], bound: dict[int, Any]) -> None:
+    """Torch's recorded value stands in for an output the target could not make."""
+    if enc["k"] == "tensor":
+        # no input check: a stand-in after a divergence already found must not hide that divergence
+        bound[enc["tid"]] = r.tensor(enc, "recorded", f"recorded output {enc['tid']}", check=False)
+    elif enc["k"] in ("tuple", "list"):
+        for e in enc["v"]:
+            _bind_recorded(r, e, bound)
+

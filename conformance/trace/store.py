@@ -1,0 +1,157 @@
+"""The recording format, and rebuilding its tensors in any backend.
+
+A recording is a folder: ``trace.json`` (schema ``torch-conformance/trace/1``: the workload, the
+versions, every call, the module attributes read, what could not be replayed) and ``blobs/``, the
+tensors' storage bytes, content-addressed (``blobs/<sha256>.bin``), so a weight passed to ten calls
+is stored once.
+
+A tensor argument or result is ``{"k": "tensor", "tid", "from", "dtype", "shape", "stride", "offset",
+"blob", "align", "nbytes"}``: ``tid`` names the Python object within the recording, ``from`` the call
+whose output it was (``[call, path]``, or null for a tensor the workload made out of sight: a weight,
+an input), ``blob`` the bytes of its storage from byte 0 to the end of the last element it reaches,
+``align`` the storage's data pointer modulo 64. Rebuilding keeps all of these: a matmul-backed op
+such as F.linear gives different bits for some alignments on real torch.
+
+Other values: ``{"k": "none"|"bool"|"int"|"float"(hex)|"str"|"tuple"|"list"|"dict"|"slice"|
+"ellipsis"|"dtype"|"device"|"size"|"memory_format"|"layout"}`` and ``{"k": "opaque", "type",
+"reason"}`` for what replay cannot rebuild (generators, storages, modules, meta tensors).
+
+Reading needs only json and numpy: the target process never imports real torch.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..dtypes import DTYPES
+
+SCHEMA = "torch-conformance/trace/1"
+ALIGN = 64
+
+
+class TraceError(Exception):
+    """A recording is missing or unreadable (a kit/environment problem, not the target's)."""
+
+
+class Recording:
+    """A recording folder, read lazily; blobs are cached in memory once read."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        try:
+            self.data = json.loads((self.folder / "trace.json").read_text())
+        except (OSError, ValueError) as e:
+            raise TraceError(f"unreadable recording {self.folder}: {type(e).__name__}: {e}") from None
+        if self.data.get("schema") != SCHEMA:
+            raise TraceError(f"{self.folder}: schema {self.data.get('schema')!r}, expected {SCHEMA!r}")
+        self._blobs: dict[str, bytes] = {}
+
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        return self.data["calls"]
+
+    def blob(self, sha: str) -> bytes:
+        if sha not in self._blobs:
+            try:
+                self._blobs[sha] = (self.folder / "blobs" / f"{sha}.bin").read_bytes()
+            except OSError as e:
+                raise TraceError(f"recording {self.folder} lacks blob {sha}: {e}") from None
+        return self._blobs[sha]
+
+
+def write_blob(folder: Path, data: bytes) -> str:
+    sha = hashlib.sha256(data).hexdigest()
+    path = folder / "blobs" / f"{sha}.bin"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return sha
+
+
+# -- rebuilding a recorded tensor in a backend ---------------------------------------------------------
+
+def aligned_buffer(data: bytes, align: int) -> np.ndarray:
+    """A uint8 numpy array holding ``data`` whose first byte sits at ``align`` modulo 64."""
+    buf = np.zeros(len(data) + ALIGN, dtype=np.uint8)
+    start = (align - buf.ctypes.data) % ALIGN
+    out = buf[start:start + len(data)]
+    out[:] = np.frombuffer(data, dtype=np.uint8)
+    return out
+
+
+def expected_view(spec: dict[str, Any], data: bytes) -> np.ndarray:
+    """The tensor ``spec`` describes, as a numpy array over its storage bytes (carrier dtype for
+    dtypes numpy lacks): what a rebuilt tensor must hold."""
+    d = DTYPES[spec["dtype"]]
+    base = np.frombuffer(data, dtype=d.storage_numpy)
+    item = d.storage_numpy.itemsize
+    return np.lib.stride_tricks.as_strided(base[spec["offset"]:], shape=tuple(spec["shape"]),
+                                           strides=tuple(s * item for s in spec["stride"]), writeable=False)
+
+
+def layout_of(spec: dict[str, Any], data: bytes) -> dict[str, Any]:
+    """dtype, shape, stride and the sha256 of the C-order bytes: the input-sanity record of a tensor."""
+    arr = np.ascontiguousarray(expected_view(spec, data))
+    return {"dtype": spec["dtype"], "shape": list(spec["shape"]), "stride": significant(spec["shape"], spec["stride"]),
+            "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+
+
+def build_tensor(torch: Any, spec: dict[str, Any], data: bytes) -> Any:
+    """The recorded tensor in ``torch``: same bytes, dtype, shape, strides, storage offset and
+    alignment, asking as little of the backend as possible: ``from_numpy`` of a numpy view with the
+    recorded strides (numpy does the layout), plus ``as_strided`` only for a storage offset and
+    ``view(dtype)`` only for dtypes numpy lacks (bfloat16, float8)."""
+    d = DTYPES.get(spec["dtype"])
+    if d is None:
+        raise TraceError(f"no numpy carrier for dtype {spec['dtype']}")
+    raw = aligned_buffer(data, spec["align"])
+    base = raw.view(d.storage_numpy)
+    item = d.storage_numpy.itemsize
+    if spec["offset"] == 0:
+        arr = np.lib.stride_tricks.as_strided(base, shape=tuple(spec["shape"]),
+                                              strides=tuple(s * item for s in spec["stride"]))
+        t = torch.from_numpy(arr)
+        if d.numpy is None:
+            t = t.view(getattr(torch, spec["dtype"]))
+        if significant(list(spec["shape"]), [int(s) for s in t.stride()]) == significant(spec["shape"], spec["stride"]):
+            return t
+        # this from_numpy did not keep numpy's strides (it copied): lay the storage out with as_strided
+    t = torch.from_numpy(base)
+    if d.numpy is None:
+        t = t.view(getattr(torch, spec["dtype"]))
+    return t.as_strided(list(spec["shape"]), list(spec["stride"]), spec["offset"])
+
+
+def significant(shape: list[int], stride: list[int]) -> list[int | None]:
+    """Strides with those of size-1 dimensions left out (all of them for a tensor with no element):
+    they never change what a view may do."""
+    if 0 in shape:
+        return [None] * len(shape)
+    return [None if s == 1 else st for s, st in zip(shape, stride)]
+
+
+def contiguous_layout(shape: list[int]) -> list[int]:
+    stride, acc = [], 1
+    for s in reversed(shape):
+        stride.append(acc)
+        acc *= max(s, 1)
+    return stride[::-1]
+
+
+def relaid(spec: dict[str, Any], data: bytes, how: str) -> tuple[dict[str, Any], bytes]:
+    """The same values in another layout: ``contiguous`` (C order, offset 0) or ``noncontiguous``
+    (the storage holds them in reversed dimension order, with one spare element in front)."""
+    d = DTYPES[spec["dtype"]]
+    values = np.ascontiguousarray(expected_view(spec, data))
+    shape = list(spec["shape"])
+    if how == "contiguous":
+        return {**spec, "stride": contiguous_layout(shape), "offset": 0, "align": 0}, values.tobytes()
+    rev = np.ascontiguousarray(values.transpose(tuple(reversed(range(values.ndim)))))
+    pad = np.zeros(1, dtype=d.storage_numpy)
+    storage = np.concatenate([pad, rev.reshape(-1)]) if rev.size else pad
+    stride = list(reversed(contiguous_layout(list(reversed(shape)))))
+    return {**spec, "stride": stride, "offset": 1, "align": 0}, storage.tobytes()
