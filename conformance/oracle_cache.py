@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .dists import dist_version
+from .observe import KIT_ERROR
 
 
 class CacheError(Exception):
@@ -264,13 +265,13 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
             with lock:
                 if obs is not None and lacks:       # this machine's problem, not PyTorch's answer
                     lacking[cid] = {"obs": obs, "module": lacks}
-                elif obs is not None and "kit_error" not in obs:
+                elif obs is not None and KIT_ERROR not in obs:
                     cache.append(cid, obs)
                     records[cid] = obs
                 elif obs is not None:
                     failures[cid] = obs
                 else:
-                    failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
+                    failures[cid] = {KIT_ERROR: f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
                                                   f"{got.get('crash') or got.get('timeout')}"}
         return hello
     finally:

@@ -23,7 +23,7 @@ from . import backends, calls, channel
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
 from .dists import dist_version
-from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
+from .observe import BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, Blocked, Context, exception, routes_for
 from .registry import load_catalog
 
 
@@ -45,10 +45,10 @@ UNLOGGED = ("transformers_e2e", "replay")
 def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
-        return {"kit_error": f"unknown case id {case_id!r} (catalog mismatch between processes)"}
+        return {KIT_ERROR: f"unknown case id {case_id!r} (catalog mismatch between processes)"}
     for name in case.params.requires_dtypes:
         if not hasattr(torch, name):
-            return {"dtype_absent": name}
+            return {DTYPE_ABSENT: name}
     ctx = Context(torch, routes)
     log = calls.ACTIVE if case.module not in UNLOGGED else None
     try:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         obs = run_case(case_id, cases, torch, routes)
         tainted = [] if uses_real else watch.new_modules()
         if tainted:
-            obs = {"kit_error": f"real torch was imported during this case ({', '.join(tainted[:5])}); "
+            obs = {KIT_ERROR: f"real torch was imported during this case ({', '.join(tainted[:5])}); "
                                 "the target must never load it", "case_obs": obs}
         ms = round((time.perf_counter() - start) * 1000, 3)
         # exiting: this process is no longer a clean target; the runner starts a new one
