@@ -678,25 +678,24 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
     results = res.build(run, state.records)
     if state.perf:
         results["performance"] = state.perf
+    if session.config.getoption("surface"):
+        results["surface"] = _trace_surface()
     res.write(state.report_dir / "results.json", results)
-    _extra_reports(session.config, state.report_dir, results)
     reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
                       state.report_dir)   # perf: carried in results
 
 
-def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
-    """DIR/loading-matrix.md (when load_path cases ran) and, with --surface, DIR/surface.json."""
-    from .reports import loading_matrix
+def _trace_surface() -> dict[str, Any] | None:
+    """--surface: the torch API inventory safetensors uses, traced in a process of its own (real torch);
+    results.json carries it and the surface.json renderer writes it."""
+    import subprocess
+    import sys
+    import tempfile
 
-    matrix = loading_matrix.build(results)
-    if matrix["dtypes"]:
-        res.write_atomic(out / "loading-matrix.md", loading_matrix.markdown(matrix))
-    if config.getoption("surface"):
-        import subprocess
-        import sys
-
-        subprocess.run([sys.executable, "-m", "conformance.surface", "--out", str(out / "surface.json")],
-                       check=False, timeout=600)
+    with tempfile.TemporaryDirectory(prefix="conformance-surface-") as tmp:
+        out = Path(tmp) / "surface.json"
+        subprocess.run([sys.executable, "-m", "conformance.surface", "--out", str(out)], check=False, timeout=600)
+        return json.loads(out.read_text()) if out.is_file() else None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
