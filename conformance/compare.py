@@ -399,3 +399,18 @@ def environment_problem(obs: dict[str, Any] | None) -> str | None:
         m = re.match(r"([A-Za-z_][\w.]*) (?:is )?not installed", what)
         return m.group(1).split(".")[0] if m else what
     return None
+
+
+def settle(v: Verdict, api: str, target_obs: Any, names: dict[str, str],
+           around: list[str] | None) -> Verdict:
+    """The verdict as recorded: a __version__ safetensors refused to parse named as the cause of the opens it
+    refused, the cause spelled as the catalog spells its rows, and a cause found around a blocker saying so."""
+    from .loading_path import refusal_cause
+
+    v.cause = refusal_cause(api, v.cause, target_obs)
+    if v.cause and v.cause["phase"] != "call" and v.outcome in ("FAIL", "MISSING"):
+        v.outcome = "BLOCKED"
+    v.cause = canonical_cause(v.cause, names)
+    if v.cause and around:      # its own bug shows now; the blocker stays one, named here
+        v.cause = {**v.cause, "reached_around": "; ".join(around)}
+    return v

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from .balance import two_lanes
 from .dists import dist_version
 from .observe import KIT_ERROR
 
@@ -189,7 +190,7 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,
         cache.warnings += _install_hints(lacking)
         return {**{c: v["obs"] for c, v in lacking.items()}, **records}, hello
     cases = load_catalog()
-    lanes = _split_lanes(missing, cases)
+    lanes = two_lanes(missing, lambda cid: getattr(cases.get(cid), "slow", False))
     failures: dict[str, Any] = {}
     outcome: list[Any] = [None] * len(lanes)      # each lane's oracle hello, or what stopped it
     lock, stop = threading.Lock(), threading.Event()
@@ -276,22 +277,3 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
         return hello
     finally:
         oracle.close()
-
-
-# What a case is expected to cost, in ordinary cases (~1 ms each): a slow one starts a Python that
-# imports torch (~2.5 s). A second oracle process costs one more torch import (~2 s of CPU), so
-# it is started only when there is at least that much slow work to move to it.
-_SLOW_COST = 2000
-
-
-def _split_lanes(missing: list[str], cases: dict[str, Any]) -> list[list[str]]:
-    """[missing], or two lanes of about equal expected time, each in catalog order."""
-    cost = {cid: _SLOW_COST if getattr(cases.get(cid), "slow", False) else 1 for cid in missing}
-    if sum(cost.values()) < 2 * _SLOW_COST or (os.cpu_count() or 1) < 2:
-        return [missing]
-    load, lane_of = [0, 0], {}
-    for cid in sorted(missing, key=lambda c: -cost[c]):      # biggest first, each to the lighter lane
-        i = load.index(min(load))
-        lane_of[cid] = i
-        load[i] += cost[cid]
-    return [[cid for cid in missing if lane_of[cid] == i] for i in (0, 1)]
