@@ -38,7 +38,7 @@ def file_text(ids: list[str], n: int, rnd: random.Random) -> str:
         i = rnd.choice(ids)
         kind = rnd.random()
         if kind < 0.5:
-            pattern = f"{i[:-1]}{rnd.randint(0, 9)}]"
+            pattern = f"{i[:-1]}{rnd.randint(0, 10**6)}]"
         else:
             cut = rnd.randint(1, len(i) - 1)
             pattern = i[:cut] + ("*" if kind < 0.8 else "*]")

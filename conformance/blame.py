@@ -112,6 +112,8 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
         if method:
             return method
         qual = backend["function"]
+        if "<locals>" in qual:       # a generated stand-in (one code for many methods): the error names it
+            return _named_in_message(e, caller, torch_mod)
         if "." in qual and not qual.startswith("<"):
             return f"{_as_torch_name(_top(backend['module']), tops)}.{qual}"
         return f"{_as_torch_name(backend['module'], tops)}.{qual}"
@@ -124,6 +126,17 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
         if m:
             return m.group(0)
     return None
+
+
+def _named_in_message(e: BaseException, caller: dict | None, torch_mod: Any) -> str | None:
+    """The one method the calling line calls that the exception's message also names."""
+    code = (caller or {}).get("code", "")
+    names = {n for n in re.findall(r"\.(\w+)\(", code) if re.search(rf"\b{n}\b", str(e))}
+    if len(names) != 1:
+        return None
+    name = names.pop()
+    tensor = getattr(torch_mod, "Tensor", None)
+    return f"Tensor.{name}" if tensor is not None and hasattr(tensor, name) else f"torch.{name}"
 
 
 def describe_failure(e: BaseException, torch, step: str) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import expectations as expect, reports, results as res
 from .client import WorkerStartError
+from .observe import KIT_ERROR
 from .oracle_cache import CacheError
 from .reports import perf as perf_report
 from .registry import catalog_dir, load_catalog
@@ -28,7 +29,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
         if not (Path(args.replay) / "trace.json").is_file():
             print(f"error: --replay {args.replay}: no recording there (make one with "
                   "`python -m conformance trace --out DIR -- python SCRIPT`)", file=sys.stderr)
-            return 2
+            return USAGE
         os.environ["CONFORMANCE_REPLAY"] = str(Path(args.replay).resolve())
 
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
@@ -44,7 +45,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
             "--rootdir", str(catalog_dir().parent), "--target", args.target]
     for p in args.backend_path:
         argv += ["--backend-path", p]
-    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf"):
+    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf", "baseline"):
         value = getattr(args, opt)
         if value is not None:
             argv += [f"--{opt.replace('_', '-')}", str(value)]
@@ -90,11 +91,19 @@ def _report(args: argparse.Namespace) -> int:
     date = None
     if args.date is not None:   # reports carry no date unless asked: same results, same bytes
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
-    report = reports.load(args.results, date=date)
+    report = reports.load(args.results, date=date, baseline=args.baseline)
     out = Path(args.out or Path(args.results[0]).parent)
     perf = perf_report.load(args.perf) if args.perf else None   # else what the results carry, if anything
     written = reports.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .reports import progress
+
+    p = progress.compare(progress.load(args.old), progress.load(args.new), str(args.old), str(args.new))
+    print(progress.text(p, limit=args.limit), end="")
     return 0
 
 
@@ -108,7 +117,7 @@ def _record(args: argparse.Namespace) -> int:
     records, hello = ensure_recorded(cache, list(load_catalog()), args.case_timeout)
     for w in cache.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    errors = sum(1 for r in records.values() if "kit_error" in r)
+    errors = sum(1 for r in records.values() if KIT_ERROR in r)
     print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
           + (f" ({errors} could not be recorded)" if errors else ""))
     return 1 if errors else 0
@@ -156,6 +165,8 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
     run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
                      "results.json and index.html (informational, never part of the gate)")
+    run.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): the report "
+                     "adds what changed since (rows fixed, newly failing, with another cause)")
     run.add_argument("--replay", metavar="DIR", help="also replay the recording in DIR (made by "
                      "`python -m conformance trace -- python SCRIPT`) as cases replay[script-...]")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
@@ -178,7 +189,15 @@ def parser() -> argparse.ArgumentParser:
                      help="print a date in the reports: WHEN as given, or the current UTC time without WHEN")
     rep.add_argument("--perf", metavar="PERF_JSON",
                      help="benchmarks/bench_loading.py --json output: also write perf.md and a performance section in index.html")
+    rep.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): add a "
+                     "'since baseline' section")
     rep.set_defaults(func=_report)
+
+    cmp = sub.add_parser("compare", help="what changed between two runs: rows fixed, newly failing, with another cause")
+    cmp.add_argument("old", help="the earlier run: a report dir or its results.json")
+    cmp.add_argument("new", help="the later run: a report dir or its results.json")
+    cmp.add_argument("--limit", type=int, default=None, help="list at most this many rows per kind of change")
+    cmp.set_defaults(func=_compare)
 
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")
     rec.add_argument("--oracle-cache", help="where oracle records are cached")

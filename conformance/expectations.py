@@ -34,10 +34,7 @@ class Entry:
     @cached_property
     def prefix(self) -> str | None:
         """What matching ids start with: ``name[dtype-*`` and ``name[dtype-*]`` are prefixes; None for an id."""
-        for tail in ("*", "*]"):
-            if self.pattern.endswith(tail):
-                return self.pattern[:-len(tail)]
-        return None
+        return _prefix_of(self.pattern)
 
     @property
     def is_prefix(self) -> bool:
@@ -47,6 +44,13 @@ class Entry:
         if self.prefix is None:
             return case_id == self.pattern
         return case_id.startswith(self.prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
+
+
+def _prefix_of(pattern: str) -> str | None:
+    for tail in ("*", "*]"):
+        if pattern.endswith(tail):
+            return pattern[:-len(tail)]
+    return None
 
 
 def notes_of(text: str) -> list[str]:
@@ -81,7 +85,7 @@ class Expectations:
             if len(parts) < 3:
                 raise ExpectationsError(f"{path}:{n}: expected {FORMAT}, got {raw!r} (the reason is required)")
             pattern, outcomes, reason = parts
-            body = Entry(pattern, (), "", n).prefix
+            body = _prefix_of(pattern)
             if "*" in (pattern if body is None else body):
                 raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern (or just "
                                         f"before its closing ']'): {pattern!r}")

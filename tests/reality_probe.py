@@ -42,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend-path", action="append", default=[])
     args = ap.parse_args(argv)
     from conformance import backends
-    from conformance.dtypes import DTYPE_NAMES, DTYPES
-    from conformance.inputs import TensorInput
     from conformance.observe import Context
 
     backends.resolve(args.target, args.backend_path).activate()
@@ -60,7 +58,17 @@ def main(argv: list[str] | None = None) -> int:
     ctx = Context(torch)
     pread = accepts(st.load_file, "backend")
     out: dict[str, dict[str, str]] = {"save": {}, "load(bytes)": {}, "safe_open(pt)": {}}
-    work = tempfile.mkdtemp(prefix="conformance-reality-")
+    with tempfile.TemporaryDirectory(prefix="conformance-reality-") as work:
+        _probe_all(ctx, torch, st, safetensors, pread, work, out)
+    print(json.dumps(out, sort_keys=True))
+    return 0
+
+
+def _probe_all(ctx, torch, st, safetensors, pread: bool, work: str, out: dict) -> None:
+    from conformance.catalog._st_support import write_st
+    from conformance.dtypes import DTYPE_NAMES, DTYPES
+    from conformance.inputs import TensorInput
+
     for name in DTYPE_NAMES:
         if not hasattr(torch, name) or DTYPES[name].optional:
             continue
@@ -80,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
                 with open(path, "rb") as f:
                     return hashlib.sha256(f.read()).hexdigest()[:16]
             out["save"][probe] = _attempt(save)
-            # loading reads a file the oracle wrote: the kit's own writer, byte-identical to safetensors'
-            from conformance.catalog._st_support import write_st
+            # loading reads a file the kit writes without torch, byte-identical to safetensors' own
             write_st(path, [("t", name, shape, spec.raw())])
             with open(path, "rb") as f:
                 data = f.read()
@@ -97,8 +104,6 @@ def main(argv: list[str] | None = None) -> int:
             out["safe_open(pt)"][f"get_tensor {probe}"] = _attempt(lambda: get(False))
             if shape:
                 out["safe_open(pt)"][f"get_slice[0:1] {probe}"] = _attempt(lambda: get(True))
-    print(json.dumps(out, sort_keys=True))
-    return 0
 
 
 if __name__ == "__main__":

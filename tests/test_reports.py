@@ -204,18 +204,183 @@ def test_entry_points_group_origins_and_unknown_origins_show_under_their_own_nam
     assert '<code>brand-new origin</code>' in files["index.html"].decode()
 
 
-def test_checklist_names_what_blocks_safe_open(tmp_path):
-    text = render_all([sample()], tmp_path)["checklist.md"].decode()
-    assert ('**`safe_open(framework="pt") / load_file`, and so transformers\' `from_pretrained`, is blocked by '
-            '1 of its 2 APIs:** `torch.asarray`.') in text
-    ok = sample()
-    ok["cases"] = [r for r in ok["cases"] if r["origin"] != "rust:safe_open(pt)" or r["outcome"] == "PASS"]
-    text = checklist.render(reports.from_results([ok]))
-    assert "works on this backend" in text
-    # broken entry points, fewest failing APIs first; then working ones; then origins the table lacks
-    headings = re.findall(r"^### \d+\. `([^`]+)`", text, re.M)
-    assert headings == ["safetensors.torch.load(bytes)", "safetensors.torch.save / save_file",
-                        'safe_open(framework="pt") / load_file', "brand-new origin"]
+def _e2e(cid, api, origin, outcome, summary="", **kw):
+    return rec(cid, api, origin, outcome, summary, module="st_entrypoints", **kw)
+
+
+def verdict_sample() -> dict:
+    """Entry points judged by their own end-to-end rows: load(bytes) works although a per-API row fails,
+    safe_open(pt) is blocked by two causes, transformers is skipped, a row off the loading path does not count."""
+    frombuffer = {"api": "torch.frombuffer", "phase": "chain", "evidence": "AttributeError: no frombuffer"}
+    view = {"api": "Tensor.view(dtype)", "phase": "chain", "evidence": "TypeError: view() got dtype"}
+    records = [
+        _e2e("load_bytes[float32]", "safetensors.torch.load", "safetensors.torch.load", "PASS"),
+        _e2e("load_bytes[bfloat16]", "safetensors.torch.load", "safetensors.torch.load", "PASS"),
+        rec("frombuffer[float32]", "torch.frombuffer", "_view2torch", "XFAIL", "the oracle's bytes differ",
+            raw="FAIL", diffs=[{"path": "value.result.stride[0]", "oracle": 1, "target": 2}],
+            observed={"value": {"result": 1}}, cause={"api": "torch.frombuffer", "phase": "call", "evidence": "x"}),
+        _e2e("load_file[a]", "safetensors.torch.load/load_file", "safetensors.torch.load_file", "XFAIL", "AttributeError",
+             raw="BLOCKED", cause=frombuffer, observed={"raises": "AttributeError", "message": "no frombuffer"}),
+        _e2e("load_file[b]", "safetensors.torch.load/load_file", "safetensors.torch.load_file", "XFAIL", "AttributeError",
+             raw="BLOCKED", cause=frombuffer, observed={"raises": "AttributeError", "message": "no frombuffer"}),
+        _e2e("get_tensor[a]", "safe_open(pt).get_tensor", "safetensors.safe_open(pt)", "XFAIL", "TypeError",
+             raw="BLOCKED", cause=view, observed={"raises": "TypeError", "message": "dtype"}),
+        _e2e("get_tensor[storage]", "safe_open(pt).get_tensor", "safetensors.safe_open(pt)", "XFAIL", "TypeError",
+             raw="BLOCKED", cause=view, off_path="needed only if torch.__version__ >= 1.11",
+             observed={"raises": "TypeError", "message": "dtype"}),
+        _e2e("save_bytes[float32]", "safetensors.torch.save", "safetensors.torch.save", "PASS"),
+        _e2e("save_bytes[int8]", "safetensors.torch.save", "safetensors.torch.save", "XFAIL", "off the path",
+             raw="BLOCKED", cause=view, off_path="needed only if torch.__version__ >= 1.11"),
+        rec("transformers[bert-load]", "transformers.AutoModel.from_pretrained", "transformers.from_pretrained", "SKIP",
+            "not available in this environment: transformers not installed", module="transformers_e2e"),
+        rec("transformers[gpt2-load]", "transformers.AutoModel.from_pretrained", "transformers.from_pretrained", "SKIP",
+            "not available in this environment: transformers not installed", module="transformers_e2e"),
+    ]
+    for r in records:
+        r["target"] = "t"
+    run = {"target": "t", "oracle": header("torch", "2.13.0+cpu"), "target_env": header("t", "0.1.0"),
+           "catalog": "0", "cases_in_catalog": len(records), "expectations": "e.txt", "gate_problems": []}
+    return res.build(run, records)
+
+
+def test_entry_points_are_judged_by_their_end_to_end_rows(tmp_path):
+    report = reports.from_results([verdict_sample()])
+    verdicts = {v.entry.key: v for v in report.verdicts(report.runs[0])}
+    assert verdicts["load(bytes)"].state == "works"           # its per-API frombuffer row fails, its e2e rows pass
+    assert verdicts["load(bytes)"].leaning == [("torch.frombuffer", 1, 1)]
+    so = verdicts["safe_open(pt)"]
+    assert so.state == "blocked"
+    assert so.causes == [("torch.frombuffer", 2), ("Tensor.view(dtype)", 1)]    # ranked by rows blocked
+    assert so.label == "blocked by torch.frombuffer, Tensor.view(dtype)"
+    assert [r["id"] for r in so.off_path] == ["get_tensor[storage]"]
+    assert verdicts["save"].state == "works", "a row off the loading path never counts against an entry point"
+    only_off = copy.deepcopy(verdict_sample())
+    only_off["cases"] = [r for r in only_off["cases"] if r["id"] != "save_bytes[float32]"]
+    report_off = reports.from_results([only_off])
+    save = {v.entry.key: v for v in report_off.verdicts(report_off.runs[0])}["save"]
+    assert save.state == "not tested" and "loading path this backend does not take" in save.why
+    tf = verdicts["transformers.from_pretrained"]
+    assert tf.state == "not tested" and "transformers not installed" in tf.label   # never "works" on SKIP
+    files = render_all([verdict_sample()], tmp_path)
+    text = files["checklist.md"].decode()
+    assert "`safetensors.torch.load(bytes)`: **works**" in text
+    assert '**blocked by** `torch.frombuffer` (2), `Tensor.view(dtype)` (1)' in text
+    assert "**not tested** (not available in this environment: transformers not installed)" in text
+    page = files["index.html"].decode()
+    assert page.count('data-verdict="works"') == 2 and page.count('data-verdict="not tested"') == 1
+    assert "blocked by" in page and "on a loading path this backend does not take" in page
+
+
+def cause_sample() -> dict:
+    """One silent bug, one crash, and a missing API that blocks three rows besides its own."""
+    missing = {"api": "torch.frombuffer", "phase": "call", "evidence": "no frombuffer"}
+    blocked = {"api": "torch.frombuffer", "phase": "input", "evidence": "AttributeError: no frombuffer"}
+    records = [
+        rec("reshape[float32-transposed-to6]", "Tensor.reshape", "_view2torch", "XFAIL", "bytes differ", raw="FAIL",
+            oracle={"value": {"result": {"dtype": "float32", "bytes": "00000000000040400000803f00008040000000400000a040"}}},
+            observed={"value": {"result": {"dtype": "float32", "bytes": "000000000000803f0000004000004040000080400000a040"}}},
+            cause={"api": "Tensor.reshape", "phase": "call", "evidence": "bytes"},
+            diffs=[{"path": "value.result.bytes", "kind": "bytes", "first_offset": 4, "oracle_len": 24, "target_len": 24,
+                    "excerpt_start": 0, "oracle_hex": "00 00 00 00 00 00 40 40", "target_hex": "00 00 00 00 00 00 80 3f"}]),
+        rec("empty_zero_size[int16-0]", "torch.empty", "_view2torch", "CRASH", "worker died", observed=None,
+            cause={"api": "torch.empty", "phase": "call", "evidence": "worker died"}),
+        rec("frombuffer[float32-ordinary]", "torch.frombuffer", "_view2torch", "XFAIL", "no frombuffer", raw="MISSING",
+            observed={"raises": "AttributeError", "message": "no frombuffer"}, cause=missing),
+    ] + [rec(f"numpy[{d}]", "Tensor.numpy", "_tobytes/_to_ndarray", "XFAIL", "blocked", raw="BLOCKED", cause=blocked,
+             module="to_ndarray", observed={"raises": "AttributeError", "message": "no frombuffer"})
+         for d in ("float32", "int8", "uint8")]
+    run = {"target": "t", "oracle": header("torch", "2.13.0+cpu"), "target_env": header("t", "2.1.0"),
+           "catalog": "0", "cases_in_catalog": len(records), "expectations": "e.txt", "gate_problems": []}
+    return res.build(run, records)
+
+
+def test_causes_rank_silent_data_then_crashes_then_errors_and_count_what_they_block(tmp_path):
+    from conformance.reports import causes
+    report = reports.from_results([cause_sample()])
+    ranked = report.causes(report.runs[0])
+    assert [(c.group, c.api) for c in ranked] == [("silent", "Tensor.reshape"), ("crash", "torch.empty"),
+                                                  ("error", "torch.frombuffer")]
+    fb = ranked[2]
+    assert len(fb.own) == 1 and sorted(r["id"] for r in fb.blocked) == ["numpy[float32]", "numpy[int8]", "numpy[uint8]"]
+    assert [ep.key for ep in fb.entry_points()] == ["load(bytes)", "save"]
+    numpy_row = next(r for r in cause_sample()["cases"] if r["id"] == "numpy[int8]")
+    assert causes.shown_outcome(numpy_row) == "BLOCKED"
+    # Older results have no cause: a failing row is its own API's, in the call phase.
+    old = rec("x[1]", "torch.x", "_view2torch", "FAIL", "differs")
+    assert causes.cause_of(old) == {"api": "torch.x", "phase": "call", "evidence": "differs"}
+    text = render_all([cause_sample()], tmp_path)["checklist.md"].decode()
+    first = [text.index(s) for s in ("`Tensor.reshape`: wrong bytes", "`torch.empty`:", "`torch.frombuffer`: missing")]
+    assert first == sorted(first), "silent data first, then crashes, then missing APIs"
+    assert "A fix unblocks** 4 rows (1 failing in its own call, 3 blocked by it)" in text
+    assert "x = base.reshape([2, 3]).transpose(0, 1)" in text and "y = x.reshape([6])" in text
+    # the silent bug in words: the values torch gives and the ones the target gives
+    assert "holding \\[0.0, 3.0, 1.0, 4.0, 2.0, 5.0\\]" in text and "returns \\[0.0, 1.0, 2.0, 3.0, 4.0, 5.0\\]" in text
+    page = render_all([cause_sample()], tmp_path / "p")["index.html"].decode()
+    assert page.index('id="causes"') < page.index('id="failing"') < page.index('id="summary"')
+    assert 'class="badge BLOCKED known"' in page and 'class="badge MISSING known"' in page
+
+
+def test_fail_missing_and_blocked_have_their_own_colours():
+    from conformance.outcomes import OUTCOMES as table
+    colours = {o: table[o].colour for o in ("FAIL", "MISSING", "BLOCKED", "XFAIL")}
+    assert len(set(colours.values())) == 4
+    css = html._css_colours()
+    for o, c in colours.items():
+        assert f".{o}{{--c:{c}}}" in css
+
+
+def test_identical_evidence_is_one_line_with_a_count(tmp_path):
+    page = render_all([cause_sample()], tmp_path)["index.html"].decode()
+    lines = re.findall(r'<tr class="g" id="(ev-\d+)" data-o="([^"]+)" data-n="(\d+)"', page)
+    assert ("r0:BLOCKED:known", "3") in [(o, n) for _, o, n in lines]
+    assert sum(int(n) for _, _, n in lines) == 6
+    ids = set(parse_html(page).ids)
+    assert {model.anchor(r["id"]) for r in cause_sample()["cases"]} <= ids, "every failing row keeps its anchor"
+
+
+def test_loading_path_is_in_every_headline(tmp_path):
+    from conformance.reports import loading_path
+    old = {"target_env": {"version": "0.1.0"}}
+    assert loading_path.of(old)["path"] == "frombuffer"
+    assert loading_path.of({"target_env": {"version": "2.7.1+dev"}})["path"] == "storage"
+    assert loading_path.of({"target_env": {"version": "2.13"}})["path"] == "none"
+    given = {"loading_path": {"path": "storage", "why": "recorded by the run", "version": "9.9.9"},
+             "target_env": {"version": "0.1.0"}}
+    assert loading_path.of(given)["why"] == "recorded by the run (parsed as 9.9.9)", "the run's own record wins"
+    files = render_all([verdict_sample()], tmp_path)
+    for name in ("index.html", "checklist.md"):
+        assert "Rust mmap + torch.frombuffer path" in files[name].decode(), name
+        text = files[name].decode().replace("\\_", "_")
+        assert "would need" in text and "UntypedStorage.from_file" in text, name
+
+
+def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
+    from conformance.reports import progress
+    old, new = cause_sample(), copy.deepcopy(cause_sample())
+    by_id = {r["id"]: r for r in new["cases"]}
+    by_id["empty_zero_size[int16-0]"].update(outcome="PASS", raw_outcome="PASS", cause=None)      # fixed
+    by_id["numpy[int8]"]["cause"] = {"api": "Tensor.view(dtype)", "phase": "read", "evidence": "TypeError"}
+    new["cases"].append(rec("brand[new]", "torch.brand", "_view2torch", "FAIL", "differs"))        # newly failing
+    p = progress.compare(old, new)
+    assert [c.id for c in p.fixed] == ["empty_zero_size[int16-0]"]
+    assert [c.id for c in p.newly_failing] == ["brand[new]"]
+    assert [(c.id, c.old, c.new) for c in p.cause_changed] == [
+        ("numpy[int8]", "BLOCKED by torch.frombuffer (input)", "BLOCKED by Tensor.view(dtype) (read)")]
+    res.write(tmp_path / "old" / "results.json", old)
+    res.write(tmp_path / "new" / "results.json", new)
+    out = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new" / "results.json"))
+    assert out.returncode == 0, out.stderr
+    assert "1 fixed, 1 newly failing, 1 with another cause" in out.stdout
+    assert "numpy[int8]: BLOCKED by torch.frombuffer (input) -> BLOCKED by Tensor.view(dtype) (read)" in out.stdout
+    missing = _cli("compare", str(tmp_path / "nowhere"), str(tmp_path / "new"))
+    from conformance.cli import USAGE
+    assert missing.returncode == USAGE and "no results at" in missing.stderr and "Traceback" not in missing.stderr
+    rep = _cli("report", "--results", str(tmp_path / "new" / "results.json"), "--baseline", str(tmp_path / "old"),
+               "--out", str(tmp_path / "out"))
+    assert rep.returncode == 0, rep.stderr
+    page = (tmp_path / "out" / "index.html").read_text()
+    assert 'id="since"' in page and "1 fixed, 1 newly failing, 1 with another cause" in page
+    assert "### Since baseline" in (tmp_path / "out" / "checklist.md").read_text()
 
 
 def test_a_report_keys_runs_by_target_and_versions(tmp_path):

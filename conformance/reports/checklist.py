@@ -1,20 +1,21 @@
-"""checklist.md: what a backend author fixes next, per safetensors entry point.
+"""checklist.md: what a backend author fixes next, ranked by root cause.
 
-Entry points come in the order that unblocks the most: broken ones with the fewest failing APIs
-first (table order breaks ties, so `load` and `safe_open(pt)` lead), then the ones that work, then
-origins the entry-point table does not know.
+Per run: the loading path safetensors takes, each entry point's verdict (works, not tested, or
+blocked by its causes), then one item per cause in the order to fix them (silent wrong data, crashes
+and hangs, errors and missing APIs; within each, the most rows unblocked first), each with a snippet.
 Every backend-provided string is Markdown-escaped; links point at rows of index.html.
 """
 from __future__ import annotations
 
 import re
-from collections import Counter
 from urllib.parse import quote
 
-from .entry_points import SAFE_OPEN, rank
-from .model import ApiStatus, EntryStatus, Report, Run, anchor
+from . import fixes as fixes_mod, loading_path
+from .causes import SECTIONS, Verdict
+from .fixes import Fix
+from .model import Report, Run, anchor
 
-EVIDENCE_CHARS = 220
+SINCE_ROWS = 30             # rows per kind of change listed under "Since baseline"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -45,86 +46,110 @@ def case_link(case_id: str) -> str:
     return f"[{md(case_id)}](index.html#{quote(anchor(case_id), safe='')})"
 
 
-def _evidence(a: ApiStatus) -> str:
-    """The failing case whose summary most failing cases share: the likeliest single cause."""
-    same = Counter(r["summary"] for r in a.failing)
-    r = min(a.failing, key=lambda r: (-same[r["summary"]], r["id"]))
-    summary = _one_line(r["summary"])
-    if len(summary) > EVIDENCE_CHARS:
-        summary = summary[:EVIDENCE_CHARS] + "…"
-    share = f" (and {same[r['summary']] - 1} more alike)" if same[r["summary"]] > 1 else ""
-    return f"{case_link(r['id'])}{share} {r['outcome']}: {md(summary)}"
-
-
 def _outcome_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {o}" for o, n in counts.items())
 
 
-def order(statuses: list[EntryStatus]) -> list[EntryStatus]:
-    present = [s for s in statuses if s.apis]
-    # Known entry points first: an origin the table lacks is shown, but not ahead of load/safe_open/save.
-    return sorted(present, key=lambda s: (not s.entry.known, s.works, len(s.failing), rank(s.entry)))
+def _verdict_line(v: Verdict) -> str:
+    title = md_code(v.entry.title)
+    judged = v.judged_by
+    basis = (f"{plural(len(judged), 'end-to-end row')}" if v.e2e else
+             f"{plural(len(judged), 'per-API row')} (no end-to-end case)")
+    off = f"; {plural(len(v.off_path), 'row')} on a loading path this backend does not take" if v.off_path else ""
+    if v.state == "works":
+        line = f"- [x] {title}: **works**: its {basis} pass{off}."
+    elif v.state == "not tested":
+        line = f"- [ ] {title}: **not tested** ({md(v.why)}): all its {basis} were skipped{off}."
+    elif v.state == "no cases":
+        line = f"- [ ] {title}: no case ran{off}."
+    else:
+        failing = sum(n for _, n in v.causes)
+        causes = ", ".join(f"{md_code(api)} ({n})" for api, n in v.causes)
+        line = f"- [ ] {title}: **blocked by** {causes}: {failing} of its {basis} fail{off}."
+    leaning = [(api, bad, n) for api, bad, n in v.leaning if bad]
+    if leaning:
+        line += (" Leans on " + ", ".join(f"{md_code(api)} ({bad} of {n} failing)" for api, bad, n in leaning[:8])
+                 + (f" and {len(leaning) - 8} more" if len(leaning) > 8 else "") + ".")
+    return line
 
 
-def _safe_open_line(statuses: list[EntryStatus]) -> str:
-    st = next((s for s in statuses if s.entry.key == SAFE_OPEN), None)
-    what = f'{md_code(st.entry.title if st else SAFE_OPEN)}, and so transformers\' `from_pretrained`,'
-    if st is None or not st.apis:
-        return f"**{what} was not tested in this run** (no case of its origins ran)."
-    if st.works:
-        return f"**{what} works on this backend**: all {st.cases} cases of its {len(st.apis)} APIs behave as PyTorch's."
-    apis = ", ".join(md_code(a.api) for a in st.failing)
-    return f"**{what} is blocked by {len(st.failing)} of its {len(st.apis)} APIs:** {apis}."
+def _fix_section(i: int, f: Fix) -> list[str]:
+    c = f.cause
+    eps = ", ".join(md_code(ep.title) for ep in c.entry_points()) or "none"
+    own = f"{len(c.own)} failing in its own call" if c.own else "none of its own"
+    out = [f"##### {i}. {md_code(c.api)}: {md(c.title)}", "",
+           f"- **PyTorch:** {md(f.torch_does)}",
+           f"- **{md(f.target)}:** {md(f.target_does)}",
+           f"- **A fix unblocks** {plural(len(c.rows), 'row')} ({own}, {len(c.blocked)} blocked by it) in {eps}"
+           + (f"; {len(c.off_path)} more on a loading path this backend does not take" if c.off_path else "") + ".",
+           f"- **Example:** {case_link(f.example['id'])}; alone: {md_code(f.repro)}", ""]
+    if f.snippet is not None:
+        shows = ", ".join(f.snippet.shows)
+        out += [f"Run under the backend; the `{shows}` line{'s differ' if len(f.snippet.shows) > 1 else ' differs'} "
+                "from PyTorch's:", "", "```python", f.snippet.code.rstrip("\n").replace("```", "` ` `"), "```", ""]
+    return out
 
 
 def _run_section(report: Report, run: Run) -> list[str]:
-    statuses = report.entry_points(run)
-    ordered = order(statuses)
     env = run.target_env or {}
     out = [f"## {md(run.label)} ({md(run.versions)})", ""]
     if env:
         out += [f"`import torch` gave {md_code(env.get('module'))} from {md_code(env.get('file'))} "
                 f"({md(env.get('how'))}).", ""]
-    out += [_safe_open_line(statuses), "",
+    out += [f"**Loading path:** {md(loading_path.sentence(run.header))}", "",
             f"Outcomes: {_outcome_counts(run.counts) or 'no cases'} (of {len(run.cases)} cases).", ""]
-    if ordered:
-        out += ["| # | entry point | APIs failing | cases failing |", "|---|---|---|---|"]
-        for i, st in enumerate(ordered, 1):
-            out.append(f"| {i} | {md_code(st.entry.title)} | {len(st.failing)} of {len(st.apis)} "
-                       f"| {st.failing_cases} of {st.cases} |")
+    since = report.since.get(run.slug)
+    if since is not None:
+        out += ["### Since baseline", "", f"{md(since.summary())}.", ""]
+        for title, rows in (("Fixed", since.fixed), ("Newly failing", since.newly_failing),
+                            ("Cause changed", since.cause_changed)):
+            if rows:
+                out.append(f"- {title}: " + ", ".join(f"{case_link(ch.id)} ({md(ch.old)} → {md(ch.new)})"
+                                                      for ch in rows[:SINCE_ROWS])
+                           + (f" and {len(rows) - SINCE_ROWS} more" if len(rows) > SINCE_ROWS else ""))
         out.append("")
-    for i, st in enumerate(ordered, 1):
-        verdict = "works" if st.works else f"{len(st.failing)} of {len(st.apis)} APIs fail"
-        out += [f"### {i}. {md_code(st.entry.title)}: {verdict}", ""]
-        origins = ", ".join(md_code(o) for o in st.entry.origins)
-        if not st.entry.known:
-            out += [f"Case origin {origins} is not in the entry-point table "
-                    "(conformance/reports/entry\\_points.py).", ""]
-        else:
-            out += [f"Used by {md(st.entry.used_by)}. Case origins: {origins}.", ""]
-        if st.failing:
-            out += ["Still failing:", ""]
-            for a in st.failing:
-                out.append(f"- [ ] {md_code(a.api)}: {len(a.failing)} of {plural(len(a.records), 'case')} fail "
-                           f"({_outcome_counts(a.counts)}). {_evidence(a)}")
-            out.append("")
-        if st.passing:
-            out += ["Passing:", ""]
-            out += [f"- [x] {md_code(a.api)} ({plural(len(a.records), 'case')})" for a in st.passing]
-            out.append("")
-    missing = [s.entry for s in statuses if not s.apis]
-    if missing:
-        out += ["Not tested in this run: " + ", ".join(md_code(ep.title) for ep in missing) + ".", ""]
+    out += ["### Entry points", ""]
+    verdicts = [v for v in report.verdicts(run) if v.state != "no cases" or v.entry.known]
+    out += [_verdict_line(v) for v in verdicts] + [""]
+    fixes = fixes_mod.fixes(report.causes(run), run.label, _catalog_cases())
+    if fixes:
+        out += [f"### What to fix first ({plural(len(fixes), 'cause')})", "",
+                "Ranked: silent wrong data first, then crashes and hangs, then errors and missing APIs; within "
+                "each, the cause that unblocks the most rows first.", ""]
+        n = 0
+        for section, title in SECTIONS.items():
+            mine = [f for f in fixes if f.cause.section == section]
+            if not mine:
+                continue
+            out += [f"#### {md(title)}", ""]
+            for f in mine:
+                n += 1
+                out += _fix_section(n, f)
     return out
+
+
+_CASES: dict | None = None
+
+
+def _catalog_cases() -> dict:
+    """The catalog's cases (for snippets and case docstrings); a broken catalog gives none."""
+    global _CASES
+    if _CASES is None:
+        try:
+            from ..registry import load_catalog
+            _CASES = dict(load_catalog())
+        except Exception:      # a catalog module being edited must not stop the report
+            _CASES = {}
+    return _CASES
 
 
 def render(report: Report) -> str:
     targets = ", ".join(md(r.label) for r in report.runs) or "no runs"
     out = [f"# Backend checklist: {targets}", "",
-           "What still keeps safetensors from working on each backend, per entry point. Entry points "
-           "that are closest to working (fewest failing APIs) come first. Each failing API has one line "
-           "of evidence linking to its case in [index.html](index.html); `python -m conformance.repro "
-           "--target NAME 'CASE ID'` runs that case alone. A known failure (XFAIL) still counts as failing.", ""]
+           "What keeps safetensors from working on each backend. First each entry point's verdict from its own "
+           "end-to-end cases, then the root causes ranked by what to fix first, each with what PyTorch does, what "
+           "the backend does, a standalone snippet and the rows a fix unblocks. Links go to the rows in "
+           "[index.html](index.html); a known failure (XFAIL) still counts as failing.", ""]
     if report.date:
         out += [f"Generated {md(report.date)}.", ""]
     for run in report.runs:

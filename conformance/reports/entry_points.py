@@ -7,6 +7,7 @@ an entry point of its own name, so a new catalog module shows up before anyone e
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -37,6 +38,14 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
 )
 SAFE_OPEN = "safe_open(pt)"   # the entry point the checklist names explicitly (from_pretrained)
 
+# Catalog modules whose cases call an entry point itself (end to end): an entry point works when these
+# rows pass; the per-API rows of the other modules are the APIs it leans on.
+E2E_MODULES = ("st_entrypoints", "transformers_e2e")
+# The loading-strategy matrix (load_path[<path>-<dtype>]) loads through one entry point per path.
+_LOAD_PATHS = {"load": "load(bytes)", "load_file-mmap": "safe_open(pt)", "safe_open-pt": "safe_open(pt)",
+               "load_file-pread": 'load_file(backend="pread")', "safe_open-numpy": "safetensors.safe_open(numpy)"}
+_LOAD_PATH_ID = re.compile(r"^load_path\[(" + "|".join(map(re.escape, _LOAD_PATHS)) + r")-")
+
 _BY_ORIGIN = {origin: ep for ep in ENTRY_POINTS for origin in ep.origins}
 _RANK = {ep.key: i for i, ep in enumerate(ENTRY_POINTS)}
 
@@ -54,6 +63,17 @@ def entry_points_of(origin: str) -> list[EntryPoint]:
         if ep not in out:
             out.append(ep)
     return sorted(out, key=rank)
+
+
+def record_entry_points(record: dict) -> list[EntryPoint]:
+    """The entry points a case record counts for: its origin's, or for a loading-matrix row the entry
+    point its loading path goes through."""
+    m = _LOAD_PATH_ID.match(record.get("id", ""))
+    if m:
+        key = _LOAD_PATHS[m.group(1)]
+        known = next((ep for ep in ENTRY_POINTS if ep.key == key), None)
+        return [known or entry_points_of(key)[0]]
+    return entry_points_of(record.get("origin", "?"))
 
 
 def rank(ep: EntryPoint) -> tuple[int, str]:

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
+from markupsafe import Markup, escape
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, StrictUndefined, select_autoescape
 
-from ..outcomes import ORDER, OUTCOMES
+from ..outcomes import ORDER, OUTCOMES, PHASES
+from . import fixes as fixes_mod, loading_path, perf as perf_report
+from .causes import SECTIONS, cause_of, shown_outcome
 from .entry_points import entry_points_of
-from . import perf as perf_report
-from .model import PRIORITY, Report, Run, anchor
+from .model import PRIORITY, Report, Run, anchor, listed
 from .sources import Catalog, repro_command
 
+SOURCE_FIXES = 8   # the page shows the case source of this many causes' examples per run (the rest: module.function)
 VALUE_CHARS = 400   # a value longer than this is cut in the side-by-side view (the JSON has it all)
 
 # The compiled template is cached (a private folder under the temp dir, keyed by the template's
@@ -55,6 +58,12 @@ def _hex_tokens(this: str, other: str, start: int, first: int) -> list[tuple[str
     return out
 
 
+def hex_html(tokens: list[tuple[str, str]]) -> Markup:
+    """A hex excerpt: differing bytes marked, equal ones plain (escaped: tokens come from results)."""
+    return Markup(" ").join(Markup('<span class="{}">{}</span>').format(cls, tok) if cls else escape(tok)
+                            for tok, cls in tokens)
+
+
 @dataclass
 class Comparison:
     """One differing field, ready to print side by side."""
@@ -68,9 +77,12 @@ class Comparison:
 def _comparisons(record: dict[str, Any], raised: bool) -> list[Comparison]:
     """The differing fields; when an exception row is shown, the diffs that only repeat it are left out."""
     out = []
+    target_raised = "raises" in (record.get("observed") or {})
     for d in record.get("diffs") or []:
         if raised and d.get("path") == "raises":
             continue
+        if target_raised and d.get("target") == "<absent>":
+            continue     # the oracle's value where the target raised: the exception row says it (results.json has it)
         if d.get("kind") == "bytes":
             start, first = d["excerpt_start"], d["first_offset"]
             out.append(Comparison(d["path"], bytes={
@@ -87,49 +99,141 @@ def _comparisons(record: dict[str, Any], raised: bool) -> list[Comparison]:
     return out
 
 
-def _run_view(report: Report, run: Run) -> dict[str, Any]:
+@dataclass
+class Evidence:
+    """One line of the failing-rows table: every row (of one run) whose evidence is identical, once."""
+    index: int
+    run: Run
+    outcome: str                 # the rows' shown outcome (raw, or BLOCKED)
+    known: bool                  # the expectations file lists them (XFAIL)
+    summary: str
+    note: str                    # what the expectations file says, unless it only restates the summary
+    cause: str
+    function: str                # the case function of its rows (module.function), when they share one
+    comparisons: list[Comparison]
+    exception: tuple[str, str] | None
+    repro: str                   # runs the first of its rows alone
+    rows: list[tuple[str, bool]]  # (case id, whether this line holds the row's anchor)
+    final: str = ""              # the rows' final outcome when it is neither the shown one nor XFAIL (XPASS)
+
+    @property
+    def anchor(self) -> str:
+        return f"ev-{self.index}"
+
+    @property
+    def data(self) -> str:
+        return f"{self.run.slug}:{self.outcome}:{'known' if self.known else 'new'}"
+
+    @property
+    def by_name(self) -> list[tuple[str, list[tuple[str, str, bool]]]]:
+        """[(case name, [(parameter id, case id, holds the anchor)])]: a name is printed once for its rows."""
+        out: list[tuple[str, list[tuple[str, str, bool]]]] = []
+        for cid, here in self.rows:
+            name, _, rest = cid.partition("[")
+            param = rest[:-1] if rest.endswith("]") else ""
+            if not rest or not out or out[-1][0] != name:
+                out.append((name, []))
+            out[-1][1].append((param if rest else cid, cid, here))
+        return out
+
+
+def _cause_text(r: dict[str, Any]) -> str:
+    c = cause_of(r)
+    if c is None:
+        return ""
+    if c["phase"] == "call":
+        return "own call" if c["api"] == r["api"] else f"own call ({c['api']})"
+    text = f"blocked by {c['api']} ({PHASES.get(c['phase'], c['phase'])})"
+    return text + (f"; reached around it: {c['reached_around']}" if c.get("reached_around") else "")
+
+
+def _note(r: dict[str, Any]) -> str:
+    """The expectations file's word on a row. An untriaged entry's reason only restates a summary, so it is
+    named as such (the file and results.json keep its text), which lets rows with the same evidence share a line."""
+    note = r.get("note") or ""
+    exp = r.get("expectation") or {}
+    reason = str(exp.get("reason") or "")
+    if r["outcome"] == "XPASS" and exp:
+        return (f"passes, but an expectations entry says it fails "
+                f"({'untriaged' if reason.startswith('TRIAGE:') else reason}): remove or narrow the entry")
+    if reason.startswith("TRIAGE:"):
+        return "an untriaged entry (TRIAGE:): give it a reason" if note == reason else note.replace(reason, "untriaged")
+    return note
+
+
+def _evidence_key(run: Run, r: dict[str, Any], comparisons: list[Comparison], exception) -> str:
+    return json.dumps([run.slug, shown_outcome(r), r["outcome"], r.get("summary") or "", _note(r), _cause_text(r),
+                       [c.__dict__ for c in comparisons], exception], sort_keys=True, default=str)
+
+
+def _evidence(report: Report, cases, catalog: Catalog) -> list[Evidence]:
+    """The failing rows, grouped by identical evidence (in matrix order of their first row)."""
+    blocks: dict[str, Evidence] = {}
+    anchored: set[str] = set()
+    for case in cases:
+        for run in report.runs:
+            r = case.records.get(run.slug)
+            if r is None or not listed(r):
+                continue
+            raised = "raises" in (r.get("oracle") or {}) or "raises" in (r.get("observed") or {})
+            comparisons = _comparisons(r, raised)
+            exception = (_exception(r.get("oracle")), _exception(r.get("observed"))) if raised else None
+            key = _evidence_key(run, r, comparisons, exception)
+            ev = blocks.get(key)
+            if ev is None:
+                shown = shown_outcome(r)
+                ev = blocks[key] = Evidence(len(blocks) + 1, run, shown, r["outcome"] == "XFAIL",
+                                            r.get("summary") or "", _note(r), _cause_text(r),
+                                            catalog.key(case.id) or "", comparisons, exception,
+                                            repro_command(run.key.target, case.id), [],
+                                            r["outcome"] if r["outcome"] not in (shown, "XFAIL") else "")
+            ev.rows.append((case.id, case.id not in anchored))
+            anchored.add(case.id)
+            if ev.function != (catalog.key(case.id) or ""):
+                ev.function = ""
+    return list(blocks.values())
+
+
+def _run_view(report: Report, run: Run, catalog: Catalog) -> dict[str, Any]:
     env = run.target_env or {}
-    return {"run": run, "env": env, "counts": run.counts, "entries": {s.entry.key: s for s in report.entry_points(run)}}
-
-
-def _case_view(case, report: Report, catalog: Catalog) -> dict[str, Any]:
-    per_run = []
-    for run in report.runs:
-        r = case.records.get(run.slug)
-        if r is None:
-            per_run.append({"run": run, "record": None})
-            continue
-        raised = "raises" in (r.get("oracle") or {}) or "raises" in (r.get("observed") or {})
-        per_run.append({"run": run, "record": r, "shown": r["outcome"] not in ("PASS", "SKIP"),
-                        "comparisons": _comparisons(r, raised),
-                        "exception": (_exception(r.get("oracle")), _exception(r.get("observed"))) if raised else None,
-                        "repro": repro_command(run.key.target, case.id)})
-    outcomes = " ".join(f"{p['run'].slug}:{p['record']['outcome']}" for p in per_run if p["record"])
-    return {"case": case, "per_run": per_run, "source": catalog.source(case.id), "data_outcomes": outcomes,
-            "entries": [ep.title for ep in entry_points_of(case.origin)]}
+    return {"run": run, "env": env, "counts": run.counts, "verdicts": {v.entry.key: v for v in report.verdicts(run)},
+            "fixes": fixes_mod.fixes(report.causes(run), run.label, catalog.cases),
+            "loading": loading_path.of(run.header), "loading_sentence": loading_path.sentence(run.header),
+            "since": report.since.get(run.slug)}
 
 
 def _script_hash(script: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
 
 
+def _css_colours() -> str:
+    """One custom property per outcome, from the outcome table."""
+    return "".join(f".{o}{{--c:{OUTCOMES[o].colour}}}" for o in ORDER)
+
+
 def render(report: Report, perf: dict[str, Any] | None = None) -> str:
     catalog = Catalog()
-    failing, xfail = report.listed_cases()
-    failing_v = [_case_view(c, report, catalog) for c in failing]
-    xfail_v = [_case_view(c, report, catalog) for c in xfail]
+    failing, known = report.listed_cases()
+    evidence = _evidence(report, failing + known, catalog)
+    runs = [_run_view(report, r, catalog) for r in report.runs]
+    # Sources of the case functions a reader starts from: the first causes' examples and every gate failure.
+    wanted = [f.example["id"] for rv in runs for f in rv["fixes"][:SOURCE_FIXES]] + [c.id for c in failing]
     sources = {}
-    for v in failing_v + xfail_v:
-        if v["source"] is not None:
-            sources.setdefault(v["source"].key, v["source"])
+    for cid in wanted:
+        src = catalog.source(cid)
+        if src is not None:
+            sources.setdefault(src.key, src)
     used = [o for o in ORDER if any(run.counts.get(o) for run in report.runs)]
+    shown = [o for o in ORDER if any(e.outcome == o for e in evidence)]
     digests = sorted({run.header.get("catalog") for run in report.runs if run.header.get("catalog")})
     return _env.get_template("index.html.j2").render(
-        report=report, runs=[_run_view(report, r) for r in report.runs], oracles=report.oracles(),
-        used_outcomes=used, order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(),
-        entry_points=report.all_entry_points(), failing=failing_v, xfail=xfail_v,
+        report=report, runs=runs, oracles=report.oracles(), used_outcomes=used, shown_outcomes=shown,
+        order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(), sections=SECTIONS,
+        entry_points=report.all_entry_points(), evidence=evidence, gate_failing=len(failing),
+        listed_rows=len(failing) + len(known),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
-        anchor=anchor, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
+        anchor=anchor, hex_html=hex_html, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
+        css_colours=_css_colours(),
         script=_SCRIPT, script_hash=_script_hash(_SCRIPT),
         perf={"summary": perf_report.summary(perf), "rows": perf_report.rows(perf), "legend": perf_report.LEGEND}
         if perf else None)

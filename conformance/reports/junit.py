@@ -1,11 +1,11 @@
 """junit.xml rendered from results (not from pytest's junit plugin), so saved results give it back.
 
 One <testsuite> per run, one <testcase> per conformance case: classname is the case's origin,
-name its id. FAIL, MISSING and XPASS are failures; CRASH, TIMEOUT and ERROR are errors (the
-case could not finish or be judged); SKIP and XFAIL are skipped. A run with gate problems (the
-target could not start, a stale expectations entry, a lost case) gets one more testcase,
-``torch-conformance::gate``, with one error listing them, so a CI reading only junit.xml sees
-them: tests = cases + 1 and errors = CRASH + TIMEOUT + ERROR + 1 then. ElementTree escapes
+name its id. Whether an outcome is a failure (FAIL, MISSING, BLOCKED, XPASS), an error (CRASH, TIMEOUT,
+ERROR: the case could not finish or be judged) or skipped (SKIP, XFAIL) is the outcome table's junit
+column. A run with gate problems (the target could not start, a stale expectations entry, a lost case)
+gets one more testcase, ``torch-conformance::gate``, with one error listing them, so a CI reading only
+junit.xml sees them: tests = cases + 1 and errors = CRASH + TIMEOUT + ERROR + 1 then. ElementTree escapes
 markup; characters XML 1.0 cannot hold at all are spelled out first.
 """
 from __future__ import annotations
@@ -15,11 +15,13 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from ..outcomes import ORDER, OUTCOMES
 from .model import Report, Run
 
-_ERRORS = ("CRASH", "TIMEOUT", "ERROR")
-_FAILURES = ("FAIL", "MISSING", "XPASS")
-_SKIPPED = ("SKIP", "XFAIL")
+# How junit counts each outcome comes from the outcome table.
+_ERRORS = tuple(o for o in ORDER if OUTCOMES[o].junit == "error")
+_FAILURES = tuple(o for o in ORDER if OUTCOMES[o].junit == "failure")
+_SKIPPED = tuple(o for o in ORDER if OUTCOMES[o].junit == "skipped")
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 

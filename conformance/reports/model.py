@@ -14,11 +14,12 @@ from typing import Any, Iterable
 
 from .. import results as res
 from ..outcomes import ORDER, OUTCOMES
-from .entry_points import ENTRY_POINTS, EntryPoint, entry_points_of, origin_rank, rank
+from . import causes as causes_mod
+from .progress import Progress, compare
+from .entry_points import E2E_MODULES, ENTRY_POINTS, EntryPoint, origin_rank, rank, record_entry_points
 
-# Colour of a cell with mixed outcomes: the first failure in the outcome table, then the rest.
-PRIORITY = [o for o in ORDER if OUTCOMES[o].is_failure] + ["XFAIL", "PASS", "SKIP"]
-PRIORITY += [o for o in ORDER if o not in PRIORITY]
+# Colour of a cell with mixed outcomes: the first failure in the outcome table, then the rest in table order.
+PRIORITY = [o for o in ORDER if OUTCOMES[o].is_failure] + [o for o in ORDER if not OUTCOMES[o].is_failure]
 
 
 def natural(s: str | None) -> tuple:
@@ -29,12 +30,12 @@ def natural(s: str | None) -> tuple:
 def works(record: dict[str, Any]) -> bool:
     """Whether the API behaved as PyTorch's in this case, whatever the expectations file says:
     an XFAIL still breaks the entry point, an XPASS does not."""
-    return record.get("raw_outcome", record["outcome"]) in ("PASS", "SKIP")
+    return causes_mod.works(record)
 
 
 def listed(record: dict[str, Any]) -> bool:
-    """Cases that get a row of their own in the report: gate failures and known failures."""
-    return OUTCOMES[record["outcome"]].is_failure or record["outcome"] == "XFAIL"
+    """Cases that get a row of their own in the report: gate failures and rows whose raw outcome fails."""
+    return OUTCOMES[record["outcome"]].is_failure or not works(record)
 
 
 def worst(outcomes: Iterable[str]) -> str:
@@ -163,6 +164,8 @@ class Report:
     runs: list[Run]
     date: str | None = None                    # only when the user asked for one
     performance: dict[str, Any] | None = None  # loading-path measurements a run carried (run --perf)
+    since: dict[str, Progress] = field(default_factory=dict)   # run slug -> progress since --baseline
+    surface: dict[str, Any] | None = None      # the traced API inventory a run carried (run --surface)
 
     # -- derived views, all sorted ------------------------------------------------------------
     def case_views(self) -> list[CaseView]:
@@ -174,13 +177,13 @@ class Report:
         return sorted(views.values(), key=lambda v: (origin_rank(v.origin), v.api, v.id))
 
     def listed_cases(self) -> tuple[list[CaseView], list[CaseView]]:
-        """(cases failing the gate on some run, cases that are only XFAIL), each in matrix order."""
+        """(cases failing the gate on some run, cases that only fail as expected), each in matrix order."""
         failing, xfail = [], []
         for v in self.case_views():
             outs = [r["outcome"] for r in v.records.values()]
             if any(OUTCOMES[o].is_failure for o in outs):
                 failing.append(v)
-            elif "XFAIL" in outs:
+            elif any(listed(r) for r in v.records.values()):
                 xfail.append(v)
         return failing, xfail
 
@@ -190,7 +193,7 @@ class Report:
         for run in self.runs:
             for cid, r in run.cases.items():
                 row = rows.setdefault((r["origin"], r["api"]), Row(r["origin"], r["api"]))
-                row.cells.setdefault(run.slug, Counter())[r["outcome"]] += 1
+                row.cells.setdefault(run.slug, Counter())[causes_mod.shown_outcome(r)] += 1
                 if listed(r) and run.slug not in row.first_listed:
                     row.first_listed[run.slug] = cid
         by_origin: dict[str, list[Row]] = {}
@@ -202,11 +205,19 @@ class Report:
         """Every entry point in table order (also those this run has no case for), then unknown ones."""
         apis: dict[EntryPoint, dict[str, list]] = {ep: {} for ep in ENTRY_POINTS}
         for r in run.cases.values():
-            for ep in entry_points_of(r["origin"]):
+            for ep in record_entry_points(r):
                 apis.setdefault(ep, {}).setdefault(r["api"], []).append(r)
         return [EntryStatus(ep, [ApiStatus(api, sorted(recs, key=lambda r: r["id"]))
                                  for api, recs in sorted(apis[ep].items())])
                 for ep in sorted(apis, key=rank)]
+
+    def verdicts(self, run: Run) -> list[causes_mod.Verdict]:
+        """Each entry point's verdict on ``run``, in table order (also those without cases), then unknown ones."""
+        return [causes_mod.verdict(st.entry, [r for a in st.apis for r in a.records], E2E_MODULES)
+                for st in self.entry_points(run)]
+
+    def causes(self, run: Run) -> list[causes_mod.Cause]:
+        return causes_mod.causes(run.cases.values())
 
     def all_entry_points(self) -> list[EntryPoint]:
         seen: dict[str, EntryPoint] = {}
@@ -241,8 +252,10 @@ def _key(data: dict[str, Any]) -> RunKey:
                   str(env.get("version")) if env else "?")
 
 
-def from_results(results: Iterable[dict[str, Any]], date: str | None = None) -> Report:
-    """A report from already-loaded results dicts (what the pytest plugin holds at session end)."""
+def from_results(results: Iterable[dict[str, Any]], date: str | None = None,
+                 baseline: dict[str, Any] | None = None) -> Report:
+    """A report from already-loaded results dicts (what the pytest plugin holds at session end);
+    ``baseline`` (an earlier results dict) adds, for each run of its target, what changed since."""
     loaded = sorted(((_key(d), d) for d in results), key=lambda kd: kd[0].sort_key())
     keys = [k for k, _ in loaded]
     dup = sorted({k for k in keys if keys.count(k) > 1})
@@ -252,9 +265,19 @@ def from_results(results: Iterable[dict[str, Any]], date: str | None = None) -> 
                           f"{k.torch}; a report compares different runs, pass one of them")
     runs = [Run(k, f"r{i}", d.get("run") or {}, {r["id"]: r for r in sorted(d.get("cases", []), key=lambda r: r["id"])})
             for i, (k, d) in enumerate(loaded)]
-    return Report(runs, date, next((d["performance"] for _, d in loaded if d.get("performance")), None))
+    report = Report(runs, date, next((d["performance"] for _, d in loaded if d.get("performance")), None),
+                    surface=next((d["surface"] for _, d in loaded if d.get("surface")), None))
+    if baseline is not None:
+        base_target = _key(baseline).target
+        for run, (k, d) in zip(runs, loaded):
+            if k.target == base_target:
+                report.since[run.slug] = compare(baseline, d, "baseline", "this run")
+    return report
 
 
-def load(paths: Iterable[Path | str], date: str | None = None) -> Report:
-    """A report from results.json files (or results.jsonl of interrupted runs)."""
-    return from_results([res.load(Path(p)) for p in paths], date)
+def load(paths: Iterable[Path | str], date: str | None = None, baseline: Path | str | None = None) -> Report:
+    """A report from results.json files (or results.jsonl of interrupted runs); ``baseline`` is a
+    report dir or results file of an earlier run."""
+    from .progress import load as load_progress
+    return from_results([res.load(Path(p)) for p in paths], date,
+                        load_progress(baseline) if baseline is not None else None)

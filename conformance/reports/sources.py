@@ -41,6 +41,11 @@ class Catalog:
             self.cases, self.digest, self.error = {}, None, f"{type(e).__name__}: {e}"
         self._sources: dict[Any, str] = {}     # per function: its parameter sets share one source
 
+    def key(self, case_id: str) -> str | None:
+        """``module.function`` of a case, without reading its source."""
+        case = self.cases.get(case_id)
+        return None if case is None else f"{case.fn.__module__.rsplit('.', 1)[-1]}.{case.fn.__qualname__}"
+
     def source(self, case_id: str) -> CaseSource | None:
         case = self.cases.get(case_id)
         if case is None:

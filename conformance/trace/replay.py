@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dtypes import DTYPES
-from ..observe import Blocked, ObservationError
+from ..observe import OBSERVE_ERROR, Blocked, ObservationError
 from . import rules
 from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
 
@@ -110,7 +110,7 @@ class Replayer:
                     "stride": significant(shape, [int(s) for s in t.stride()]),
                     "sha256": hashlib.sha256(self.ctx.raw_bytes(t)).hexdigest()}
         except ObservationError as e:
-            t, seen = None, {"observe_error": str(e)}
+            t, seen = None, {OBSERVE_ERROR: str(e)}
         except Exception as e:   # the target cannot build the input: the input check says so
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
         if not check:
@@ -119,7 +119,7 @@ class Replayer:
         self.ctx.inputs.append({"input": label, "expected": expected, "observed": seen})
         if seen != expected and not self.reference and steps:
             # the replayed op never ran on what torch gave it: blocked by the API that built the input wrong
-            wrong = {k: seen.get(k) for k in ("dtype", "shape", "stride", "build_error", "observe_error")
+            wrong = {k: seen.get(k) for k in ("dtype", "shape", "stride", "build_error", OBSERVE_ERROR)
                      if seen.get(k) != expected.get(k)} or {"bytes": "differ"}
             raise Blocked(steps[-1], "input", f"{label}: {spec['dtype']} {spec['shape']} strides {spec['stride']} "
                                               f"offset {spec['offset']} built as {wrong}")

@@ -4,44 +4,70 @@
   var form = document.getElementById("filters");
   if (!form) { return; }
   form.hidden = false;
-  var cases = Array.prototype.slice.call(document.querySelectorAll("article.case"));
-  var rows = Array.prototype.slice.call(document.querySelectorAll("tr.api"));
+  function all(sel) { return Array.prototype.slice.call(document.querySelectorAll(sel)); }
+  var lines = all("table.rows tr.g");      // one line per group of rows with identical evidence
+  var fixes = all("li.cause");
+  var apis = all("tr.api");
   var shown = document.getElementById("shown");
+  var total = lines.reduce(function (n, tr) { return n + (+tr.getAttribute("data-n")); }, 0);
+  var opened = [];          // evidence the text filter opened: closed again when the text changes
 
-  function apply() {
-    var outcomes = {};
-    Array.prototype.forEach.call(form.querySelectorAll("input[name=outcome]"), function (b) {
-      outcomes[b.value] = b.checked;
+  function checked(name) {
+    var out = {};
+    Array.prototype.forEach.call(form.querySelectorAll("input[name=" + name + "]"), function (b) {
+      out[b.value] = b.checked;
     });
-    var run = form.elements.run.value;
-    var text = form.elements.text.value.toLowerCase().trim();
-    var n = 0;
-    cases.forEach(function (el) {
-      var ok = el.getAttribute("data-outcomes").split(" ").some(function (pair) {
-        var i = pair.lastIndexOf(":");
-        return (run === "" || run === pair.slice(0, i)) && outcomes[pair.slice(i + 1)] === true;
-      });
-      if (ok && text) { ok = el.textContent.toLowerCase().indexOf(text) >= 0; }
-      el.hidden = !ok;
-      if (ok) { n += 1; }
-    });
-    rows.forEach(function (tr) {
-      tr.hidden = text !== "" && tr.textContent.toLowerCase().indexOf(text) < 0;
-    });
-    shown.textContent = n + " of " + cases.length + " listed cases shown";
+    return out;
   }
 
-  // A link to a case inside the collapsed known-failures section opens that section.
+  function has(el, text) { return !text || el.textContent.toLowerCase().indexOf(text) >= 0; }
+
+  function apply() {
+    var outcomes = checked("outcome");
+    var known = checked("known");
+    var run = form.elements.run ? form.elements.run.value : "";
+    var text = form.elements.text.value.toLowerCase().trim();
+    var n = 0;
+    var matching = [];
+    lines.forEach(function (tr) {
+      var p = tr.getAttribute("data-o").split(":");     // "<run>:<outcome>:<known|new>"
+      var ok = (run === "" || run === p[0]) && outcomes[p[1]] === true && known[p[2]] === true && has(tr, text);
+      tr.hidden = !ok;
+      if (ok) {
+        n += +tr.getAttribute("data-n");
+        matching.push(tr);
+      }
+    });
+    opened.forEach(function (d) { d.open = false; });
+    opened = [];
+    // Typing opens the evidence of what matches, when that is a handful of lines (not hundreds).
+    if (text && matching.length <= 12) {
+      matching.forEach(function (tr) {
+        var d = tr.querySelector("details");
+        if (d && !d.open) { d.open = true; opened.push(d); }
+      });
+    }
+    fixes.forEach(function (li) { li.hidden = !has(li, text); });
+    apis.forEach(function (tr) { tr.hidden = !has(tr, text); });
+    shown.textContent = n + " of " + total + " rows shown (" + matching.length + " of " + lines.length + " lines)";
+  }
+
+  // A link to a row opens its evidence and shows it, whatever the filters say.
   function reveal() {
     var id = decodeURIComponent(window.location.hash.slice(1));
     var el = id ? document.getElementById(id) : null;
     for (var d = el; d; d = d.parentElement) {
-      if (d.tagName === "DETAILS") { d.open = true; }
+      d.hidden = false;
+      if (d.tagName === "TR" && d.classList.contains("g")) {
+        var ev = d.querySelector("details");
+        if (ev) { ev.open = true; }
+      }
     }
-    if (el) { el.hidden = false; el.scrollIntoView(); }
+    if (el) { el.scrollIntoView(); }
   }
 
   form.addEventListener("input", apply);
+  form.addEventListener("change", apply);
   form.addEventListener("submit", function (e) { e.preventDefault(); });
   window.addEventListener("hashchange", reveal);
   apply();

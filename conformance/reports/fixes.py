@@ -1,0 +1,138 @@
+"""The ranked fix list both reports show: each cause in words (what PyTorch does, what the target does),
+with a standalone snippet and the rows and entry points a fix would unblock.
+
+The words come from the case data: PyTorch's side from the case function's docstring (its contract,
+one sentence) and the oracle's observation, the target's from the diff, the exception or the outcome.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..dtypes import DTYPES
+from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
+from .snippets import Snippet, generate, probe
+from .sources import repro_command
+
+VALUE_CHARS = 120
+VALUES_BYTES = 64      # bytes shown as the values they hold, up to this size
+
+
+@dataclass
+class Fix:
+    cause: Cause
+    torch_does: str
+    target_does: str
+    snippet: Snippet | None
+    repro: str                       # the command that runs the example case alone under the target
+    example: dict[str, Any]
+    target: str                      # the target's name, for the reader
+
+    @property
+    def key(self) -> str:
+        return self.cause.key
+
+
+def _short(v: Any) -> str:
+    s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
+    s = " ".join(s.split())
+    return s if len(s) <= VALUE_CHARS else s[:VALUE_CHARS] + "…"
+
+
+def _first_sentence(doc: str) -> str:
+    text = " ".join((doc or "").split())
+    end = text.find(". ")
+    return text if end < 0 else text[:end + 1]
+
+
+def _at(obs: Any, path: str) -> Any:
+    """The value at a diff path (``value.result.bytes``) in an observation, or None."""
+    for part in path.split("."):
+        if not isinstance(obs, dict) or part not in obs:
+            return None
+        obs = obs[part]
+    return obs
+
+
+def _values(obs: Any, path: str) -> str | None:
+    """A tensor's bytes at ``path`` as the values they hold, when numpy has its dtype and it is short."""
+    import numpy as np
+
+    parent = _at(obs, path.rsplit(".", 1)[0]) if "." in path else None
+    raw_hex = _at(obs, path)
+    if not isinstance(parent, dict) or not isinstance(raw_hex, str):
+        return None
+    spec = DTYPES.get(str(parent.get("dtype")))
+    if spec is None or not spec.numpy or len(raw_hex) // 2 > VALUES_BYTES:
+        return None
+    try:
+        return str(np.frombuffer(bytes.fromhex(raw_hex), dtype=spec.numpy).tolist())
+    except ValueError:            # a length that is not a whole number of elements
+        return None
+
+
+def _diff_words(record: dict[str, Any]) -> tuple[str, str]:
+    """(what torch gave, what the target gave) for the first differing field."""
+    for d in record.get("diffs") or []:
+        if d.get("path") in ("raises", "observe"):
+            continue
+        if d.get("kind") == "bytes":
+            path = d["path"]
+            mine, theirs = _values(record.get("oracle"), path), _values(record.get("observed"), path)
+            if mine and theirs:
+                return f"{path} holding {mine}", f"{theirs}"
+            return (f"{path} = {d['oracle_hex']} (from byte {d['excerpt_start']})",
+                    f"{d['target_hex']} (first difference at byte {d['first_offset']})")
+        if "oracle" in d or "target" in d:
+            return f"{d['path']} = {_short(d.get('oracle'))}", _short(d.get("target"))
+    return "", ""
+
+
+def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
+    contract = _first_sentence(doc) or f"{c.api} behaves as documented."
+    observed = r.get("observed") or {}
+    if r not in c.own:                        # only rows it blocks: say what they saw
+        return contract, f"fails before the rows' own call: {_short(cause_of(r)['evidence'])}"
+    if c.group == "crash":
+        return contract, f"{raw(r).lower()}: {_short(r.get('summary'))}"
+    if "raises" in observed:
+        return contract, f"raises {observed.get('type') or observed['raises']}: {_short(observed.get('message', ''))}"
+    if raw(r) == "MISSING":
+        return contract, f"has no such API or dtype: {_short(r.get('summary'))}"
+    oracle_side, target_side = _diff_words(r)
+    inputs = [i.get("input") for i in (r.get("oracle") or {}).get("inputs") or [] if isinstance(i, dict) and i.get("input")]
+    on = f" for the input {inputs[0]}" if len(inputs) == 1 else ""
+    if oracle_side:
+        return f"{contract} Here{on} torch gives {oracle_side}.", f"returns {target_side} instead ({', '.join(diff_fields(r))} differ)."
+    return contract, _short(r.get("summary"))
+
+
+def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
+    """The words and snippet of one cause, from the first of its own rows a snippet can be made for."""
+    snippet = None
+    example = c.example
+    for r in sorted(c.own, key=_preference):
+        case = catalog_cases.get(r["id"])
+        g, _ = kind(r)
+        snippet = generate(r, case, silent_fields(r) if g == "silent" else diff_fields(r), g) if case is not None else None
+        if snippet is not None:
+            example = r
+            break
+    if snippet is None:
+        snippet = probe(c.api, c.evidence())
+    case = catalog_cases.get(example["id"])
+    doc = getattr(case, "doc", "") if case is not None else ""
+    torch_does, target_does = _words(c, example, doc)
+    return Fix(c, torch_does, target_does, snippet, repro_command(target, example["id"]), example, target)
+
+
+def _preference(r: dict[str, Any]) -> tuple:
+    """Wrong values before wrong layout (the worst silent bug first), then float32 before other dtypes,
+    short ids before long: the plainest case shows the cause best."""
+    cid = r["id"]
+    return ("bytes" not in diff_fields(r), "float32" not in cid, "bfloat16" in cid, len(cid), cid)
+
+
+def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any]) -> list[Fix]:
+    return [fix(c, target, catalog_cases) for c in causes]

@@ -1,0 +1,215 @@
+"""Standalone snippets: a few lines of `import torch` that show a cause's difference when run under the target.
+
+A snippet is generated from a case's data, never written per case id: its parameters (dtype, shape,
+view operations from conformance/inputs.py, bit patterns from conformance/dtypes.py), the cause's
+API and the diff's fields. Each printed line starts with a label naming what it shows (``values``,
+``stride``, ``shape``, ``dtype``, ``bytes``, ``aliasing``, ``raises``), so the output under the
+target differs from PyTorch's exactly on the lines of the fields the cause names. Inputs are made
+with ``torch.arange`` where only their layout matters, so a snippet needs no other API that might
+be broken; bytes are built from the dtype's bit patterns only where the values themselves matter.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from math import prod
+from typing import Any
+
+from ..dtypes import DTYPES
+from ..inputs import TensorInput, _describe_view
+
+MAX_ELEMENTS = 64          # larger inputs make no snippet a reader can follow
+# Fields of a diff -> the label of the line that shows them.
+LABELS = {"bytes": "values", "values": "values", "stride": "stride", "shape": "shape", "dtype": "dtype",
+          "aliasing": "aliasing", "raises": "raises"}
+_ARANGE_DTYPES = {"float64", "float32", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8"}
+_TENSOR_METHODS = {"contiguous", "is_contiguous", "numpy", "data_ptr", "nelement", "numel", "element_size",
+                   "storage_offset", "clone", "stride", "dim", "tolist", "untyped_storage", "cpu"}
+_TENSOR_PROPERTIES = {"shape", "dtype", "device", "layout", "device.type", "nbytes", "itemsize", "ndim"}
+
+
+@dataclass(frozen=True)
+class Snippet:
+    code: str
+    shows: tuple[str, ...]     # labels of the lines whose output differs on the target
+    case_id: str               # the case it was generated from ("" for a probe of the API alone)
+
+
+def _tensor(spec: TensorInput, base_name: str = "base") -> list[str]:
+    """Lines that build ``x``: the input's dtype, shape and views, with arange values."""
+    n = prod(spec.shape)
+    if spec.dtype in _ARANGE_DTYPES:
+        make = f"torch.arange({n}, dtype=torch.{spec.dtype})"
+    elif spec.dtype == "bool":
+        make = f"torch.arange({n}) % 2 == 1"
+    else:
+        make = f"torch.arange({n}).to(torch.{spec.dtype})"
+    views = "".join(_describe_view(op) for op in spec.views)
+    return [f"{base_name} = {make}", f"x = {base_name}.reshape({list(spec.shape)}){views}   # {spec.describe()}"]
+
+
+def _prints(var: str, labels: list[str], base: str | None = None) -> list[str]:
+    out = []
+    for label in labels:
+        if label == "values":
+            out.append(f'print("values", {var}.tolist())')
+        elif label == "stride":
+            out.append(f'print("stride", tuple({var}.stride()))')
+        elif label == "shape":
+            out.append(f'print("shape", tuple({var}.shape))')
+        elif label == "dtype":
+            out.append(f'print("dtype", {var}.dtype)')
+        elif label == "aliasing" and base:
+            out += [f"before = {var}.tolist()", f"{base}.fill_(7)",
+                    f'print("aliasing", {var}.tolist() != before)   # does it share memory with its input?']
+    return out
+
+
+def _guarded(call: list[str], after: list[str]) -> list[str]:
+    """The call, then what it printed; an exception is printed as its class and message."""
+    return (["try:"] + ["    " + line for line in call] + ['    print("raises", None)']
+            + ["except Exception as e:", '    print("raises", type(e).__name__, e)', "    raise SystemExit"] + after)
+
+
+def _spec_of(params: dict[str, Any], case: Any) -> TensorInput | None:
+    dtype = params.get("dtype")
+    if not isinstance(dtype, str) or dtype not in DTYPES:
+        return None
+    if "shape" in params:
+        shape = tuple(params["shape"])
+        return TensorInput(dtype, shape, (), tuple(params.get("views") or ()))
+    if "layout" in params and case is not None:
+        make = getattr(__import__(case.fn.__module__, fromlist=["_spec"]), "_spec", None)
+        if callable(make):
+            try:
+                spec = make(dtype, params["layout"])
+            except Exception:     # a layout the module's helper does not know: no snippet
+                return None
+            return spec if isinstance(spec, TensorInput) else None
+    return None
+
+
+_RETURNS_TENSOR = {"reshape", "contiguous", "clone", "cpu", "to"}
+_CALL_ARGS = {"to": '"cpu"'}        # the argument safetensors passes, for methods that need one
+
+
+def generate(record: dict[str, Any], case: Any, fields: list[str], group: str) -> Snippet | None:
+    """A snippet for ``record`` (whose own call differs), or None when its inputs are not simple."""
+    if group == "crash":
+        return None
+    params = dict(case.params.values) if case is not None and case.params else {}
+    api, fn = record["api"], getattr(getattr(case, "fn", None), "__name__", "")
+    labels = ["raises"] if group == "error" else sorted({LABELS[f] for f in fields if f in LABELS})
+    lines = None
+    # Recipes for the case functions whose whole input is (dtype, bit patterns or a byte count);
+    # other functions get one only when their input is a TensorInput and the API a plain Tensor call.
+    if api == "torch.frombuffer" and fn in ("frombuffer", "frombuffer_error", "pread_frombuffer"):
+        lines = _frombuffer(params, labels, keyword=fn.startswith("pread"))
+    elif api == "torch.from_numpy" and fn == "from_numpy":
+        lines = _from_numpy(params, labels)
+    elif api in ("torch.empty", "torch.zeros") and fn in ("empty_zero_size", "pread_zeros"):
+        lines = _factory(api, params, labels)
+    elif api.startswith("Tensor."):
+        lines, labels = _tensor_call(api[len("Tensor."):], params, case, labels, group)
+    if not lines or not labels:
+        return None
+    return Snippet("\n".join(["import torch"] + lines) + "\n", tuple(labels), record["id"])
+
+
+def _tensor_call(name: str, params: dict[str, Any], case: Any, labels: list[str],
+                 group: str) -> tuple[list[str] | None, list[str]]:
+    """A Tensor method or property on the case's input, rebuilt with arange values."""
+    spec = _spec_of(params, case)
+    if spec is None or prod(spec.shape) > MAX_ELEMENTS:
+        return None, labels
+    if name == "reshape" and "to" in params:
+        call = f"y = x.reshape({list(params['to'])})"
+    elif name in _TENSOR_METHODS or name in _CALL_ARGS:
+        call = f"y = x.{name}({_CALL_ARGS.get(name, '')})"
+    elif name in _TENSOR_PROPERTIES:
+        call = f"y = x.{name}"
+    else:
+        return None, labels
+    if group == "error":
+        after: list[str] = []
+    elif name in _RETURNS_TENSOR:
+        if not labels:
+            return None, labels
+        after = _prints("y", labels, "base")
+    else:                     # a scalar, a dtype, a device: print it whole
+        labels, after = ["result"], ['print("result", y)']
+    body = _guarded([call], after) if group == "error" else [call] + after
+    return _tensor(spec) + body, labels
+
+
+def _frombuffer(params: dict[str, Any], labels: list[str], keyword: bool) -> list[str] | None:
+    dtype = params.get("dtype")
+    if dtype not in DTYPES:
+        return None
+    if "nbytes" in params:
+        return _guarded([f"torch.frombuffer(bytearray({int(params['nbytes'])}), dtype=torch.{dtype})"], [])
+    spec = DTYPES[dtype]
+    bits = spec.value_sets.get(params.get("value_set") or "ordinary") or spec.value_sets.get("ordinary")
+    if not bits:
+        return None
+    raw = spec.pack(list(bits)).hex()
+    build = [f'buf = bytearray.fromhex("{raw}")   # {dtype} {params.get("value_set", "ordinary")} values, as stored',
+             f"t = torch.frombuffer({'buffer=' if keyword else ''}buf, dtype=torch.{dtype})"]
+    after = []
+    if "values" in labels:
+        after.append('print("values", bytes(t.view(torch.uint8).tolist()).hex())   # the raw bytes it reads')
+    if "aliasing" in labels:
+        after += ["buf[0] ^= 1", 'print("aliasing", t.view(torch.uint8)[0].item() == buf[0])   # shares the buffer?']
+    if "shape" in labels or "dtype" in labels:
+        after.append('print("shape", tuple(t.shape))' if "shape" in labels else 'print("dtype", t.dtype)')
+    return build[:1] + (_guarded(build[1:], after) if "raises" in labels else build[1:] + after)
+
+
+def _from_numpy(params: dict[str, Any], labels: list[str]) -> list[str] | None:
+    dtype = params.get("dtype")
+    spec = DTYPES.get(dtype)
+    if spec is None or not spec.numpy:
+        return None
+    build = ["import numpy as np   # the route under test takes a numpy array",
+             f'a = np.arange(6).astype("{spec.numpy}").reshape(2, 3)', "t = torch.from_numpy(a)"]
+    after = []
+    if "values" in labels:
+        after.append('print("values", t.tolist())')
+    if "aliasing" in labels:
+        after += ["a[0, 0] = 1 - a[0, 0]", 'print("aliasing", t[0, 0].item() == a[0, 0].item())   # shares memory?']
+    if "dtype" in labels:
+        after.append('print("dtype", t.dtype)')
+    if "shape" in labels or "stride" in labels:
+        after.append('print("shape", tuple(t.shape), "stride", tuple(t.stride()))')
+    return build[:2] + (_guarded(build[2:], after) if "raises" in labels else build[2:] + after)
+
+
+def _factory(api: str, params: dict[str, Any], labels: list[str]) -> list[str] | None:
+    dtype, shape = params.get("dtype"), params.get("shape")
+    if dtype not in DTYPES or shape is None:
+        return None
+    call = [f"t = {api}({list(shape)}, dtype=torch.{dtype})"]
+    after = _prints("t", [lb for lb in labels if lb in ("shape", "stride", "dtype")])
+    return _guarded(call, after) if "raises" in labels else call + after
+
+
+_MODULE_ATTR = re.compile(r"^torch(\.[A-Za-z_]\w*)+$")
+_TENSOR_ATTR = re.compile(r"^Tensor\.([A-Za-z_]\w*)$")
+_TENSOR_DTYPE_CALL = re.compile(r"^Tensor\.([A-Za-z_]\w*)\(dtype\)$")
+_MISSING = re.compile(r"AttributeError|has no attribute|has no torch\.|missing", re.I)
+
+
+def probe(api: str, evidence: str) -> Snippet | None:
+    """A snippet for a cause known only from the rows it blocks: touch the API itself, built from its name.
+
+    A missing ``torch.X`` or ``Tensor.X`` (the evidence names an AttributeError) is looked up; a
+    ``Tensor.m(dtype)`` is called with ``dtype=`` on a uint8 tensor. Anything else has no probe."""
+    if _MODULE_ATTR.match(api) and _MISSING.search(evidence):
+        call = f"_ = {api}"
+    elif _TENSOR_ATTR.match(api) and _MISSING.search(evidence):
+        call = f"_ = torch.zeros(4).{_TENSOR_ATTR.match(api).group(1)}"
+    elif _TENSOR_DTYPE_CALL.match(api):
+        call = f"_ = torch.zeros(4, dtype=torch.uint8).{_TENSOR_DTYPE_CALL.match(api).group(1)}(dtype=torch.float32)"
+    else:
+        return None
+    return Snippet("\n".join(["import torch"] + _guarded([call], [])) + "\n", ("raises",), "")
