@@ -251,7 +251,7 @@ def test_op_classes_and_tolerances():
 
 @needs_transformers
 def test_checked_in_signatures_match_the_recordings():
-    from conformance.catalog._hf_models import dist_version
+    from conformance.dists import dist_version
     from conformance.catalog._replay_signatures import SIGNATURES, VERSIONS
     from conformance.trace import cache, signatures
 
