@@ -402,7 +402,8 @@ def safe_open_numpy_overview(torch, ctx):
 def tied_model(torch, extra: bool = False):
     """Embedding(4, 3) tied to the output Linear(3, 4) (and a bias-free Linear(2, 2) with ``extra``): the
     model of the save_model/load_model cases, and of the surface tracer's runs of them."""
-    nn = importlib.import_module(f"{torch.__name__}.nn")   # a submodule: imported here, never assumed (order)
+    importlib.import_module("torch.nn")     # a submodule: imported here, never assumed (order independence)
+    nn = torch.nn
 
     class Tied(nn.Module):
         def __init__(self):
