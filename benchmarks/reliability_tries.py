@@ -180,11 +180,12 @@ def tries(k: Kit):
     flipped = w / "cache-flipped"
     shutil.rmtree(flipped, ignore_errors=True)
     shutil.copytree(k.cache, flipped)
-    (rec_file,) = list(flipped.glob("*/records.jsonl"))
-    lines = rec_file.read_text().splitlines()
-    n = next(i for i, l in enumerate(lines) if '"case": "frombuffer[int8-ordinary]"' in l)
-    lines[n] = lines[n].replace('"bytes": "', '"bytes": "f', 1)
-    rec_file.write_text("\n".join(lines) + "\n")
+    for rec_file in flipped.glob("*/records.jsonl"):        # one folder per cache key seen
+        lines = rec_file.read_text().splitlines()
+        n = next((i for i, l in enumerate(lines) if '"case": "frombuffer[int8-ordinary]"' in l), None)
+        if n is not None:
+            lines[n] = lines[n].replace('"bytes": "', '"bytes": "f', 1)
+            rec_file.write_text("\n".join(lines) + "\n")
     p = subprocess.run(k.cmd("run", "--target", "torch", "--report-dir", str(w / "flipped"), "-k", "frombuffer and int8",
                              "--oracle-cache", str(flipped)), cwd=w, env=k.env(), capture_output=True, text=True)
     outcome = {c["id"]: c["outcome"] for c in json.loads((w / "flipped" / "results.json").read_text())["cases"]}

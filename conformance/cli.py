@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import expectations as expect, reports, results as res
 from .client import WorkerStartError
+from .observe import KIT_ERROR
 from .oracle_cache import CacheError
 from .reports import perf as perf_report
 from .registry import catalog_dir, load_catalog
@@ -116,7 +117,7 @@ def _record(args: argparse.Namespace) -> int:
     records, hello = ensure_recorded(cache, list(load_catalog()), args.case_timeout)
     for w in cache.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    errors = sum(1 for r in records.values() if "kit_error" in r)
+    errors = sum(1 for r in records.values() if KIT_ERROR in r)
     print(f"oracle {hello['module']} {hello['version']}: {len(records)} records in {cache.dir}"
           + (f" ({errors} could not be recorded)" if errors else ""))
     return 1 if errors else 0

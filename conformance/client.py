@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from . import channel, reaper
+from .observe import KIT_ERROR
 
 
 # How many cases a runner keeps queued in a process's input: enough to even out cases that take longer
@@ -176,7 +177,7 @@ class WorkerClient:
         except channel.ChannelDamage as e:
             # Nothing after the damage can be trusted: a fresh process takes the next cases.
             self.close()
-            return {"obs": {"kit_error": f"{DAMAGED} during this case, so its answer was lost: {e}"},
+            return {"obs": {KIT_ERROR: f"{DAMAGED} during this case, so its answer was lost: {e}"},
                     "ms": None, "process": self.starts, "damaged": True}
         if msg is not None and msg.get("case") == case_id:
             if msg.get("exiting"):            # the worker retires itself after this answer

@@ -8,7 +8,8 @@ from typing import Any
 
 from .calls import first_divergence
 from .dtypes import DTYPES
-from .observe import BLOCKED, DISPLAY
+from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
+                      OBSERVE_ERROR)
 from .outcomes import PHASES
 
 # Kept for display, never compared: they are the backend's words, not its behaviour.
@@ -64,10 +65,10 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("TIMEOUT", f"no answer within {result['timeout']} s; the worker was killed")
     if oracle is None:
         return Verdict("ERROR", "no oracle observation for this case")
-    if "kit_error" in oracle or "observe_error" in oracle:
-        return Verdict("ERROR", f"oracle could not run the case: {oracle.get('kit_error') or oracle['observe_error']}")
-    if "dtype_absent" in oracle:
-        return Verdict("SKIP", f"the oracle's torch has no dtype {oracle['dtype_absent']}")
+    if KIT_ERROR in oracle or OBSERVE_ERROR in oracle:
+        return Verdict("ERROR", f"oracle could not run the case: {oracle.get(KIT_ERROR) or oracle[OBSERVE_ERROR]}")
+    if DTYPE_ABSENT in oracle:
+        return Verdict("SKIP", f"the oracle's torch has no dtype {oracle[DTYPE_ABSENT]}")
     not_here = _not_applicable(oracle)
     if not_here is not None:
         return Verdict("SKIP", not_here)
@@ -79,10 +80,10 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         return Verdict("ERROR", "the oracle built a wrong input: " + bad_inputs[0]["detail"], bad_inputs)
 
     target = result["obs"]
-    if "kit_error" in target:
-        return Verdict("ERROR", target["kit_error"])
-    if "dtype_absent" in target:
-        dt = f"torch.{target['dtype_absent']}"
+    if KIT_ERROR in target:
+        return Verdict("ERROR", target[KIT_ERROR])
+    if DTYPE_ABSENT in target:
+        dt = f"torch.{target[DTYPE_ABSENT]}"
         phase = "call" if api == DTYPE_ROWS else "input"
         return Verdict("MISSING", f"the target has no {dt}", cause={"api": dt, "phase": phase,
                                                                      "evidence": f"the target has no {dt}"})
@@ -231,8 +232,6 @@ def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:
 # A case that cannot apply here observes {marker: what}: the installed safetensors lacks the entry point
 # (e.g. backend="pread" before 0.8.0), or the environment lacks something (transformers not installed).
 # Under the oracle that makes the case SKIP, with this reason.
-NOT_IN_THIS_SAFETENSORS = "unsupported_in_this_safetensors"
-NOT_IN_THIS_ENVIRONMENT = "unsupported_in_this_environment"
 NOT_APPLICABLE = {NOT_IN_THIS_SAFETENSORS: "not in this safetensors version",
                   NOT_IN_THIS_ENVIRONMENT: "not available in this environment"}
 
@@ -400,3 +399,18 @@ def environment_problem(obs: dict[str, Any] | None) -> str | None:
         m = re.match(r"([A-Za-z_][\w.]*) (?:is )?not installed", what)
         return m.group(1).split(".")[0] if m else what
     return None
+
+
+def settle(v: Verdict, api: str, target_obs: Any, names: dict[str, str],
+           around: list[str] | None) -> Verdict:
+    """The verdict as recorded: a __version__ safetensors refused to parse named as the cause of the opens it
+    refused, the cause spelled as the catalog spells its rows, and a cause found around a blocker saying so."""
+    from .loading_path import refusal_cause
+
+    v.cause = refusal_cause(api, v.cause, target_obs)
+    if v.cause and v.cause["phase"] != "call" and v.outcome in ("FAIL", "MISSING"):
+        v.outcome = "BLOCKED"
+    v.cause = canonical_cause(v.cause, names)
+    if v.cause and around:      # its own bug shows now; the blocker stays one, named here
+        v.cause = {**v.cause, "reached_around": "; ".join(around)}
+    return v

@@ -24,8 +24,14 @@ from .dtypes import DTYPES
 from .inputs import TensorInput, ViewOp, apply_views, flip_low_bits
 
 
-DISPLAY = "display"
-BLOCKED = "blocked"            # observation key: {"api", "phase", "evidence"} of what stopped the case
+# The special keys of an observation (docs/results-schema.md), named once.
+DISPLAY = "display"            # shown, never compared: a case's notes, call log, blame
+BLOCKED = "blocked"            # {"api", "phase", "evidence"} of what stopped the case before or after its call
+KIT_ERROR = "kit_error"        # the case could not run (the kit's fault, or an invalid process)
+OBSERVE_ERROR = "observe_error"    # a value could not be read out of the backend
+DTYPE_ABSENT = "dtype_absent"  # an optional dtype this process lacks
+NOT_IN_THIS_SAFETENSORS = "unsupported_in_this_safetensors"   # the installed safetensors lacks the entry point
+NOT_IN_THIS_ENVIRONMENT = "unsupported_in_this_environment"   # the environment lacks something (transformers)
 
 
 UNDETERMINED = "undetermined: the input follows neither writes to its numpy base nor its own zero_()"

@@ -12,9 +12,12 @@ import json
 import os
 import platform
 import threading
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from .balance import two_lanes
+from .dists import dist_version
+from .observe import KIT_ERROR
 
 
 class CacheError(Exception):
@@ -30,18 +33,11 @@ def default_root() -> Path:
     return Path(base) / "torch-conformance" / "oracle"
 
 
-def _dist(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
-
-
 def cache_key(catalog_digest: str) -> dict[str, Any]:
-    return {"torch": _dist("torch"), "safetensors": _dist("safetensors"), "numpy": _dist("numpy"),
+    return {"torch": dist_version("torch"), "safetensors": dist_version("safetensors"), "numpy": dist_version("numpy"),
             "python": platform.python_version(), "catalog": catalog_digest,
             # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
-            "transformers": _dist("transformers"),
+            "transformers": dist_version("transformers"),
             "records": OBS_SCHEMA}     # records of another layout live in another folder
 
 
@@ -194,7 +190,7 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,
         cache.warnings += _install_hints(lacking)
         return {**{c: v["obs"] for c, v in lacking.items()}, **records}, hello
     cases = load_catalog()
-    lanes = _split_lanes(missing, cases)
+    lanes = two_lanes(missing, lambda cid: getattr(cases.get(cid), "slow", False))
     failures: dict[str, Any] = {}
     outcome: list[Any] = [None] * len(lanes)      # each lane's oracle hello, or what stopped it
     lock, stop = threading.Lock(), threading.Event()
@@ -270,33 +266,14 @@ def _record_lane(lane: list[str], cases: dict[str, Any], timeout: float, cache: 
             with lock:
                 if obs is not None and lacks:       # this machine's problem, not PyTorch's answer
                     lacking[cid] = {"obs": obs, "module": lacks}
-                elif obs is not None and "kit_error" not in obs:
+                elif obs is not None and KIT_ERROR not in obs:
                     cache.append(cid, obs)
                     records[cid] = obs
                 elif obs is not None:
                     failures[cid] = obs
                 else:
-                    failures[cid] = {"kit_error": f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
+                    failures[cid] = {KIT_ERROR: f"oracle {'crashed' if 'crash' in got else 'timed out'}: "
                                                   f"{got.get('crash') or got.get('timeout')}"}
         return hello
     finally:
         oracle.close()
-
-
-# What a case is expected to cost, in ordinary cases (~1 ms each): a slow one starts a Python that
-# imports torch (~2.5 s). A second oracle process costs one more torch import (~2 s of CPU), so
-# it is started only when there is at least that much slow work to move to it.
-_SLOW_COST = 2000
-
-
-def _split_lanes(missing: list[str], cases: dict[str, Any]) -> list[list[str]]:
-    """[missing], or two lanes of about equal expected time, each in catalog order."""
-    cost = {cid: _SLOW_COST if getattr(cases.get(cid), "slow", False) else 1 for cid in missing}
-    if sum(cost.values()) < 2 * _SLOW_COST or (os.cpu_count() or 1) < 2:
-        return [missing]
-    load, lane_of = [0, 0], {}
-    for cid in sorted(missing, key=lambda c: -cost[c]):      # biggest first, each to the lighter lane
-        i = load.index(min(load))
-        lane_of[cid] = i
-        load[i] += cost[cid]
-    return [[cid for cid in missing if lane_of[cid] == i] for i in (0, 1)]

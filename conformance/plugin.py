@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from . import backends, expectations as expect, guard, loading_path, reaper, reports, results as res
+from . import backends, balance, expectations as expect, guard, loading_path, reaper, reports, results as res
 from .reports import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
 from .backends.base import from_caller
-from .compare import canonical_cause, judge, norm_api
+from .compare import judge, norm_api, settle
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
 from .outcomes import OUTCOMES
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
@@ -30,6 +30,8 @@ PROPERTY = "conformance"
 NEEDS_TARGET = ("conformance cases need a target: pass --target torch|mindtorch_v2|pyborch|module:NAME "
                 "(or set CONFORMANCE_TARGET)")
 
+
+# == options and the run's state ===================================================================
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("conformance", "torch-conformance")
@@ -112,6 +114,8 @@ GATE_ROWS = 20                           # rows a red gate lists in the terminal
 STATE = pytest.StashKey[State]()
 BASELINE = pytest.StashKey[dict]()       # --baseline: the earlier run's results
 
+
+# == configure, start the oracle and the target ====================================================
 
 def _is_controller(config: pytest.Config) -> bool:
     return not hasattr(config, "workerinput")
@@ -229,6 +233,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         state.target().spawn()     # it imports the backend while pytest collects
 
 
+# == collection and scheduling =====================================================================
+
 def _reorder(order: str, items: list) -> None:
     """--case-order: a case must observe the same whatever ran before it in its target process."""
     if order == "reverse":
@@ -300,29 +306,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     gc.freeze()
 
 
-# Expected costs (2 cores), for deciding what a second target process takes: an ordinary case,
-# judged here, ~2 ms; a slow case starts a Python that imports the target, about one target start.
-# Before the split (all slow cases in the second process) torch ran slower with it: 9.9 s -> 12.2 s.
-FAST_CASE_SECONDS = 0.002
-
-
 def _is_slow(item: pytest.Item) -> bool:
     return isinstance(item, CaseItem) and item.case.slow
 
 
 def _slow_lane_share(state: State, items: list) -> list[str]:
-    """The slow cases a second target process should run (none: no second process): as many as make
-    both processes end about together, the second one paying a start of its own first."""
-    slow = [it.case.id for it in items if _is_slow(it)]
-    if not slow or len(slow) == len(items) or state.target_startup is None:
-        return []
-    start = state.target_startup
-    fast = (len(items) - len(slow)) * FAST_CASE_SECONDS
-
-    def finish(m: int) -> float:      # m slow cases in the second process, the rest after the fast ones
-        return max(start * (1 + m) if m else 0.0, fast + (len(slow) - m) * start)
-
-    return slow[:min(range(len(slow) + 1), key=finish)]
+    """The slow cases a second target process should run (``balance.second_process_share``)."""
+    return balance.second_process_share([it.case.id for it in items if _is_slow(it)], len(items),
+                                        state.target_startup)
 
 
 def _open_slow_lane(state: State, items: list) -> None:
@@ -341,37 +332,12 @@ def _open_slow_lane(state: State, items: list) -> None:
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
-    """xdist's load scheduling, but each worker's first case is one of the catalog's slow ones.
-
-    Slow cases (``@case(slow=True)``: each starts a Python of its own and takes seconds) sit next to
-    each other in the catalog, so plain load scheduling hands them all to one worker, which then runs
-    them one after another while the other idles. Only the order changes; every case still runs once.
-    """
+    """Each xdist worker's first case is one of the catalog's slow ones (``conformance/scheduling.py``)."""
     if getattr(config.option, "dist", None) != "load" or config.stash.get(STATE, None) is None:
         return None
-    from xdist.scheduler import LoadScheduling
+    from .scheduling import slow_cases_apart
 
-    # This reorders what xdist's own scheduler sends (its pending list and _send_tests, xdist 3.x);
-    # should those ever change, plain load scheduling is used: same results, slower.
-    if not callable(getattr(LoadScheduling, "_send_tests", None)):
-        return None
-
-    slow = {c.id for c in load_catalog().values() if c.slow}
-
-    class SlowCasesApart(LoadScheduling):
-        def _send_tests(self, node, num: int) -> None:
-            collection = getattr(self, "collection", None) or []
-            pending = getattr(self, "pending", [])
-            first = [i for i in pending if collection[i].rsplit("::", 1)[-1] in slow][:1]
-            if not first or not hasattr(self, "node2pending") or not hasattr(node, "send_runtest_some"):
-                return super()._send_tests(node, num)
-            pending.remove(first[0])
-            chunk = first + pending[:num - 1]
-            del pending[:num - 1]
-            self.node2pending[node].extend(chunk)
-            node.send_runtest_some(chunk)
-
-    return SlowCasesApart(config, log)
+    return slow_cases_apart(config, log, {c.id for c in load_catalog().values() if c.slow})
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -383,6 +349,8 @@ def pytest_testnodedown(node, error) -> None:
         state.target_hello = state.target_hello or out.get("conformance_target")
         state.start_error = state.start_error or out.get("conformance_start_error")
 
+
+# == the catalog as pytest items, and running a case ===============================================
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
     state = config.stash.get(STATE, None)
@@ -434,17 +402,6 @@ def _sent_ahead(state: State, case_id: str) -> list[str]:
     return []
 
 
-def _with_around(cause: dict[str, str] | None, around: list[str] | None) -> dict[str, str] | None:
-    """A cause found after going around a blocker says so: its own bug shows now, the blocker stays one."""
-    return {**cause, "reached_around": "; ".join(around)} if cause and around else cause
-
-
-def _reached_around(result: dict[str, Any]) -> list[str] | None:
-    """Blockers the target's case went around to judge its own API (``Context.reach_around``)."""
-    display = (result.get("obs") or {}).get("display")
-    return display.get("reached_around") if isinstance(display, dict) else None
-
-
 _API_NAMES: dict[str, str] = {}
 
 
@@ -484,23 +441,14 @@ class CaseItem(pytest.Item):
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
         oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
-        verdict = judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads)
-        verdict.cause = loading_path.refusal_cause(self.case.api, verdict.cause, result.get("obs"))
-        if verdict.cause and verdict.cause["phase"] != "call" and verdict.outcome in ("FAIL", "MISSING"):
-            verdict.outcome = "BLOCKED"
+        verdict = settle(judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads),
+                         self.case.api, result.get("obs"), _api_names(), res.reached_around(result))
         entry = state.expectations.match(self.case.id)
         final, note = expect.apply(verdict.outcome, entry)
-        record = {
-            "id": self.case.id, "api": self.case.api, "origin": self.case.origin, "module": self.case.module,
-            "target": state.backend.name, "outcome": final, "raw_outcome": verdict.outcome,
-            "summary": verdict.summary, "note": note, "diffs": verdict.diffs,
-            "cause": _with_around(canonical_cause(verdict.cause, _api_names()), _reached_around(result)),
-            "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
-            "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": _reached_around(result),
-            "off_path": loading_path.off_path(self.case.path, state.loading_path()),
-            "oracle_torch_version": oracle_version,
-            "process": f"{state.process_label}{'-slow' if lane else ''}#{target.starts}", "seq": state.ran,
-        }
+        record = res.case_record(self.case, state.backend.name, verdict, entry, final, note, result,
+                                 off_path=loading_path.off_path(self.case.path, state.loading_path()),
+                                 oracle_version=oracle_version, seq=state.ran,
+                                 process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
         state.ran += 1
         # One JSON string, not a dict: xdist's pure-Python serializer is slow per object (~1 ms a record
         # as a dict). The controller adds the oracle's observation, which it already has.
@@ -529,6 +477,8 @@ class CaseItem(pytest.Item):
     def reportinfo(self):
         return self.path, None, f"{self.case.id} [{self.case.api}]"
 
+
+# == records, gathered by the controller ===========================================================
 
 class _RecordCollector:
     """Controller side: receives each case's record (also from xdist workers) as its report arrives."""
@@ -615,6 +565,8 @@ def _complete(state: State, session: pytest.Session, ended_early: bool) -> None:
     state.records[:] = list(by_id.values())
 
 
+# == the end: the gate, results.json and the reports ===============================================
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
@@ -665,38 +617,34 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def _write_reports(session: pytest.Session, state: State, problems: list[str], exitstatus: int) -> None:
-    run = {"target": state.backend.name, "oracle": state.oracle_hello, "target_env": state.target_hello,
-           "catalog": state.cache.key["catalog"], "cases_in_catalog": len(load_catalog()),
-           "expectations": state.expectations.path, "gate_problems": problems,
-           "routes": (state.target_hello or {}).get("routes"),     # also in target_env; the report reads it here
-           "loading_path": state.loading_path() and {**state.loading_path(),
-                                                     "oracle_torch_version": state.path_oracle_version},
-           "interrupted": exitstatus == pytest.ExitCode.INTERRUPTED,
-           # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
-           "target_processes": len({r["process"] for r in state.records if r.get("process")}),
-           "target_startup_seconds": None if state.target_startup is None else round(state.target_startup, 3)}
+    run = res.run_header(
+        target=state.backend.name, oracle=state.oracle_hello, target_env=state.target_hello,
+        catalog=state.cache.key["catalog"], cases_in_catalog=len(load_catalog()),
+        expectations=state.expectations.path, gate_problems=problems,
+        loading_path=state.loading_path() and {**state.loading_path(), "oracle_torch_version": state.path_oracle_version},
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+        processes={r["process"] for r in state.records if r.get("process")}, target_startup=state.target_startup)
     results = res.build(run, state.records)
     if state.perf:
         results["performance"] = state.perf
+    if session.config.getoption("surface"):
+        results["surface"] = _trace_surface()
     res.write(state.report_dir / "results.json", results)
-    _extra_reports(session.config, state.report_dir, results)
     reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
                       state.report_dir)   # perf: carried in results
 
 
-def _extra_reports(config: pytest.Config, out: Path, results: dict[str, Any]) -> None:
-    """DIR/loading-matrix.md (when load_path cases ran) and, with --surface, DIR/surface.json."""
-    from .reports import loading_matrix
+def _trace_surface() -> dict[str, Any] | None:
+    """--surface: the torch API inventory safetensors uses, traced in a process of its own (real torch);
+    results.json carries it and the surface.json renderer writes it."""
+    import subprocess
+    import sys
+    import tempfile
 
-    matrix = loading_matrix.build(results)
-    if matrix["dtypes"]:
-        res.write_atomic(out / "loading-matrix.md", loading_matrix.markdown(matrix))
-    if config.getoption("surface"):
-        import subprocess
-        import sys
-
-        subprocess.run([sys.executable, "-m", "conformance.surface", "--out", str(out / "surface.json")],
-                       check=False, timeout=600)
+    with tempfile.TemporaryDirectory(prefix="conformance-surface-") as tmp:
+        out = Path(tmp) / "surface.json"
+        subprocess.run([sys.executable, "-m", "conformance.surface", "--out", str(out)], check=False, timeout=600)
+        return json.loads(out.read_text()) if out.is_file() else None
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -22,6 +22,38 @@ def counts(records: list[dict[str, Any]]) -> dict[str, int]:
     return {o: c[o] for o in ORDER if c[o]}
 
 
+def case_record(case: Any, target: str, verdict: Any, entry: Any, final: str, note: str, result: dict[str, Any],
+                *, off_path: str | None, oracle_version: str | None, process: str, seq: int) -> dict[str, Any]:
+    """One case's record (the table "Case record" of docs/results-schema.md); the controller adds ``oracle``."""
+    return {
+        "id": case.id, "api": case.api, "origin": case.origin, "module": case.module,
+        "target": target, "outcome": final, "raw_outcome": verdict.outcome,
+        "summary": verdict.summary, "note": note, "diffs": verdict.diffs, "cause": verdict.cause,
+        "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
+        "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": reached_around(result),
+        "off_path": off_path, "oracle_torch_version": oracle_version, "process": process, "seq": seq,
+    }
+
+
+def reached_around(result: dict[str, Any]) -> list[str] | None:
+    """Blockers the target's case went around to judge its own API (``Context.reach_around``)."""
+    display = (result.get("obs") or {}).get("display")
+    return display.get("reached_around") if isinstance(display, dict) else None
+
+
+def run_header(*, target: str, oracle: Any, target_env: Any, catalog: str, cases_in_catalog: int,
+               expectations: str, gate_problems: list[str], loading_path: Any, interrupted: bool,
+               processes: set[str], target_startup: float | None) -> dict[str, Any]:
+    """The run's header (``run`` in docs/results-schema.md), before ``build`` adds the counts."""
+    return {"target": target, "oracle": oracle, "target_env": target_env, "catalog": catalog,
+            "cases_in_catalog": cases_in_catalog, "expectations": expectations, "gate_problems": gate_problems,
+            "routes": (target_env or {}).get("routes"),     # also in target_env; the report reads it here
+            "loading_path": loading_path, "interrupted": interrupted,
+            # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
+            "target_processes": len(processes),
+            "target_startup_seconds": None if target_startup is None else round(target_startup, 3)}
+
+
 def build(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
     records = sorted(records, key=lambda r: (r["module"], r["id"]))
     return {"schema": SCHEMA, "run": {**run, "counts": counts(records), "cases_run": len(records)},

@@ -17,21 +17,14 @@ import shutil
 import sys
 import time
 import traceback
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from . import backends, calls, channel
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
-from .observe import BLOCKED, DISPLAY, Blocked, Context, exception, routes_for
+from .dists import dist_version
+from .observe import BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, Blocked, Context, exception, routes_for
 from .registry import load_catalog
-
-
-def _version_of(dist: str) -> str | None:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return None
 
 
 def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> dict[str, Any]:
@@ -40,8 +33,8 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
         "target": backend.name, "how": backend.how, "module": getattr(torch, "__name__", None),
         "file": getattr(torch, "__file__", None), "version": None if ver is None else str(ver),
         "version_type": type(ver).__name__, "uses_real_torch": uses_real_torch,
-        "python": platform.python_version(), "numpy": _version_of("numpy"),
-        "safetensors": _version_of("safetensors"),
+        "python": platform.python_version(), "numpy": dist_version("numpy"),
+        "safetensors": dist_version("safetensors"),
     }
 
 
@@ -52,10 +45,10 @@ UNLOGGED = ("transformers_e2e", "replay")
 def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
-        return {"kit_error": f"unknown case id {case_id!r} (catalog mismatch between processes)"}
+        return {KIT_ERROR: f"unknown case id {case_id!r} (catalog mismatch between processes)"}
     for name in case.params.requires_dtypes:
         if not hasattr(torch, name):
-            return {"dtype_absent": name}
+            return {DTYPE_ABSENT: name}
     ctx = Context(torch, routes)
     log = calls.ACTIVE if case.module not in UNLOGGED else None
     try:
@@ -168,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         obs = run_case(case_id, cases, torch, routes)
         tainted = [] if uses_real else watch.new_modules()
         if tainted:
-            obs = {"kit_error": f"real torch was imported during this case ({', '.join(tainted[:5])}); "
+            obs = {KIT_ERROR: f"real torch was imported during this case ({', '.join(tainted[:5])}); "
                                 "the target must never load it", "case_obs": obs}
         ms = round((time.perf_counter() - start) * 1000, 3)
         # exiting: this process is no longer a clean target; the runner starts a new one

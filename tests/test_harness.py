@@ -330,19 +330,22 @@ class TestOracleCache:
     def test_recording_lanes_split_slow_cases_and_keep_catalog_order(self, monkeypatch):
         from types import SimpleNamespace
 
-        from conformance import oracle_cache
+        from conformance import balance
 
-        monkeypatch.setattr(oracle_cache.os, "cpu_count", lambda: 2)
+        monkeypatch.setattr(balance.os, "cpu_count", lambda: 2)
         cases = {f"c{i}": SimpleNamespace(slow=i in (3, 7)) for i in range(10)}
-        lanes = oracle_cache._split_lanes(list(cases), cases)
+
+        def split(ids, cs):
+            return balance.two_lanes(ids, lambda c: cs[c].slow)
+        lanes = split(list(cases), cases)
         assert len(lanes) == 2 and sorted(sum(lanes, [])) == sorted(cases)   # every case, once
         assert [sum(cases[c].slow for c in lane) for lane in lanes] == [1, 1]
         assert all(lane == sorted(lane, key=lambda c: int(c[1:])) for lane in lanes)
         assert abs(len(lanes[0]) - len(lanes[1])) <= 2
         fast_only = {c: SimpleNamespace(slow=False) for c in ("a", "b")}
-        assert oracle_cache._split_lanes(["a", "b"], fast_only) == [["a", "b"]]     # not worth a second start
-        monkeypatch.setattr(oracle_cache.os, "cpu_count", lambda: 1)
-        assert len(oracle_cache._split_lanes(list(cases), cases)) == 1
+        assert split(["a", "b"], fast_only) == [["a", "b"]]     # not worth a second start
+        monkeypatch.setattr(balance.os, "cpu_count", lambda: 1)
+        assert len(split(list(cases), cases)) == 1
 
     def test_an_oracle_that_cannot_start_is_a_usage_error_naming_the_fix(self, tmp_path):
         broken = tmp_path / "site" / "torch"

@@ -518,7 +518,18 @@ def test_a_relative_backend_path_means_the_callers_directory(tmp_path, oracle):
             cwd=elsewhere)
     one_clear_line(p)
     assert f"{caller / 'nowhere' / 'src'} ($MINDTORCH_V2_SRC=nowhere/src, relative to {caller})" in p.stderr
-    assert "CONFORMANCE_CALLER_DIR = {env:PWD:{tox_root}}" in (REPO / "tox.ini").read_text()
+
+
+@pytest.mark.skipif(shutil.which("tox") is None, reason="tox is not installed (pip install tox)")
+def test_tox_passes_the_callers_directory(tmp_path):
+    """tox runs commands from its root; the kit learns where the user typed the command from tox.ini."""
+    caller = tmp_path / "caller"
+    caller.mkdir()
+    p = subprocess.run(["tox", "-c", str(REPO / "tox.ini"), "--workdir", str(tmp_path / "tox"), "config", "-e",
+                        "mindtorch", "-k", "set_env"], cwd=caller, env={**kit_env(), "PWD": str(caller)},
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, out(p)
+    assert f"CONFORMANCE_CALLER_DIR={caller}" in p.stdout, p.stdout
 
 
 def _namespace_ok() -> bool:

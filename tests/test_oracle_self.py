@@ -16,8 +16,13 @@ def _differences(cases: dict, reference: dict) -> dict:
     """Per case id, how the observations differ, by the kit's own rule (compare.diff: exception
     messages, which may hold temp paths, are shown but not compared)."""
     assert set(cases) == set(reference)
-    out = {i: diff(reference[i]["observed"], c["observed"]) for i, c in cases.items()}
+    out = {i: diff(_compared(reference[i]["observed"]), _compared(c["observed"])) for i, c in cases.items()}
     return {i: d for i, d in out.items() if d}
+
+
+def _compared(obs):
+    """An observation without its display part (call logs, blame), which is shown and never compared."""
+    return {k: v for k, v in obs.items() if k != "display"} if isinstance(obs, dict) else obs
 
 
 def _all_pass(cases) -> bool:

@@ -177,7 +177,7 @@ def test_pyborch_fails_step_by_step_with_the_first_failing_frame(runs):
         if first is None:
             continue       # pyborch got all the way: nothing to explain
         failing = cases[f"transformers[{m}-{STEPS[first]}]"]
-        assert failing["outcome"] in {"FAIL", "MISSING", "ERROR"}, failing
+        assert failing["outcome"] in {"FAIL", "MISSING", "BLOCKED", "ERROR"}, failing
         shown = failing["observed"]["display"]
         assert shown["step"] == STEPS[first]
         assert shown["caller"]["file"].startswith(("transformers/", "safetensors/", "conformance/")), shown
@@ -185,7 +185,10 @@ def test_pyborch_fails_step_by_step_with_the_first_failing_frame(runs):
         assert shown["where"] in failing["summary"]
         for s in STEPS[first + 1:]:
             later = cases[f"transformers[{m}-{s}]"]
-            assert later["outcome"] == "FAIL", later
+            # blocked by the same torch API as the first failing step (or failing in that step, when its cause
+            # is the step's own call)
+            assert later["outcome"] in ("FAIL", "BLOCKED"), later
+            assert later["cause"]["api"] == failing["cause"]["api"] or failing["cause"]["phase"] == "call", later
             assert f"blocked: step '{STEPS[first]}' failed" in later["summary"], later["summary"]
             assert later["observed"]["display"]["blocked_by"] == f"{m}-{STEPS[first]}"
     assert proc.returncode != 0 or all(c["outcome"] == "PASS" for c in cases.values())
@@ -206,12 +209,15 @@ def test_a_mutant_fails_at_the_step_and_frame_it_breaks(runs):
     first = next(i for i, c in enumerate(gpt2) if c["outcome"] != "PASS")
     assert STEPS[first] in ("construct", "load"), [c["outcome"] for c in gpt2]
     shown = gpt2[first]["observed"]["display"]
-    assert gpt2[first]["outcome"] == "FAIL" and gpt2[first]["observed"]["raises"] == "RuntimeError"
+    # the step is BLOCKED by the torch API that failed inside transformers, and that API is named
+    assert gpt2[first]["outcome"] == "BLOCKED" and gpt2[first]["observed"]["raises"] == "RuntimeError"
+    assert gpt2[first]["cause"] == {**gpt2[first]["cause"], "api": "torch.nn.Module.train", "phase": "chain"}
     assert shown["torch_api"] == "torch.nn.Module.train", shown
     assert shown["caller"]["file"] == "transformers/modeling_utils.py" and "train" in shown["caller"]["function"]
     assert shown["backend_frame"]["module"] == "mutant_tf_e2e" and shown["backend_frame"]["function"] == "train"
     for c in gpt2[first + 1:]:
-        assert c["outcome"] == "FAIL" and f"blocked: step '{STEPS[first]}' failed" in c["summary"]
+        assert c["outcome"] == "BLOCKED" and f"blocked: step '{STEPS[first]}' failed" in c["summary"]
+        assert c["cause"]["api"] == "torch.nn.Module.train"
     assert proc.returncode == 1
 
 

@@ -24,9 +24,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+from ..dists import dist_version
 
 ENV_DIR = "CONFORMANCE_MODELS_DIR"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -50,13 +51,6 @@ SEED = 0
 
 class ModelsError(RuntimeError):
     """The models could not be made (an environment problem, not the target's)."""
-
-
-def dist_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def root() -> Path:

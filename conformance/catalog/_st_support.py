@@ -27,8 +27,9 @@ import sys
 from typing import Any
 
 from ..dtypes import DTYPES
+from ..observe import NOT_IN_THIS_SAFETENSORS
 
-UNSUPPORTED = "unsupported_in_this_safetensors"
+UNSUPPORTED = NOT_IN_THIS_SAFETENSORS
 TARGET_ARGS_ENV = "CONFORMANCE_TARGET_ARGS"
 
 # safetensors' Dtype enum order (0.8.0; older versions list a subset in the same relative order).

@@ -29,7 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..compare import NOT_IN_THIS_ENVIRONMENT
+from ..observe import NOT_IN_THIS_ENVIRONMENT
 from ..observe import ObservationError
 from ..registry import case, param
 from ..trace import cache, replay as engine, rules, signatures

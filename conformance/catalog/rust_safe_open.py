@@ -25,7 +25,7 @@ import struct
 from ..dtypes import DTYPE_NAMES, DTYPES
 from ..inputs import TensorInput
 from ..loading_path import rust_version as _rust_version
-from ..observe import Blocked, ObservationError, exception
+from ..observe import OBSERVE_ERROR, Blocked, ObservationError, exception
 from ..registry import case, param
 
 ORIGIN = "rust:safe_open(pt)"
@@ -125,7 +125,7 @@ def _record_u8(ctx, desc: str, u8, raw: bytes) -> None:
     try:
         seen = ctx.tensor(u8)
     except ObservationError as e:
-        seen = {"observe_error": str(e)}
+        seen = {OBSERVE_ERROR: str(e)}
     if expected["stride"] is None and "stride" in seen:
         seen = {**seen, "stride": None}
     ctx.inputs.append({"input": desc, "expected": expected, "observed": seen})

@@ -18,6 +18,7 @@ import struct
 
 from ..dtypes import DTYPE_NAMES, DTYPES
 from ..inputs import TensorInput
+from ..observe import NOT_IN_THIS_SAFETENSORS
 from ..registry import case, param
 from ._st_support import accepts, pread_supported, run_fresh, safetensors_torch, sha256, unsupported, write_st
 
@@ -254,7 +255,7 @@ def load_path(torch, ctx, path_kind, dtype):
     loaded along one path, gives the oracle's dtype, shape, strides and bytes."""
     path = write_st(ctx.path("in.safetensors"), [_entry("t", dtype)])
     got = _load_via(torch, path_kind, path, ["t"])
-    if "unsupported_in_this_safetensors" in got:
+    if NOT_IN_THIS_SAFETENSORS in got:
         return got
     obs = {"keys": sorted(got), "t": ctx.tensor(got["t"])}
     if path_kind == "safe_open-numpy":
@@ -295,7 +296,7 @@ def load_multi(torch, ctx, path_kind):
     metadata): every tensor comes back with its own bytes, the key set is exact."""
     path = _multi_file(ctx, {"format": "pt"})
     got = _load_via(torch, path_kind, path, [n for n, _, _ in _MULTI])
-    if "unsupported_in_this_safetensors" in got:
+    if NOT_IN_THIS_SAFETENSORS in got:
         return got
     return _tensors(ctx, got)
 
@@ -309,7 +310,7 @@ def load_no_writeback(torch, ctx, path_kind):
     path = write_st(ctx.path("in.safetensors"), [_entry("t", "float32", (2, 3), "ordinary")])
     before = sha256(path)
     got = _load_via(torch, path_kind, path, ["t"])
-    if "unsupported_in_this_safetensors" in got:
+    if NOT_IN_THIS_SAFETENSORS in got:
         return got
     unchanged_by_load = sha256(path) == before
     t = got["t"]
@@ -398,20 +399,27 @@ def safe_open_numpy_overview(torch, ctx):
 
 # -- save_model / load_model with tied weights --------------------------------------------------------
 
-def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
-    """Embedding(4, 3) tied to the output Linear(3, 4), weights set from bytes with copy_."""
-    importlib.import_module("torch.nn")     # a submodule: every case imports what it uses (order independence)
+def tied_model(torch, extra: bool = False):
+    """Embedding(4, 3) tied to the output Linear(3, 4) (and a bias-free Linear(2, 2) with ``extra``): the
+    model of the save_model/load_model cases, and of the surface tracer's runs of them."""
+    importlib.import_module("torch.nn")     # a submodule: imported here, never assumed (order independence)
+    nn = torch.nn
 
-    class Tied(torch.nn.Module):
+    class Tied(nn.Module):
         def __init__(self):
             super().__init__()
-            self.emb = torch.nn.Embedding(4, 3)
-            self.head = torch.nn.Linear(3, 4)
+            self.emb = nn.Embedding(4, 3)
+            self.head = nn.Linear(3, 4)
             self.head.weight = self.emb.weight
             if extra:
-                self.extra = torch.nn.Linear(2, 2, bias=False)
+                self.extra = nn.Linear(2, 2, bias=False)
 
-    m = Tied()
+    return Tied()
+
+
+def _tied_model(torch, ctx, extra: bool = False, fill: str = "special"):
+    """The tied model, weights set from bytes with copy_."""
+    m = tied_model(torch, extra)
     with torch.no_grad():
         if fill == "zeros":
             m.emb.weight.fill_(0)

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..dtypes import DTYPES
 from ..blame import describe_failure, target_name as _target_name
-from ..observe import DISPLAY, ObservationError
+from ..observe import DISPLAY, NOT_IN_THIS_ENVIRONMENT, ObservationError
 from ..registry import case, param
 from . import _hf_models
 from ._hf_models import OFFLINE, RECIPES
@@ -54,7 +54,7 @@ INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1]]
 OUTPUTS = {"albert": ("logits",), "bert": ("last_hidden_state", "pooler_output"), "gpt2": ("logits",)}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
 TIMEOUT = 300.0      # importing transformers on a slow backend, or making the models the first time
-NOT_INSTALLED = {"unsupported_in_this_environment": "transformers not installed"}
+NOT_INSTALLED = {NOT_IN_THIS_ENVIRONMENT: "transformers not installed"}
 
 
 def _params(step: str):

@@ -19,6 +19,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..observe import DTYPE_ABSENT, NOT_IN_THIS_SAFETENSORS
+
 CASE = "load_path"
 PATHS = ["load", "load_file-mmap", "load_file-pread", "safe_open-pt", "safe_open-numpy"]
 PATH_TITLES = {"load": "load(bytes)", "load_file-mmap": "load_file mmap", "load_file-pread": "load_file pread",
@@ -31,7 +33,7 @@ _OBJECT_ATTR = re.compile(r"(?:type object '|')(?P<owner>[\w.]+)'(?: object)? ha
 def _missing_api(observed: dict[str, Any] | None) -> str:
     """The API a MISSING cell lacks, named torch.X / Tensor.X from the target's observation."""
     obs = observed or {}
-    if "dtype_absent" in obs:
+    if DTYPE_ABSENT in obs:
         return f"torch.{obs['dtype_absent']}"
     msg = obs.get("message", "")
     m = _MODULE_ATTR.search(msg)
@@ -51,9 +53,9 @@ def _cell(rec: dict[str, Any]) -> dict[str, Any]:
     value = oracle.get("value")
     cell = {"case": rec["id"], "outcome": rec["outcome"], "raw_outcome": raw, "oracle_fails": False,
             "detail": rec.get("summary", "")}
-    if isinstance(value, dict) and "unsupported_in_this_safetensors" in value:
+    if isinstance(value, dict) and NOT_IN_THIS_SAFETENSORS in value:
         return {**cell, "status": "N/A", "label": "n/a (not in this safetensors)",
-                "detail": value["unsupported_in_this_safetensors"]}
+                "detail": value[NOT_IN_THIS_SAFETENSORS]}
     if "raises" in oracle:
         same = raw == "PASS"
         if same:

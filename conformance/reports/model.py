@@ -165,6 +165,7 @@ class Report:
     date: str | None = None                    # only when the user asked for one
     performance: dict[str, Any] | None = None  # loading-path measurements a run carried (run --perf)
     since: dict[str, Progress] = field(default_factory=dict)   # run slug -> progress since --baseline
+    surface: dict[str, Any] | None = None      # the traced API inventory a run carried (run --surface)
 
     # -- derived views, all sorted ------------------------------------------------------------
     def case_views(self) -> list[CaseView]:
@@ -264,7 +265,8 @@ def from_results(results: Iterable[dict[str, Any]], date: str | None = None,
                           f"{k.torch}; a report compares different runs, pass one of them")
     runs = [Run(k, f"r{i}", d.get("run") or {}, {r["id"]: r for r in sorted(d.get("cases", []), key=lambda r: r["id"])})
             for i, (k, d) in enumerate(loaded)]
-    report = Report(runs, date, next((d["performance"] for _, d in loaded if d.get("performance")), None))
+    report = Report(runs, date, next((d["performance"] for _, d in loaded if d.get("performance")), None),
+                    surface=next((d["surface"] for _, d in loaded if d.get("surface")), None))
     if baseline is not None:
         base_target = _key(baseline).target
         for run, (k, d) in zip(runs, loaded):

@@ -455,6 +455,7 @@ def run_trace(workdir: str) -> dict[str, Any]:
     import torch as real_torch
 
     from ..catalog._st_support import st_bytes
+    from ..catalog.st_entrypoints import tied_model
     from ..dtypes import DTYPE_NAMES, DTYPES
     from ..inputs import TensorInput
 
@@ -548,14 +549,8 @@ def run_trace(workdir: str) -> dict[str, Any]:
             _entry(rec, "safe_open(numpy)", lambda: traced(p, framework="numpy").get_tensor("x"))
 
         # save_model / load_model with tied weights
-        class Tied(real_torch.nn.Module):
-            def __init__(self, extra=False):
-                super().__init__()
-                self.emb = real_torch.nn.Embedding(4, 3)
-                self.head = real_torch.nn.Linear(3, 4)
-                self.head.weight = self.emb.weight
-                if extra:
-                    self.extra = real_torch.nn.Linear(2, 2)
+        def Tied(extra=False):       # the catalog's model (conformance/catalog/st_entrypoints.py)
+            return tied_model(real_torch, extra)
 
         mp = path("model.safetensors")
         _entry(rec, "save_model", st.save_model, wrap(Tied()), mp)

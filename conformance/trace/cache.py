@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from ..catalog import _hf_models
+from ..dists import dist_version
 from .recorder import RECORDER_VERSION
 
 WORKLOADS = ("albert", "bert", "gpt2")
@@ -35,14 +36,14 @@ def real_torch_version() -> str | None:
         for dist in distributions(path=[str(Path(d).parent)]):
             if (dist.metadata["Name"] or "").lower() == "torch":
                 return dist.version
-    return _hf_models.dist_version("torch")
+    return dist_version("torch")
 
 
 def key(workload: str) -> str:
     # the recorder's own code is part of the key: a change to it records again
     code = hashlib.sha256(b"".join((HERE / n).read_bytes() for n in ("recorder.py", "store.py"))).hexdigest()[:10]
     return (f"trace-{workload}_torch-{real_torch_version()}_transformers-"
-            f"{_hf_models.dist_version('transformers')}_r{RECORDER_VERSION}-{code}")
+            f"{dist_version('transformers')}_r{RECORDER_VERSION}-{code}")
 
 
 def folder(workload: str) -> Path:

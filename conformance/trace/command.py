@@ -67,7 +67,7 @@ def record_into(out: Path, tail: list[str]) -> float:
 
 
 def update_signatures() -> Path:
-    from ..catalog._hf_models import dist_version
+    from ..dists import dist_version
     versions = {"torch": dist_version("torch"), "transformers": dist_version("transformers")}
     tables = {w: signatures.table(Recording(cache.ensure_recording(w))) for w in cache.WORKLOADS}
     path = Path(__file__).resolve().parents[1] / "catalog" / "_replay_signatures.py"

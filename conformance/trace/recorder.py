@@ -312,11 +312,8 @@ def main(argv: list[str] | None = None) -> int:
         info = run_model(rec, args.workload, mode) if args.workload else run_script(rec, script, mode)
     finally:
         restore()
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        tf = version("transformers")
-    except PackageNotFoundError:
-        tf = None
+    from ..dists import dist_version
+    tf = dist_version("transformers")
     doc = {"schema": SCHEMA, "recorder": RECORDER_VERSION, "workload": args.workload or f"script:{info['script']}",
            "torch": torch.__version__, "transformers": tf, "info": info, "calls": rec.calls,
            "attributes": dict(sorted(rec.attributes.items()))}

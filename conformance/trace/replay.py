@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..dtypes import DTYPES
-from ..observe import ObservationError
+from ..observe import OBSERVE_ERROR, ObservationError
 from . import rules
 from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
 
@@ -109,7 +109,7 @@ class Replayer:
                     "stride": significant(shape, [int(s) for s in t.stride()]),
                     "sha256": hashlib.sha256(self.ctx.raw_bytes(t)).hexdigest()}
         except ObservationError as e:
-            t, seen = None, {"observe_error": str(e)}
+            t, seen = None, {OBSERVE_ERROR: str(e)}
         except Exception as e:   # the target cannot build the input: the input check says so
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
         if check:
