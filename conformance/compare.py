@@ -133,9 +133,10 @@ def norm_api(name: str) -> str:
 
 
 def canonical_cause(cause: dict[str, str] | None, names: dict[str, str]) -> dict[str, str] | None:
-    """The cause with its API spelled as the catalog spells it (``torch.Tensor.view`` -> ``Tensor.view(dtype)``),
-    so one root cause is one name everywhere; ``names`` maps ``norm_api`` of each catalog API to it."""
-    if not cause or cause["api"] in names.values():      # spelled as a row of its own already
+    """The cause with its API spelled as the catalog spells it (``torch.frombuffer`` -> ``torch.frombuffer``,
+    ``torch.Tensor.reshape`` -> ``Tensor.reshape``), so one root cause is one name everywhere; ``names`` maps
+    each catalog API to itself and ``norm_api`` of each to its preferred spelling."""
+    if not cause or cause["api"] in names:      # spelled as a row of its own already
         return cause
     return {**cause, "api": names.get(norm_api(cause["api"]), cause["api"])}
 

@@ -406,12 +406,13 @@ _API_NAMES: dict[str, str] = {}
 
 
 def _api_names() -> dict[str, str]:
-    """``norm_api(api) -> api`` for the catalog's APIs; the first spelling of each wins (catalog order)."""
+    """``norm_api(api) -> api`` for the catalog's APIs (a plain spelling wins), and each API to itself."""
     if not _API_NAMES:
         for c in load_catalog().values():     # a plain name (torch.empty) wins over a qualified one
             key = norm_api(c.api)
             if key not in _API_NAMES or ("(" in _API_NAMES[key] and "(" not in c.api):
                 _API_NAMES[key] = c.api
+        _API_NAMES.update({c.api: c.api for c in load_catalog().values()})
     return _API_NAMES
 
 

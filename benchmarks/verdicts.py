@@ -1,0 +1,78 @@
+"""How trustworthy the verdicts are: cause precision per mutant, and a run's causes. Measurements, not tests.
+
+    python benchmarks/verdicts.py mutants                      # every mutant of tests/mutants: precision
+    python benchmarks/verdicts.py results out/results.json     # one run: outcomes, ranked causes, reach-arounds
+
+A mutant's cause precision is the share of its non-PASS rows whose cause names the API it breaks (the
+declaration in tests/test_mutants.py); tests/test_mutants.py requires all of them, this prints the table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]
+
+
+def run(target: str, out: Path, *extra: str) -> dict:
+    env_path = f"{REPO}:{REPO / 'tests' / 'mutants'}"
+    subprocess.run([sys.executable, "-m", "conformance", "run", "--target", target, "--report-dir", str(out), *extra],
+                   cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": env_path}, capture_output=True, timeout=1800)
+    return json.loads((out / "results.json").read_text())
+
+
+def mutants() -> None:
+    from conformance.compare import same_api
+    from test_mutants import MUTANT_LIST
+
+    print(f"{'mutant':40} {'API it breaks':22} {'red':>5} {'own':>5} {'blocked':>8} {'precision':>9}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in MUTANT_LIST:
+            res = run(f"module:{m.name}", Path(tmp) / m.name, *m.args)
+            red = [r for r in res["cases"] if r["raw_outcome"] not in ("PASS", "SKIP")]
+            right = [r for r in red if same_api((r.get("cause") or {}).get("api", ""), m.api)]
+            own = sum(1 for r in red if same_api(r["api"], m.api))
+            blocked = sum(1 for r in red if r["raw_outcome"] == "BLOCKED")
+            print(f"{m.name:40} {m.api:22} {len(red):5} {own:5} {blocked:8} {len(right) / max(1, len(red)):9.1%}")
+
+
+def results(path: str) -> None:
+    data = json.loads(Path(path).read_text())
+    cases = data["cases"]
+    env = data["run"].get("target_env") or {}
+    print(f"{data['run']['target']} {env.get('version')} ({env.get('file')}); loading path: "
+          f"{(data['run'].get('loading_path') or {}).get('path')}")
+    print("raw outcomes:", dict(Counter(r["raw_outcome"] for r in cases).most_common()))
+    failing = [r for r in cases if r.get("cause")]
+    print(f"rows whose cause.api is not the row's api: {sum(1 for r in failing if r['cause']['api'] != r['api'])} "
+          f"of {len(failing)} non-PASS rows")
+    print("root causes by rows they block or fail (outcome, api, phase):")
+    for (o, api, phase), n in Counter((r["raw_outcome"], r["cause"]["api"], r["cause"]["phase"])
+                                      for r in failing).most_common(25):
+        print(f"  {n:4}  {o:8} {api} ({phase})")
+    around = [r for r in cases if r.get("reached_around")]
+    print(f"rows reached around a blocker: {len(around)}; of them not PASS: "
+          f"{sum(1 for r in around if r['raw_outcome'] != 'PASS')}")
+    for (o, api), n in Counter((r["raw_outcome"], (r.get("cause") or {}).get("api", "-")) for r in around).most_common(8):
+        print(f"  {n:4}  {o:8} {api}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="what", required=True)
+    sub.add_parser("mutants")
+    r = sub.add_parser("results")
+    r.add_argument("path")
+    args = ap.parse_args()
+    mutants() if args.what == "mutants" else results(args.path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
