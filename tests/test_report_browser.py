@@ -256,6 +256,20 @@ def test_filters_show_what_matches_and_outcome_boxes_filter_rows(real, browser):
     assert shown and all("rust_asarray" in line["text"] for line in shown)
     assert len(shown) <= 12 and all(line["open"] and line["evidence"] for line in shown)
     assert browser.find_element("id", "shown").text.startswith(f"{sum(line['n'] for line in shown)} of {total}")
+    # A full id that is a later row of a larger line (printed as its parameters after the line's "name[")
+    # is found, and counts (and marks) that row alone.
+    grouped = browser.execute_script("""
+        var codes = Array.prototype.filter.call(document.querySelectorAll('tr.g'), function (tr) {
+          return tr.querySelectorAll('td:first-child code[id]').length > 1;
+        }).map(function (tr) { return tr.querySelectorAll('td:first-child code[id]')[1]; });
+        return codes.length ? codes[0].id.slice('case-'.length) : null;""")
+    assert grouped, "the slice should have a line of several rows"
+    assert grouped not in browser.execute_script(
+        "return document.getElementById(arguments[0]).closest('tr').textContent", anchor(grouped))
+    text.clear()
+    text.send_keys(grouped)
+    assert browser.find_element("id", "shown").text.startswith("1 of "), grouped
+    assert browser.execute_script("return document.querySelectorAll('code.hit').length") == 1
     text.clear()
     text.send_keys("no such text anywhere")
     assert _visible_lines(browser) == []

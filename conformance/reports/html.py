@@ -23,8 +23,8 @@ from .entry_points import entry_points_of
 from .model import PRIORITY, Report, Run, anchor, listed
 from .sources import Catalog, repro_command
 
-SOURCE_FIXES = 8   # the page shows the case source of this many causes' examples per run (the rest: module.function)
-VALUE_CHARS = 400   # a value longer than this is cut in the side-by-side view (the JSON has it all)
+SOURCE_FIXES = 6   # the page shows the case source of this many causes' examples per run (the rest: module.function)
+VALUE_CHARS = 240   # a value longer than this is cut in the side-by-side view (results.json has it all)
 
 # The compiled template is cached (a private folder under the temp dir, keyed by the template's
 # checksum): compiling it costs ~0.2 s, a fifth of rendering the largest report.
@@ -78,11 +78,16 @@ def _comparisons(record: dict[str, Any], raised: bool) -> list[Comparison]:
     """The differing fields; when an exception row is shown, the diffs that only repeat it are left out."""
     out = []
     target_raised = "raises" in (record.get("observed") or {})
-    for d in record.get("diffs") or []:
+    diffs = record.get("diffs") or []
+    # Where the target raised (the whole case, or one step "x.raises"), the oracle's value beside "<absent>"
+    # only restates that: the exception says it, and results.json keeps the value.
+    raised_at = {str(d.get("path"))[:-len("raises")] for d in diffs
+                 if str(d.get("path")).endswith(".raises") and d.get("target") not in (None, "<absent>")}
+    for d in diffs:
         if raised and d.get("path") == "raises":
             continue
-        if target_raised and d.get("target") == "<absent>":
-            continue     # the oracle's value where the target raised: the exception row says it (results.json has it)
+        if d.get("target") == "<absent>" and (target_raised or str(d.get("path")).rsplit(".", 1)[0] + "." in raised_at):
+            continue
         if d.get("kind") == "bytes":
             start, first = d["excerpt_start"], d["first_offset"]
             out.append(Comparison(d["path"], bytes={
@@ -147,6 +152,9 @@ def _cause_text(r: dict[str, Any]) -> str:
     return text + (f"; reached around it: {c['reached_around']}" if c.get("reached_around") else "")
 
 
+UNTRIAGED = "an untriaged entry (TRIAGE:): give it a reason"
+
+
 def _note(r: dict[str, Any]) -> str:
     """The expectations file's word on a row. An untriaged entry's reason only restates a summary, so it is
     named as such (the file and results.json keep its text), which lets rows with the same evidence share a line."""
@@ -157,7 +165,7 @@ def _note(r: dict[str, Any]) -> str:
         return (f"passes, but an expectations entry says it fails "
                 f"({'untriaged' if reason.startswith('TRIAGE:') else reason}): remove or narrow the entry")
     if reason.startswith("TRIAGE:"):
-        return "an untriaged entry (TRIAGE:): give it a reason" if note == reason else note.replace(reason, "untriaged")
+        return UNTRIAGED if note == reason else note.replace(reason, "untriaged")
     return note
 
 
@@ -199,7 +207,28 @@ def _run_view(report: Report, run: Run, catalog: Catalog) -> dict[str, Any]:
     return {"run": run, "env": env, "counts": run.counts, "verdicts": {v.entry.key: v for v in report.verdicts(run)},
             "fixes": fixes_mod.fixes(report.causes(run), run.label, catalog.cases),
             "loading": loading_path.of(run.header), "loading_sentence": loading_path.sentence(run.header),
-            "since": report.since.get(run.slug)}
+            "since": report.since.get(run.slug), "routes": _routes(run.header)}
+
+
+def _routes(header: dict[str, Any]) -> dict[str, Any] | None:
+    """run.routes as a table: per dtype the routes used to build inputs and read results, and the refused
+    ones as numbers into one list of distinct reasons (most dtypes refuse the same routes, for the same reason)."""
+    routes = header.get("routes")
+    if not isinstance(routes, dict) or not routes:
+        return None
+    reasons: list[str] = []
+    rows = []
+    for dtype, r in routes.items():
+        r = r if isinstance(r, dict) else {}
+        refs = []
+        for why in r.get("refused") or []:
+            why = " ".join(str(why).split())
+            if why not in reasons:
+                reasons.append(why)
+            refs.append(reasons.index(why) + 1)
+        rows.append({"dtype": dtype, "build": ", ".join(map(str, r.get("build") or [])) or "none",
+                     "read": ", ".join(map(str, r.get("read") or [])) or "none", "refused": refs})
+    return {"rows": rows, "reasons": [_short(w) for w in reasons]}
 
 
 def _script_hash(script: str) -> str:
@@ -216,8 +245,8 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
     failing, known = report.listed_cases()
     evidence = _evidence(report, failing + known, catalog)
     runs = [_run_view(report, r, catalog) for r in report.runs]
-    # Sources of the case functions a reader starts from: the first causes' examples and every gate failure.
-    wanted = [f.example["id"] for rv in runs for f in rv["fixes"][:SOURCE_FIXES]] + [c.id for c in failing]
+    # Sources of the case functions a reader starts from: the first causes' examples.
+    wanted = [f.example["id"] for rv in runs for f in rv["fixes"][:SOURCE_FIXES]]
     sources = {}
     for cid in wanted:
         src = catalog.source(cid)
@@ -230,7 +259,8 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
         report=report, runs=runs, oracles=report.oracles(), used_outcomes=used, shown_outcomes=shown,
         order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(), sections=SECTIONS,
         entry_points=report.all_entry_points(), evidence=evidence, gate_failing=len(failing),
-        listed_rows=len(failing) + len(known),
+        listed_rows=len(failing) + len(known), untriaged=UNTRIAGED,
+        untriaged_rows=sum(len(e.rows) for e in evidence if e.note == UNTRIAGED),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
         anchor=anchor, hex_html=hex_html, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
         css_colours=_css_colours(),

@@ -31,10 +31,20 @@
     var matching = [];
     lines.forEach(function (tr) {
       var p = tr.getAttribute("data-o").split(":");     // "<run>:<outcome>:<known|new>"
-      var ok = (run === "" || run === p[0]) && outcomes[p[1]] === true && known[p[2]] === true && has(tr, text);
+      // Row ids are printed as "name[" once, then each row's parameters: match against the full ids too.
+      var codes = Array.prototype.slice.call(tr.querySelectorAll("td:first-child code[id]"));
+      var idHits = codes.filter(function (c) { return text !== "" && c.id.toLowerCase().indexOf(text) >= 0; });
+      var ok = (run === "" || run === p[0]) && outcomes[p[1]] === true && known[p[2]] === true
+        && (has(tr, text) || idHits.length > 0);
       tr.hidden = !ok;
+      codes.forEach(function (c) { c.classList.toggle("hit", ok && idHits.indexOf(c) >= 0); });
       if (ok) {
-        n += +tr.getAttribute("data-n");
+        // A text that matches only some of a line's row ids counts (and marks) those rows alone.
+        var rest = Array.prototype.slice.call(tr.cells, 1).map(function (td) { return td.textContent; }).join(" ");
+        var cmd = tr.querySelector("pre.cmd");      // names one row's id: not a match for the whole line
+        if (cmd) { rest = rest.replace(cmd.textContent, ""); }
+        var hits = tr.querySelectorAll("code.hit").length;
+        n += (text && hits && rest.toLowerCase().indexOf(text) < 0) ? hits : +tr.getAttribute("data-n");
         matching.push(tr);
       }
     });
