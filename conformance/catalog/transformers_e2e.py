@@ -263,8 +263,28 @@ def _forward(torch, ctx, model: str) -> dict[str, Any]:
     ids = torch.tensor(INPUT_IDS, dtype=torch.long)
     with torch.no_grad():
         out = m(input_ids=ids)
-    return {"class": type(out).__name__, "keys": [str(k) for k in out.keys()],
-            "outputs": {k: _approx(ctx, out[k]) for k in OUTPUTS[model]}}
+    obs = {"class": type(out).__name__, "keys": [str(k) for k in out.keys()],
+           "outputs": {k: _approx(ctx, out[k]) for k in OUTPUTS[model]}}
+    if not _is_real_torch(torch):
+        _first_divergence(torch, ctx, model)
+    return obs
+
+
+def _first_divergence(torch, ctx, model: str) -> None:
+    """Where a target's outputs differ, the cause is the first call of the same forward pass that diverges:
+    the chained replay of the model's recording (catalog/replay.py) names it, here in the target, so the
+    row blames that call whatever order the cases run in. Shown only when the outputs differ."""
+    from ..observe import Context
+    from . import replay
+
+    probe = Context(torch, ctx.routes)
+    try:
+        replay._chained(torch, probe, model)
+    except Exception:       # no recording, or the replay itself failed: the row keeps its own cause
+        return
+    if probe.cause:
+        ctx.cause = {**probe.cause, "evidence": f"the first call of {model}'s forward pass that diverges "
+                                               f"(as replay[{model}-chained] finds): {probe.cause['evidence']}"[:600]}
 
 
 # -- which safetensors functions transformers called --------------------------------------------------
