@@ -30,11 +30,10 @@ class Mutant:
     args: tuple[str, ...] = ()
     keeps_running: bool = False  # the worker dies or hangs: check that every other case still ran
     # Rows that turn red only where transformers is installed (its e2e steps, the replay cases): id patterns,
-    # judged like ``rows``, and a regex of their own. ``self_blamed``: rows among them that compare a whole
-    # model's outputs and cannot tell which op broke: FAIL, blaming their own API.
+    # judged like ``rows``, and a regex of their own. A model's forward step names the first diverging call
+    # of its forward pass (the chained replay), so it is BLOCKED by the mutant's API like any other row.
     with_transformers: tuple[str, ...] = ()
     transformers_detail: str = ""
-    self_blamed: tuple[str, ...] = ()
     needs_transformers: bool = False   # nothing to see without transformers: skipped there
 
 
@@ -143,8 +142,7 @@ MUTANT_LIST = [
            with_transformers=("replay[*-torch.nn.functional.layer_norm-float32-3d]", "replay[*-chained]",
                               "transformers[*-forward]"),
            transformers_detail=r"values outside|first divergence: call \d+ torch\.nn\.functional\.layer_norm at "
-                               r"transformers/models/\w+/modeling_\w+\.py:\d+",
-           self_blamed=("transformers[*-forward]",)),
+                               r"transformers/models/\w+/modeling_\w+\.py:\d+"),
 ]
 
 
@@ -186,10 +184,9 @@ def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
     assert skipped == oracle_skipped, "a mutant can only SKIP what the oracle cannot run here"
 
     expected, hits = expand(mutant.rows, sorted(cases)) if mutant.rows else (set(), {})
-    tf_rows = self_blamed = set()
+    tf_rows = set()
     if HAS_TRANSFORMERS and mutant.with_transformers:
         tf_rows, tf_hits = expand(mutant.with_transformers, sorted(cases))
-        self_blamed = expand(mutant.self_blamed, sorted(cases))[0] if mutant.self_blamed else set()
         hits.update(tf_hits)
         expected = expected | tf_rows
     assert all(hits.values()), f"patterns that match no case id (stale or mistyped): " \
@@ -198,13 +195,13 @@ def test_mutant_turns_exactly_its_rows_red(mutant: Mutant, oracle, tmp_path):
     assert set(red) == expected, (f"red but not expected: {sorted(set(red) - expected)}; "
                                   f"expected but not red: {sorted(expected - set(red))}")
     # Cause precision: every red row blames the API the mutant breaks; its own rows with the mutant's outcome,
-    # every other row BLOCKED by it (but a whole model's outputs, which cannot name the op: FAIL, blaming itself).
+    # every other row BLOCKED by it.
     wrong_cause = {i: (r.get("cause") or {}).get("api") for i, r in red.items()
-                   if not same_api((r.get("cause") or {}).get("api", ""), r["api"] if i in self_blamed else mutant.api)}
+                   if not same_api((r.get("cause") or {}).get("api", ""), mutant.api)}
     assert not wrong_cause, f"red rows that blame another API than {mutant.api}: {wrong_cause}"
-    own = {i for i, r in red.items() if same_api(r["api"], mutant.api) or i in self_blamed}
+    own = {i for i, r in red.items() if same_api(r["api"], mutant.api)}
     wrong_kind = {i: (r["raw_outcome"], r["summary"][:200]) for i, r in red.items()
-                  if r["raw_outcome"] != (("FAIL" if i in self_blamed else mutant.outcome) if i in own else "BLOCKED")}
+                  if r["raw_outcome"] != (mutant.outcome if i in own else "BLOCKED")}
     assert not wrong_kind, f"expected {mutant.outcome} on {mutant.api}'s own rows, BLOCKED elsewhere: {wrong_kind}"
     assert all(r["outcome"] == r["raw_outcome"] for r in red.values())     # no expectations file here
     unexplained = {i: r["summary"][:300] for i, r in red.items()
