@@ -83,19 +83,25 @@ def test_same_outcomes_with_and_without_xdist(oracle, tmp_path):
 def test_observations_do_not_depend_on_case_order(oracle, tmp_path):
     """Every case imports what it uses: run in reverse and in a seeded shuffled order, the oracle and pyborch
     observe byte for byte what they observe in catalog order (a case that leans on an import made by an
-    earlier case, as module_load_state_dict once did with torch.nn, differs here)."""
+    earlier case, as module_load_state_dict once did with torch.nn, differs here). A row that differs between
+    two runs in the same order is the backend's own nondeterminism (pyborch's data_ptr() of temporary
+    arrays), not the order's, and is left out, by name."""
     first = {c["id"]: c for c in oracle.results["cases"]}
     for target, reference in (("torch", first), ("pyborch", None)):
+        unstable: set[str] = set()
         if reference is None:
-            base = run_kit(target, tmp_path / f"{target}-catalog", oracle.cache)
-            assert base.returncode in (0, 1), base.output[-4000:]
-            reference = base.cases
+            runs = [run_kit(target, tmp_path / f"{target}-catalog-{i}", oracle.cache) for i in (1, 2)]
+            assert all(r.returncode in (0, 1) for r in runs), runs[0].output[-4000:]
+            reference = runs[0].cases
+            unstable = set(_differences(runs[1].cases, reference))
+            assert len(unstable) <= 5, f"{target} is nondeterministic in too many rows to judge order: {unstable}"
         for order in ("reverse", "shuffle:20261130"):
             run = run_kit(target, tmp_path / f"{target}-{order.replace(':', '-')}", oracle.cache,
                           "--case-order", order)
             assert run.returncode in (0, 1), run.output[-4000:]
             seqs = {c["id"]: c["seq"] for c in run.cases.values() if c["process"].startswith("main#")}
             assert seqs != {i: c["seq"] for i, c in reference.items() if i in seqs}, f"{order} ran in catalog order"
-            assert not _differences(run.cases, reference), f"{target} observed something else in {order} order"
-            assert {i: c["raw_outcome"] for i, c in run.cases.items()} == \
-                {i: c["raw_outcome"] for i, c in reference.items()}
+            differ = {i: d for i, d in _differences(run.cases, reference).items() if i not in unstable}
+            assert not differ, f"{target} observed something else in {order} order"
+            assert {i: c["raw_outcome"] for i, c in run.cases.items() if i not in unstable} == \
+                {i: c["raw_outcome"] for i, c in reference.items() if i not in unstable}

@@ -196,12 +196,16 @@ def test_pyborch_fails_step_by_step_with_the_first_failing_frame(runs):
 
 def test_a_mutant_fails_at_the_step_and_frame_it_breaks(runs):
     """Deeper than import: GPT-2 blocked at the step that calls Module.train(False), named with its
-    transformers frame; BERT's outputs outside the tolerance, with the largest differences; ALBERT passes."""
+    transformers frame; BERT's outputs outside the tolerance, with the largest differences, blamed on the first
+    diverging call of its forward pass (gelu); ALBERT passes."""
     proc, results = runs[MUTANT_TARGET]
     cases = _cases(results)
     assert all(cases[f"transformers[albert-{s}]"]["outcome"] == "PASS" for s in STEPS)
-    assert [cases[f"transformers[bert-{s}]"]["outcome"] for s in STEPS] == ["PASS"] * 5 + ["FAIL"]
+    # BERT's outputs differ, and the row names the first call of its forward pass that diverges: the mutated gelu
+    assert [cases[f"transformers[bert-{s}]"]["outcome"] for s in STEPS] == ["PASS"] * 5 + ["BLOCKED"]
     bert = cases["transformers[bert-forward]"]
+    assert bert["cause"]["api"] == "torch.nn.functional.gelu" and bert["cause"]["phase"] == "chain", bert["cause"]
+    assert "transformers/activations.py:" in bert["cause"]["evidence"], bert["cause"]
     approx = [d for d in bert["diffs"] if d.get("kind") == "approx"]
     assert approx and all(d["n_outside"] > 0 and float(d["max_rel_diff"]) > 1e-4 for d in approx), bert["diffs"]
     assert "values outside {'rtol': 0.0001, 'atol': 1e-05}" in bert["summary"]
