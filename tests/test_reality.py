@@ -18,7 +18,7 @@ from conformance import reports
 from kitrun import REPO, kit_env, run_kit
 from test_backends import MINDTORCH_SRC, needs_mindtorch
 
-ENTRY_POINTS = ("save", "load(bytes)", "safe_open(pt)")    # the keys of conformance/reports/entry_points.py
+ENTRY_POINTS = ("save", "load(bytes)", "safe_open(pt)")    # the keys of reports/entry_points.py
 
 
 def probe(target: str, *backend_path: str) -> dict[str, dict[str, str]]:

@@ -7,7 +7,7 @@ read the very same bytes; save cases observe the bytes they produce, so a file t
 oracle's by one byte is caught. Entry points missing from the installed safetensors (``backend=``
 before 0.8.0, ``get_tensors``) observe ``{"unsupported_in_this_safetensors": ...}``: SKIP.
 
-``load_path[<path>-<dtype>]`` is the loading-strategy matrix (conformance/reports/loading_matrix.py).
+``load_path[<path>-<dtype>]`` is the loading-strategy matrix (reports/loading_matrix.py).
 """
 from __future__ import annotations
 
