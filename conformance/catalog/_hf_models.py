@@ -16,17 +16,15 @@ catalog digest, and so the oracle cache key, covers it.
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..cachedir import kit_importable, made_once
 from ..dists import dist_version
 
 ENV_DIR = "CONFORMANCE_MODELS_DIR"
@@ -67,31 +65,16 @@ def key() -> str:
 
 def ensure_models(timeout: float = 600.0) -> Path:
     """The folder with one sub-folder per recipe, made (once, under a lock) if missing."""
-    folder = root() / key()
-    if (folder / "manifest.json").is_file():
-        return folder
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (folder / "manifest.json").is_file():
-            return folder
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
-            env = {**os.environ, **OFFLINE}
-            pkg_parent = str(Path(__file__).resolve().parents[2])   # the folder holding conformance/
-            env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-            proc = subprocess.run([sys.executable, "-m", "conformance.catalog._hf_models", "make", str(tmp)],
-                                  capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp))
-            if proc.returncode != 0 or not (tmp / "manifest.json").is_file():
-                raise ModelsError(f"making the tiny models with real torch failed (exit {proc.returncode}): "
-                                  + (proc.stderr or proc.stdout)[-1500:])
-            if folder.exists():
-                shutil.rmtree(folder)
-            tmp.rename(folder)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return folder
+    def make_into(tmp: Path) -> None:
+        env = kit_importable({**os.environ, **OFFLINE})
+        proc = subprocess.run([sys.executable, "-m", "conformance.catalog._hf_models", "make", str(tmp)],
+                              capture_output=True, text=True, timeout=timeout, env=env, cwd=str(tmp))
+        if proc.returncode != 0 or not (tmp / "manifest.json").is_file():
+            raise ModelsError(f"making the tiny models with real torch failed (exit {proc.returncode}): "
+                              + (proc.stderr or proc.stdout)[-1500:])
+
+    return made_once(root() / key(), "manifest.json", make_into)
+
 
 
 def make(out: Path) -> None:

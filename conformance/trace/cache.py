@@ -7,16 +7,14 @@ made under a file lock in a temporary folder and renamed once complete, like the
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 from ..catalog import _hf_models
+from ..cachedir import kit_importable, made_once
 from ..dists import dist_version
 from .recorder import RECORDER_VERSION
 
@@ -52,9 +50,7 @@ def folder(workload: str) -> Path:
 
 def record(cmd_tail: list[str], out: Path, timeout: float) -> subprocess.CompletedProcess:
     """Run the recorder in a real-torch subprocess writing into ``out``."""
-    env = {**os.environ, **_hf_models.OFFLINE}
-    pkg_parent = str(HERE.resolve().parents[1])      # the folder holding conformance/
-    env["PYTHONPATH"] = os.pathsep.join([pkg_parent] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env = kit_importable({**os.environ, **_hf_models.OFFLINE})
     return subprocess.run([sys.executable, "-m", "conformance.trace.recorder", "--out", str(out), *cmd_tail],
                           capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -62,25 +58,12 @@ def record(cmd_tail: list[str], out: Path, timeout: float) -> subprocess.Complet
 def ensure_recording(workload: str, timeout: float = 600.0) -> Path:
     if workload not in WORKLOADS:
         raise ValueError(f"unknown workload {workload!r}; built-in: {', '.join(WORKLOADS)}")
-    target = folder(workload)
-    if (target / "trace.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target.parent / f"{target.name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if (target / "trace.json").is_file():
-            return target
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
-        try:
-            proc = record(["--workload", workload], tmp, timeout)
-            if proc.returncode != 0 or not (tmp / "trace.json").is_file():
-                from .store import TraceError
-                raise TraceError(f"recording {workload} with real torch failed (exit {proc.returncode}): "
-                                 + (proc.stderr or proc.stdout)[-1500:])
-            if target.exists():
-                shutil.rmtree(target)
-            tmp.rename(target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+    def record_into(tmp: Path) -> None:
+        proc = record(["--workload", workload], tmp, timeout)
+        if proc.returncode != 0 or not (tmp / "trace.json").is_file():
+            from .store import TraceError
+            raise TraceError(f"recording {workload} with real torch failed (exit {proc.returncode}): "
+                             + (proc.stderr or proc.stdout)[-1500:])
+
+    return made_once(folder(workload), "trace.json", record_into)
