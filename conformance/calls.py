@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections import Counter
 from contextlib import contextmanager
 from typing import Any, Callable
 
@@ -147,13 +148,18 @@ def tensor_digest(ctx: Any, value: Any, api: str = "") -> str:
 
 
 def first_divergence(oracle: list[list[str]], target: list[list[str]]) -> tuple[int, str, str] | None:
-    """``(index, api, how)`` of the first call whose result the oracle's same API never gave, walking both
-    logs while they make the same calls; None when they agree, or part ways by calling different APIs (no
-    call to blame). A result the oracle's API gave at another place in its log is no divergence: the order
-    of calls over a set of names may follow the hash seed."""
-    for i, (o, t) in enumerate(zip(oracle, target)):
-        if o[0] != t[0]:
-            return None
-        if o[1] != t[1] and t[1] not in {d for api, d in oracle if api == t[0]}:
-            return i, t[0], f"call #{i + 1} {t[0]}: the oracle's gave {o[1]}, the target's {t[1]}"
+    """``(index, api, how)`` of the target's first call whose result no remaining call of the same API in the
+    oracle's log gave; None when every result has its match. Logs are matched as multisets per API, not
+    position by position: the order of calls over a map's entries (safetensors' header, a Rust HashMap) can
+    differ from process to process. An API the oracle never called is not blamed (another path, not a result)."""
+    left = Counter((api, d) for api, d in oracle)
+    example = {api: d for api, d in reversed(oracle)}
+    for i, (api, d) in enumerate(target):
+        if api not in example:
+            continue
+        if left[(api, d)] > 0:
+            left[(api, d)] -= 1
+            continue
+        return i, api, f"call #{i + 1} {api}: the target's gave {d}, which no {api} call of the oracle's gave " \
+                       f"(e.g. {example[api]})"
     return None
