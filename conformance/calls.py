@@ -3,7 +3,7 @@
 Inside an entry point (save_file, load_file, safe_open + get_tensor, ...) a wrong result often comes from an
 earlier torch call, not from the last one. The worker wraps the few torch APIs safetensors chains together
 (``CHAIN_APIS``) once per process, in the oracle and in the target alike; while a case runs, each call
-appends ``[api, digest]`` to the case's log. ``compare`` then walks both logs side by side and names the
+appends ``[api, digest of the result, digest of what it was given]`` to the case's log. ``compare`` then walks both logs side by side and names the
 first call whose digest differs (or that raised where the oracle's did not) as the row's cause.
 
 A digest is backend-neutral: a tensor's dtype, shape, strides and a hash of its bytes (read through the
@@ -73,12 +73,17 @@ class CallLog:
     def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         if not self.on or self.depth or len(self.entries) >= MAX_CALLS:
             return fn(*args, **kwargs)
+        with self.paused():       # what the call was given: a wrong input means the divergence came earlier
+            try:
+                given = self.digest(args[0], api) if args else ""
+            except Exception as e:
+                given = f"unreadable ({type(e).__name__})"
         self.depth += 1
         try:
             result = fn(*args, **kwargs)
         except BaseException as e:
             base = next((c for c in type(e).__mro__ if c.__module__ == "builtins"), BaseException)
-            self.entries.append([api, f"raises {base.__name__}"])
+            self.entries.append([api, f"raises {base.__name__}", given])
             try:        # the API the case called when this was raised: what blame names
                 if not hasattr(e, API_ATTR):
                     setattr(e, API_ATTR, api)
@@ -92,7 +97,7 @@ class CallLog:
                 d = self.digest(result, api)
             except Exception as e:           # a result the kit cannot read is itself a difference
                 d = f"unreadable ({type(e).__name__})"
-        self.entries.append([api, d])
+        self.entries.append([api, d, given])
         return result
 
 
@@ -151,15 +156,20 @@ def first_divergence(oracle: list[list[str]], target: list[list[str]]) -> tuple[
     """``(index, api, how)`` of the target's first call whose result no remaining call of the same API in the
     oracle's log gave; None when every result has its match. Logs are matched as multisets per API, not
     position by position: the order of calls over a map's entries (safetensors' header, a Rust HashMap) can
-    differ from process to process. An API the oracle never called is not blamed (another path, not a result)."""
-    left = Counter((api, d) for api, d in oracle)
-    example = {api: d for api, d in reversed(oracle)}
-    for i, (api, d) in enumerate(target):
+    differ from process to process. An API the oracle never called is not blamed (another path, not a result),
+    nor a call given something no oracle call of that API was given (the divergence came before it, in a call
+    the log does not record)."""
+    left = Counter((e[0], e[1]) for e in oracle)
+    example = {e[0]: e[1] for e in reversed(oracle)}
+    given = {(e[0], e[2]) for e in oracle if len(e) > 2}
+    for i, (api, d, *rest) in enumerate(target):
         if api not in example:
             continue
         if left[(api, d)] > 0:
             left[(api, d)] -= 1
             continue
+        if rest and (api, rest[0]) not in given:
+            return None      # it was given something the oracle's never was: the divergence came before it
         return i, api, f"call #{i + 1} {api}: the target's gave {d}, which no {api} call of the oracle's gave " \
                        f"(e.g. {example[api]})"
     return None
