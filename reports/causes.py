@@ -85,11 +85,25 @@ def kind(record: dict[str, Any]) -> tuple[str, str]:
         return "error", "missing"
     if "raises" in observed:
         return "error", f"raises {observed['raises']}"
+    inner = _raised_inside(record)
+    if inner:           # a value that holds an exception: an error inside the result, not silent data
+        return "error", f"raises {inner}"
     if o == "FAIL" and "value" in observed and silent_fields(record):
         return "silent", "wrong data"      # one item per API: its rows' fields are listed by the item
     if "blocked" in observed:
         return "error", "fails before the row's own call"
     return "error", o.lower()
+
+
+def _raised_inside(record: dict[str, Any]) -> str | None:
+    """The exception class a target observed inside its returned value where the oracle's did not raise."""
+    for d in record.get("diffs") or []:
+        t = d.get("target")
+        if isinstance(t, dict) and "raises" in t:
+            return str(t["raises"])
+        if str(d.get("path", "")).endswith(".raises") and d.get("oracle") == "<absent>":
+            return str(t)
+    return None
 
 
 def silent_fields(record: dict[str, Any]) -> list[str]:
