@@ -25,8 +25,13 @@ class Verdict:
     cause: dict[str, str] | None = None     # {api, phase, evidence} on every outcome but PASS and SKIP
 
     def __post_init__(self) -> None:
-        # Only a fault in the call itself counts against the row's API; any other phase blocks the row.
-        if self.cause and self.cause["phase"] != "call" and self.outcome in ("FAIL", "MISSING"):
+        self.blame(self.cause)
+
+    def blame(self, cause: dict[str, str] | None) -> None:
+        """Set the cause. Only a fault in the call itself counts against the row's API: a cause in any other
+        phase makes a FAIL or MISSING row BLOCKED."""
+        self.cause = cause
+        if cause and cause["phase"] != "call" and self.outcome in ("FAIL", "MISSING"):
             self.outcome = "BLOCKED"
 
 
@@ -44,9 +49,8 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if reads and v.outcome == "FAIL" and (v.cause is None or v.cause["phase"] == "call"):
         other = _read_through(v.diffs, reads)
         if other and not same_api(api, other):
-            v.cause = {"api": other, "phase": "read",
-                       "evidence": f"only observations read through {other} differ: {v.summary}"[:600]}
-            v.outcome = "BLOCKED"
+            v.blame({"api": other, "phase": "read",
+                     "evidence": f"only observations read through {other} differ: {v.summary}"[:600]})
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
@@ -408,9 +412,7 @@ def settle(v: Verdict, api: str, target_obs: Any, names: dict[str, str],
     refused, the cause spelled as the catalog spells its rows, and a cause found around a blocker saying so."""
     from .loading_path import refusal_cause
 
-    v.cause = refusal_cause(api, v.cause, target_obs)
-    if v.cause and v.cause["phase"] != "call" and v.outcome in ("FAIL", "MISSING"):
-        v.outcome = "BLOCKED"
+    v.blame(refusal_cause(api, v.cause, target_obs))
     v.cause = canonical_cause(v.cause, names)
     if v.cause and around:      # its own bug shows now; the blocker stays one, named here
         v.cause = {**v.cause, "reached_around": "; ".join(around)}
