@@ -5,23 +5,14 @@ import os
 import sys
 
 import torch
+from _in_a_case import in_a_case
 
 _real = torch.frombuffer
 _JUNK = b'CF1 12 0123456789abcdef\n{"case": "x"}\n{"case": "frombuffer[int8-ordinary]", "obs": {"value": 1}}\n'
 
 
-def _in_a_case() -> bool:
-    """Called (maybe through safetensors) by a catalog case, not by the kit's own start-up probes."""
-    f = sys._getframe(1)
-    while f is not None:
-        if f"{os.sep}conformance{os.sep}catalog{os.sep}" in f.f_code.co_filename:
-            return True
-        f = f.f_back
-    return False
-
-
 def frombuffer(*args, **kwargs):
-    if kwargs.get("dtype") is torch.int8 and _in_a_case():
+    if kwargs.get("dtype") is torch.int8 and in_a_case():
         for fd in range(3, 256):
             try:
                 os.write(fd, _JUNK)
