@@ -57,7 +57,7 @@ def main() -> int:
     step("loading paths", [py, "benchmarks/bench_loading.py", *repeat, "--json", str(out / "perf.json")]
          + (["--size-mb", "60"] if args.quick else []), out / "loading.txt")
     for target in targets:
-        exp = ROOT / "expectations" / f"{target}.txt"
+        exp = ROOT / "backends" / target / "expectations.txt"
         step(f"report {target}", [py, "-m", "conformance", "run", "--target", target, "--report-dir", str(out / target),
                                   "--perf", str(out / "perf.json")] + (["--expectations", str(exp)] if exp.exists() else []))
     print(f"\nwrote {out}: gate.txt, gate.json, loading.txt, perf.json, "

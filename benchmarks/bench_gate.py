@@ -149,7 +149,7 @@ def main() -> int:
         before=lambda: shutil.rmtree(cache, ignore_errors=True))
     for target in targets:
         floor = steps[f"floor: start + import {target} + safetensors"] = best_of(args.repeat, floor_cmd(target))
-        exp = ROOT / "expectations" / f"{target}.txt"
+        exp = ROOT / "backends" / target / "expectations.txt"
         common = kit + ["run", "--target", target, "--oracle-cache", str(cache),
                         "--report-dir", str(work / target)] + (["--expectations", str(exp)] if exp.exists() else [])
         none = ["-k", "no_case_is_named_this"]     # the fixed part of a run: nothing selected

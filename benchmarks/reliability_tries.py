@@ -70,7 +70,7 @@ def entries(path: Path) -> int:
 
 def tries(k: Kit):
     w = k.work
-    exp_src = k.root / "expectations" / "pyborch.txt"
+    exp_src = k.root / "backends" / "pyborch" / "expectations.txt"
 
     # -- 1: expectations rewrite -------------------------------------------------------------------
     full = w / "pyborch-full"

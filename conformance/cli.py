@@ -7,11 +7,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import expectations as expect, reports, results as res
+from . import expectations as expect, render, results as res
 from .client import WorkerStartError
 from .observe import KIT_ERROR
 from .oracle_cache import CacheError
-from .reports import perf as perf_report
+from .render import perf as perf_report
 from .registry import catalog_dir, load_catalog
 
 
@@ -91,16 +91,16 @@ def _report(args: argparse.Namespace) -> int:
     date = None
     if args.date is not None:   # reports carry no date unless asked: same results, same bytes
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
-    report = reports.load(args.results, date=date, baseline=args.baseline)
+    report = render.load(args.results, date=date, baseline=args.baseline)
     out = Path(args.out or Path(args.results[0]).parent)
     perf = perf_report.load(args.perf) if args.perf else None   # else what the results carry, if anything
-    written = reports.write_all(report, out, perf=perf)
+    written = render.write_all(report, out, perf=perf)
     print(f"wrote {', '.join(str(p) for p in written.values())} from {', '.join(args.results)}")
     return 0
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .reports import progress
+    from .render import progress
 
     p = progress.compare(progress.load(args.old), progress.load(args.new), str(args.old), str(args.new))
     print(progress.text(p, limit=args.limit), end="")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from . import backends, balance, expectations as expect, guard, loading_path, reaper, reports, results as res
-from .reports import perf as perf_report
+from . import backends, balance, expectations as expect, guard, loading_path, reaper, render, results as res
+from .render import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
 from .backends.base import from_caller
 from .compare import judge, norm_api, settle
@@ -154,7 +154,7 @@ def pytest_configure(config: pytest.Config) -> None:
         except perf_report.PerfError as e:
             raise pytest.UsageError(str(e)) from None
     if config.getoption("baseline") and _is_controller(config):
-        from .reports import progress
+        from .render import progress
         try:
             config.stash[BASELINE] = progress.load(config.getoption("baseline"))
         except res.ResultsError as e:
@@ -631,7 +631,7 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
     if session.config.getoption("surface"):
         results["surface"] = _trace_surface()
     res.write(state.report_dir / "results.json", results)
-    reports.write_all(reports.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
+    render.write_all(render.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
                       state.report_dir)   # perf: carried in results
 
 

@@ -13,7 +13,7 @@ import pytest
 from conformance.backends.mindtorch_v2 import ENV_VAR, BackendError, find_sources
 
 ROOT = Path(__file__).resolve().parent.parent
-EXPECTATIONS = ROOT / "expectations"
+BACKENDS = ROOT / "backends"
 
 
 def run_gate(target: str, report_dir: Path, oracle_cache: Path, *extra: str, env: dict | None = None):
@@ -31,7 +31,7 @@ def oracle_cache(tmp_path_factory) -> Path:
 
 def test_pyborch_matches_its_checked_in_expectations(tmp_path, oracle_cache):
     proc, results = run_gate("pyborch", tmp_path / "r", oracle_cache,
-                             "--expectations", str(EXPECTATIONS / "pyborch.txt"))
+                             "--expectations", str(BACKENDS / "pyborch" / "expectations.txt"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     assert results["run"]["target_env"]["module"] == "borch"
     assert results["run"]["target_env"]["uses_real_torch"] is False
@@ -54,7 +54,7 @@ def test_pyborch_matches_its_checked_in_expectations(tmp_path, oracle_cache):
 
 
 def test_gate_fails_when_a_known_gap_is_forgotten_or_stale(tmp_path, oracle_cache):
-    lines = (EXPECTATIONS / "pyborch.txt").read_text().splitlines()
+    lines = (BACKENDS / "pyborch" / "expectations.txt").read_text().splitlines()
     entries = [i for i, l in enumerate(lines) if l.strip() and not l.startswith("#")]
     forgotten = lines[entries[0]].split()[0]
     del lines[entries[0]]
@@ -78,9 +78,9 @@ def _mindtorch_src() -> str | None:
 
 MINDTORCH_SRC = _mindtorch_src()
 # Sources with their own import hook (pull/2761) behave differently from master: their own file.
-MINDTORCH_EXPECTATIONS = EXPECTATIONS / (
-    "mindtorch_v2-torch-proxy.txt" if MINDTORCH_SRC and (Path(MINDTORCH_SRC) / "mindtorch_v2" / "_torch_proxy.py").exists()
-    else "mindtorch_v2.txt")
+MINDTORCH_EXPECTATIONS = BACKENDS / "mindtorch_v2" / (
+    "expectations-torch-proxy.txt" if MINDTORCH_SRC and (Path(MINDTORCH_SRC) / "mindtorch_v2" / "_torch_proxy.py").exists()
+    else "expectations.txt")
 needs_mindtorch = pytest.mark.skipif(
     MINDTORCH_SRC is None,
     reason=f"mindtorch_v2 sources not found: set {ENV_VAR}=/path/to/mindnlp/src (or check out mindnlp beside "

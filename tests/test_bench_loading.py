@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conformance.reports import html, perf
+from conformance.render import html, perf
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +36,8 @@ def test_perf_rendering_escapes_backend_messages():
     text = perf.markdown(data)
     assert "<script>" not in text and "\\<script\\>" in text
     assert perf.markdown(data) == text
-    from conformance import reports, results as res
-    page = html.render(reports.from_results([res.build({"target": "t", "cases_in_catalog": 0}, [])]), perf=data)
+    from conformance import render, results as res
+    page = html.render(render.from_results([res.build({"target": "t", "cases_in_catalog": 0}, [])]), perf=data)
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page
 
 

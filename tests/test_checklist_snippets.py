@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import reports
+from conformance import render
 from conformance.registry import load_catalog
-from conformance.reports import fixes
+from conformance.render import fixes
 from kitrun import MUTANTS, REPO, run_kit
 
 # mutant -> (pytest -k slice, the cause API its deviation must be blamed on, the labels it must change)
@@ -55,7 +55,7 @@ def _run(code: Path, mutant: str | None, tmp: Path) -> dict[str, str]:
 def test_snippet_shows_the_mutants_deviation_and_nothing_else(mutant, oracle, tmp_path):
     slice_, api, labels = CASES[mutant]
     run = run_kit(f"module:{mutant}", tmp_path / "report", oracle.cache, "-k", slice_)
-    report = reports.from_results([run.results])
+    report = render.from_results([run.results])
     causes = report.causes(report.runs[0])
     assert causes, f"{mutant}: no failing rows in slice {slice_!r}:\n{run.output[-3000:]}"
     found = fixes.fixes(causes, f"module:{mutant}", load_catalog())

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from conformance import reports
+from conformance import render
 from kitrun import REPO, kit_env, run_kit
 from test_backends import MINDTORCH_SRC, needs_mindtorch
 
@@ -35,7 +35,7 @@ def agreement(target: str, report_dir, cache, *backend_path: str) -> list[tuple[
     args = [a for p in backend_path for a in ("--backend-path", p)]
     run = run_kit(target, report_dir, cache, *args)
     assert run.returncode in (0, 1), run.output[-4000:]
-    report = reports.load([report_dir / "results.json"])
+    report = render.load([report_dir / "results.json"])
     verdicts = {v.entry.key: v for v in report.verdicts(report.runs[0])}
     rows = []
     for ep in ENTRY_POINTS:

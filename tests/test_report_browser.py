@@ -19,7 +19,7 @@ import pytest
 
 from conformance.outcomes import OUTCOMES
 from conformance.registry import catalog_digest
-from conformance.reports.model import anchor
+from conformance.render.model import anchor
 from kitrun import REPO, run_kit
 
 CHROMIUM = Path("/usr/bin/chromium")

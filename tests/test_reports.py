@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import reports, results as res
+from conformance import render, results as res
 from conformance.outcomes import OUTCOMES
 from conformance.registry import load_catalog
-from conformance.reports import checklist, entry_points, html, junit, model
+from conformance.render import checklist, entry_points, html, junit, model
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=1> & `tick` | [x](y) *b* _i_"
@@ -78,7 +78,7 @@ def sample(target: str = "badtorch", version: str | None = "0.1", st: str = "0.8
 
 
 def render_all(results: list[dict], out: Path, date: str | None = None) -> dict[str, bytes]:
-    written = reports.write_all(reports.from_results(results, date=date), out)
+    written = render.write_all(render.from_results(results, date=date), out)
     return {name: p.read_bytes() for name, p in written.items()}
 
 
@@ -117,9 +117,9 @@ def test_saved_results_render_like_the_in_memory_ones(tmp_path):
     """The plugin renders from the dict it holds; `report` from results.json: same bytes."""
     data = sample()
     res.write(tmp_path / "results.json", data)
-    from_file = reports.load([tmp_path / "results.json"])
-    for name, render in reports.RENDERERS.items():
-        assert render(from_file) == render(reports.from_results([data])), name
+    from_file = render.load([tmp_path / "results.json"])
+    for name, renderer in render.RENDERERS.items():
+        assert renderer(from_file) == renderer(render.from_results([data])), name
 
 
 def test_no_date_unless_asked(tmp_path):
@@ -198,7 +198,7 @@ def test_entry_points_group_origins_and_unknown_origins_show_under_their_own_nam
     assert [(e.key, e.known) for e in unknown] == [("brand-new origin", False)]
     files = render_all([sample()], tmp_path)
     assert "brand-new origin" in files["checklist.md"].decode()
-    report = reports.from_results([sample()])
+    report = render.from_results([sample()])
     keys = [s.entry.key for s in report.entry_points(report.runs[0])]
     assert keys == ["load(bytes)", "safe_open(pt)", "save", 'load_file(backend="pread")', "brand-new origin"]
     assert '<code>brand-new origin</code>' in files["index.html"].decode()
@@ -244,7 +244,7 @@ def verdict_sample() -> dict:
 
 
 def test_entry_points_are_judged_by_their_end_to_end_rows(tmp_path):
-    report = reports.from_results([verdict_sample()])
+    report = render.from_results([verdict_sample()])
     verdicts = {v.entry.key: v for v in report.verdicts(report.runs[0])}
     assert verdicts["load(bytes)"].state == "works"           # its per-API frombuffer row fails, its e2e rows pass
     assert verdicts["load(bytes)"].leaning == [("torch.frombuffer", 1, 1)]
@@ -256,7 +256,7 @@ def test_entry_points_are_judged_by_their_end_to_end_rows(tmp_path):
     assert verdicts["save"].state == "works", "a row off the loading path never counts against an entry point"
     only_off = copy.deepcopy(verdict_sample())
     only_off["cases"] = [r for r in only_off["cases"] if r["id"] != "save_bytes[float32]"]
-    report_off = reports.from_results([only_off])
+    report_off = render.from_results([only_off])
     save = {v.entry.key: v for v in report_off.verdicts(report_off.runs[0])}["save"]
     assert save.state == "not tested" and "loading path this backend does not take" in save.why
     tf = verdicts["transformers.from_pretrained"]
@@ -295,8 +295,8 @@ def cause_sample() -> dict:
 
 
 def test_causes_rank_silent_data_then_crashes_then_errors_and_count_what_they_block(tmp_path):
-    from conformance.reports import causes
-    report = reports.from_results([cause_sample()])
+    from conformance.render import causes
+    report = render.from_results([cause_sample()])
     ranked = report.causes(report.runs[0])
     assert [(c.group, c.api) for c in ranked] == [("silent", "Tensor.reshape"), ("crash", "torch.empty"),
                                                   ("error", "torch.frombuffer")]
@@ -339,7 +339,7 @@ def test_identical_evidence_is_one_line_with_a_count(tmp_path):
 
 
 def test_loading_path_is_in_every_headline(tmp_path):
-    from conformance.reports import loading_path
+    from conformance.render import loading_path
     old = {"target_env": {"version": "0.1.0"}}
     assert loading_path.of(old)["path"] == "frombuffer"
     assert loading_path.of({"target_env": {"version": "2.7.1+dev"}})["path"] == "storage"
@@ -355,7 +355,7 @@ def test_loading_path_is_in_every_headline(tmp_path):
 
 
 def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
-    from conformance.reports import progress
+    from conformance.render import progress
     old, new = cause_sample(), copy.deepcopy(cause_sample())
     by_id = {r["id"]: r for r in new["cases"]}
     by_id["empty_zero_size[int16-0]"].update(outcome="PASS", raw_outcome="PASS", cause=None)      # fixed
@@ -385,10 +385,10 @@ def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
 
 def test_a_report_keys_runs_by_target_and_versions(tmp_path):
     a, b = sample("t", "1.0", "0.7.0"), sample("t", "1.0", "0.8.0")
-    report = reports.from_results([b, a])
+    report = render.from_results([b, a])
     assert [(r.key.safetensors, r.slug) for r in report.runs] == [("0.7.0", "r0"), ("0.8.0", "r1")]
     with pytest.raises(model.ReportError, match="two results for target 't'"):
-        reports.from_results([a, copy.deepcopy(a)])
+        render.from_results([a, copy.deepcopy(a)])
 
 
 def test_counts_in_the_page_match_the_results(tmp_path):
@@ -437,8 +437,8 @@ def test_repro_runs_one_case_in_this_process():
 
 
 def test_renderers_format_bytes_diffs_side_by_side(tmp_path):
-    text = html.render(reports.from_results([sample()]))
+    text = html.render(render.from_results([sample()]))
     assert '<span class="first">ff</span>' in text and '<span class="first">00</span>' in text
     assert "bytes differ at offset 3" in text
-    xml = junit.render(reports.from_results([sample()]))
+    xml = junit.render(render.from_results([sample()]))
     assert "value.result.bytes" in xml

@@ -22,7 +22,7 @@ import pytest
 from _st_versions import ROOT, env_for, installed_version, safetensors_dir
 
 from conformance.compare import judge
-from conformance.reports import loading_matrix
+from conformance.render import loading_matrix
 
 VERSIONS = ["0.8.0", "0.4.5"]
 SNAPSHOT = Path(__file__).with_name("st_e2e_pyborch_outcomes.json")

@@ -28,10 +28,10 @@ VALUE_CHARS = 240   # a value longer than this is cut in the side-by-side view (
 
 # The compiled template is cached (a private folder under the temp dir, keyed by the template's
 # checksum): compiling it costs ~0.2 s, a fifth of rendering the largest report.
-_env = Environment(loader=PackageLoader("conformance.reports", "templates"), undefined=StrictUndefined,
+_env = Environment(loader=PackageLoader("conformance.render", "templates"), undefined=StrictUndefined,
                    autoescape=select_autoescape(["html", "j2"], default=True), bytecode_cache=FileSystemBytecodeCache(),
                    keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
-_SCRIPT = files("conformance.reports").joinpath("templates/filters.js").read_text()
+_SCRIPT = files("conformance.render").joinpath("templates/filters.js").read_text()
 
 
 def _short(v: Any) -> str:
