@@ -17,6 +17,7 @@ TRUTH: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "mutant_radd_float64": ("reflected operator", "Tensor.__radd__", ()),
     "mutant_copy_offset_view": ("in-place op", "Tensor.copy_", ()),
     "mutant_add_inplace_returns_copy": ("in-place op", "Tensor.add_", ()),
+    "mutant_mul_inplace_out_of_place": ("in-place op", "Tensor.mul_", ()),
     "mutant_storage_nbytes_aligned": ("storage method", "UntypedStorage.nbytes", ("torch.UntypedStorage.nbytes",)),
     "mutant_storage_getitem_shifted": ("storage bytes", "UntypedStorage.__getitem__",
                                        ("torch.UntypedStorage.__getitem__",)),
