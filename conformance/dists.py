@@ -10,3 +10,29 @@ def dist_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+ORACLE_TORCH_ENV = "CONFORMANCE_ORACLE_TORCH"
+
+
+def installed_torch_version() -> str | None:
+    """The installed PyTorch's version, read from the dist-info beside its package folder: a target that
+    answers ``import torch`` may also answer for the ``torch`` distribution (a proxy reporting its own)."""
+    from importlib.metadata import distributions
+    from pathlib import Path
+
+    from .backends.base import real_torch_dir
+    d = real_torch_dir()
+    if d:
+        for dist in distributions(path=[str(Path(d).parent)]):
+            if (dist.metadata["Name"] or "").lower() == "torch":
+                return dist.version
+    return dist_version("torch")
+
+
+def oracle_torch_version() -> str | None:
+    """Real PyTorch's version as the runner sees it: the tiny models and the recordings are keyed by it in
+    every process alike. A target process cannot find real torch (its sandbox hides it), so the runner
+    passes it down in ``$CONFORMANCE_ORACLE_TORCH``."""
+    import os
+    return os.environ.get(ORACLE_TORCH_ENV) or installed_torch_version()

@@ -1,4 +1,4 @@
-"""Other safetensors versions for the tests, without a venv each: ``pip install --no-deps --target DIR``.
+"""Other safetensors versions for the tests, without a venv each: folders made by ``pip install --no-deps --target DIR``.
 
 DIR goes first on PYTHONPATH for the whole run (pytest, workers, oracle), so
 ``importlib.metadata.version("safetensors")`` (the oracle cache key) and ``import safetensors`` both
@@ -6,10 +6,7 @@ see that version. ``packaging`` comes along: 0.6.2/0.7.0 import it without decla
 """
 from __future__ import annotations
 
-import fcntl
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,21 +25,21 @@ def shared_dir(tmp_path_factory) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
+SITE_ENV = "CONFORMANCE_SAFETENSORS_SITES"     # folders, each holding one other safetensors release
+
+
 def safetensors_dir(tmp_path_factory, version: str) -> Path | None:
-    """A folder holding safetensors==version (None: the installed one already is that version)."""
+    """A folder holding safetensors==version (None: the installed one already is that version). No test
+    installs packages: other releases come from ``$CONFORMANCE_SAFETENSORS_SITES`` (``tox -e
+    selftest-versions`` fills it with ``pip install --no-deps --target``), else the test is skipped."""
     if version == installed_version():
         return None
-    root = shared_dir(tmp_path_factory)
-    target = root / f"safetensors-{version}"
-    with open(root / f"safetensors-{version}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (target / "safetensors" / "__init__.py").is_file():
-            proc = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                                   "--no-deps", "--target", str(target), f"safetensors=={version}", "packaging"],
-                                  capture_output=True, text=True, timeout=600)
-            if proc.returncode != 0:
-                pytest.fail(f"pip could not install safetensors=={version}: {proc.stderr[-1500:]}")
-    return target
+    for folder in filter(None, os.environ.get(SITE_ENV, "").split(os.pathsep)):
+        dist = list(Path(folder).glob(f"safetensors-{version}.dist-info"))
+        if dist and (Path(folder) / "safetensors" / "__init__.py").is_file():
+            return Path(folder)
+    pytest.skip(f"safetensors {version} is not installed for the tests: run `tox -e selftest-versions`, or "
+                f"pip install --no-deps --target DIR safetensors=={version} packaging and set {SITE_ENV}=DIR")
 
 
 def env_for(st_dir: Path | None, **extra: str) -> dict[str, str]:

@@ -29,6 +29,8 @@ def kit_env(**extra: str) -> dict[str, str]:
            if not k.startswith(("PYTEST_", "CONFORMANCE_")) and k != "PYTHONHASHSEED"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(MUTANTS)]
                                         + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
+    # the mutants and most hostile targets are real torch with one deviation: their sandbox keeps torch
+    env["CONFORMANCE_TARGET_USES_TORCH"] = "1"
     env.update(extra)
     return env
 

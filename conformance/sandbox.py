@@ -1,0 +1,174 @@
+"""The target's own world: a bubblewrap sandbox in which real PyTorch does not exist and the kit's state
+cannot be written.
+
+A user of a backend has no PyTorch installed. So the target process must not find it by any path: not
+as a module, not through a symlink to its folder, not as ``libtorch_cpu.so`` for ctypes, not as the
+``torch`` distribution's metadata (transformers reads ``importlib.metadata.version("torch")`` and takes
+its PyTorch path when it answers). Nor may a target reach the kit's state: the oracle cache, the
+expectations file, the report folder and the kit's code are read-only or absent.
+
+The engine is bubblewrap (Debian's ``bubblewrap``): a new mount and pid namespace where only what the
+target needs is mounted, read-only:
+- the system (``/usr``, ``/etc``, ...), the Python installation, the kit, every ``sys.path`` folder, the
+  backend's folders, the tiny models and recordings the runner made;
+- a site-packages that holds PyTorch's files is replaced by a copy without them (hard links, made once
+  and cached beside it: see ``torchless_site``), so the folder lists no ``torch`` at all;
+- the oracle cache folder is an empty tmpfs; the only writable folder is the worker's own ``TMPDIR``.
+The pid namespace ends with the runner (``--die-with-parent``): nothing a target starts outlives it.
+
+Threat model and costs: docs/backends.md ("The target's sandbox").
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ENGINE = "bubblewrap"
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
+
+
+class SandboxError(Exception):
+    """The sandbox cannot be made here; the message says why and what to install."""
+
+
+@dataclass
+class Sandbox:
+    """How target processes are started: the bubblewrap arguments shared by every target worker."""
+    hides_torch: bool
+    read_only: list[str] = field(default_factory=list)     # folders the target sees, read-only
+    empty: list[str] = field(default_factory=list)         # folders it sees empty (the oracle cache)
+    replaced: dict[str, str] = field(default_factory=dict)  # site-packages -> its copy without torch
+    version: str = ""
+    links: dict[str, str] = field(default_factory=dict)    # /lib -> usr/lib on merged-/usr systems
+
+    def wrap(self, argv: list[str], writable: str) -> list[str]:
+        """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR) its one writable folder."""
+        args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+                "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for link, to in self.links.items():
+            args += ["--symlink", to, link]
+        for d in self.read_only:
+            args += ["--ro-bind", d, d]
+        for site, copy in self.replaced.items():
+            args += ["--ro-bind", copy, site]
+        for d in self.empty:
+            args += ["--tmpfs", d]
+        # the runner's folder, as without a sandbox (bound read-only by plan())
+        args += ["--bind", writable, writable, "--chdir", os.getcwd()]
+        return args + ["--", *argv]
+
+    def describe(self) -> dict:
+        return {"engine": f"{ENGINE} {self.version}".strip(), "hides_torch": self.hides_torch,
+                "torchless_site_packages": sorted(self.replaced), "empty": sorted(self.empty),
+                "writable": "the worker's TMPDIR only"}
+
+
+def engine_version() -> str | None:
+    """bubblewrap's version when it is installed and can make namespaces here, else None."""
+    exe = shutil.which("bwrap")
+    if not exe:
+        return None
+    try:
+        ok = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-pid", "--", "true"],
+                            capture_output=True, timeout=30).returncode == 0
+        ver = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30).stdout.split()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (ver[-1] if ver else "?") if ok else None
+
+
+def torch_files() -> dict[Path, set[str]]:
+    """Each folder that holds files of the installed ``torch`` distribution -> the names in it that are
+    torch's (its packages, its dist-info, its scripts). Read from its RECORD, never by importing it."""
+    out: dict[Path, set[str]] = {}
+    for dist in importlib.metadata.distributions():
+        if (dist.metadata["Name"] or "").lower() != "torch":
+            continue
+        base = Path(dist.locate_file("")).resolve()
+        for f in dist.files or ():
+            if f.parts[0] == "..":          # console scripts elsewhere: launchers that fail without torch
+                continue
+            out.setdefault(base, set()).add(f.parts[0])     # its packages and its own dist-info
+    return out
+
+
+def torchless_site(site: Path, hidden: set[str], cache: Path) -> Path:
+    """A copy of ``site`` without the entries ``hidden``: folders made anew, files hard-linked (copied
+    when links cannot be made), symlinks kept. Made once per listing of ``site`` and reused."""
+    listing = sorted(n for n in os.listdir(site) if n not in hidden)
+    stamp = hashlib.sha256("\0".join(
+        f"{n}:{os.stat(site / n, follow_symlinks=False).st_mtime_ns}" for n in listing).encode()).hexdigest()[:16]
+    out = cache / f"{hashlib.sha256(str(site).encode()).hexdigest()[:12]}-{stamp}"
+    if (out / ".complete").is_file():
+        return out
+    tmp = Path(str(out) + f".{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name in listing:
+        src = site / name
+        if src.is_symlink() or not src.is_dir():
+            _link(src, tmp / name)
+        else:
+            shutil.copytree(src, tmp / name, symlinks=True, copy_function=_link)
+    (tmp / ".complete").write_text(str(site))
+    try:
+        os.rename(tmp, out)
+    except OSError:            # another run made it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _link(src, dst) -> None:
+    src, dst = Path(src), Path(dst)
+    if src.is_symlink():
+        os.symlink(os.readlink(src), dst)
+        return
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _python_dirs() -> list[str]:
+    """The interpreter's own folders: prefixes, the stdlib, and where the executable really lives."""
+    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
+            os.path.dirname(os.path.realpath(sys.executable)), os.path.dirname(sys.executable)}
+    dirs.update(v for k, v in sysconfig.get_paths().items() if v)
+    return sorted(d for d in dirs if d and os.path.isdir(d))
+
+
+def plan(*, hides_torch: bool, extra_read: list[str], empty: list[str], cache: Path) -> Sandbox:
+    """The sandbox for one run's target workers; SandboxError when bubblewrap cannot be used here."""
+    version = engine_version()
+    if version is None:
+        raise SandboxError("bubblewrap is not installed or cannot make namespaces here "
+                           "(apt-get install bubblewrap)")
+    read = set(_python_dirs()) | {p for p in sys.path if p and os.path.isdir(p)} | set(extra_read)
+    links = {d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)}
+    read |= {d for d in SYSTEM_DIRS if os.path.isdir(d) and d not in links}
+    read.add(str(Path(__file__).resolve().parent.parent))        # the kit (read-only)
+    read = {os.path.realpath(p) for p in read}
+    replaced: dict[str, str] = {}
+    if hides_torch:
+        for folder, names in torch_files().items():
+            if any(str(folder) == r or str(folder).startswith(r.rstrip("/") + "/") for r in read):
+                replaced[str(folder)] = str(torchless_site(folder, names, cache))
+    # A folder inside another is bound after it, so the inner binding wins.
+    ordered = sorted(_outermost(read), key=lambda p: (p.count("/"), p))
+    return Sandbox(hides_torch, ordered, sorted(e for e in empty if e), replaced, version, links)
+
+
+def _outermost(paths: set[str]) -> list[str]:
+    """Folders not inside another one of the set (binding those would be redundant mounts)."""
+    keep = []
+    for p in sorted(paths, key=len):
+        if not any(p == k or p.startswith(k.rstrip("/") + "/") for k in keep):
+            keep.append(p)
+    return keep
