@@ -294,13 +294,15 @@ def cause_sample() -> dict:
     return res.build(run, records)
 
 
-def test_causes_rank_silent_data_then_crashes_then_errors_and_count_what_they_block(tmp_path):
+def test_causes_rank_silent_data_then_failures_by_entry_points_and_count_what_they_block(tmp_path):
     from conformance.render import causes
     report = render.from_results([cause_sample()])
     ranked = report.causes(report.runs[0])
-    assert [(c.group, c.api) for c in ranked] == [("silent", "Tensor.reshape"), ("crash", "torch.empty"),
-                                                  ("error", "torch.frombuffer")]
-    fb = ranked[2]
+    # a crash and an error are both "fails outright": the one that breaks more entry points first
+    assert [(c.section, c.group, c.api) for c in ranked] == [("wrong", "silent", "Tensor.reshape"),
+                                                             ("broken", "error", "torch.frombuffer"),
+                                                             ("broken", "crash", "torch.empty")]
+    fb = ranked[1]
     assert len(fb.own) == 1 and sorted(r["id"] for r in fb.blocked) == ["numpy[float32]", "numpy[int8]", "numpy[uint8]"]
     assert [ep.key for ep in fb.entry_points()] == ["load(bytes)", "save"]
     numpy_row = next(r for r in cause_sample()["cases"] if r["id"] == "numpy[int8]")
@@ -309,9 +311,9 @@ def test_causes_rank_silent_data_then_crashes_then_errors_and_count_what_they_bl
     old = rec("x[1]", "torch.x", "_view2torch", "FAIL", "differs")
     assert causes.cause_of(old) == {"api": "torch.x", "phase": "call", "evidence": "differs"}
     text = render_all([cause_sample()], tmp_path)["checklist.md"].decode()
-    first = [text.index(s) for s in ("`Tensor.reshape`: wrong bytes", "`torch.empty`:", "`torch.frombuffer`: missing")]
-    assert first == sorted(first), "silent data first, then crashes, then missing APIs"
-    assert "A fix unblocks** 4 rows (1 failing in its own call, 3 blocked by it)" in text
+    first = [text.index(s) for s in ("`Tensor.reshape`: wrong bytes", "`torch.frombuffer`: missing", "`torch.empty`:")]
+    assert first == sorted(first), "silent data first, then what fails outright, most entry points first"
+    assert "(4 name it: 1 failing in its own call, 3 blocked by it)" in text
     assert "x = base.reshape([2, 3]).transpose(0, 1)" in text and "y = x.reshape([6])" in text
     # the silent bug in words: the values torch gives and the ones the target gives
     assert "holding \\[0.0, 3.0, 1.0, 4.0, 2.0, 5.0\\]" in text and "returns \\[0.0, 1.0, 2.0, 3.0, 4.0, 5.0\\]" in text

@@ -1,10 +1,12 @@
-"""Root causes: failing rows grouped by the API that broke them and the kind of difference.
+"""Root causes: failing rows grouped by the fault that broke them, weighed by what users lose.
 
 Every failing record names its cause (``cause: {api, phase, evidence}``); a row fails for its own
 API only when the phase is "call", otherwise it is blocked by the cause's API. Records written
 before causes existed are read as failing for their own API. A cause item collects the rows its
-API breaks directly and the rows it blocks; items are ranked in groups (silent wrong data, then
-crashes and hangs, then errors and missing APIs), and within a group by how many rows a fix unblocks.
+API breaks directly and the rows it blocks; items whose rows show the same wrong result are one
+item listing the APIs it surfaces in (roots.py); rows that only check the kit's own error paths are
+no item (rows.kit_error_path). Items are ranked by ranking.py: tier, then entry points and workloads
+a fix unblocks, then rows.
 """
 from __future__ import annotations
 
@@ -13,102 +15,21 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..outcomes import OUTCOMES
+from . import roots
 from .entry_points import EntryPoint, rank, record_entry_points
+from .ranking import TIERS, Weight, row_tier, universe, weigh
+from .rows import (accepts_refused, blocked, cause_of, diff_fields, is_e2e, kind, kit_error_path,  # noqa: F401
+                   raised_inside, raw, shown_outcome, silent_fields, works)
 
-# Groups in the order a backend author should work through them.
+# What kind of failure an item's own rows show (the snippet and the words depend on it).
 GROUPS = {
     "silent": "Silent wrong data: the call succeeded but returned something else",
     "crash": "Crashes and hangs",
     "error": "Errors and missing APIs",
 }
-# Where each item is listed: its group, or, when every row it breaks is on a loading path the backend
-# does not take, a last section of its own (shown, never ranked against the rest).
-SECTIONS = {**GROUPS, "off_path": "Only on the loading path this backend does not take (not counted)"}
-_ALIAS = re.compile(r"alias|shares_memory")
-
-
-def raw(record: dict[str, Any]) -> str:
-    return record.get("raw_outcome") or record["outcome"]
-
-
-def works(record: dict[str, Any]) -> bool:
-    """The row's raw outcome is not a failure (PASS or SKIP): an XFAIL still fails, an XPASS works."""
-    return not OUTCOMES[raw(record)].is_failure
-
-
-def cause_of(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The record's cause, or (results older than causes) its own API in the call phase."""
-    if works(record):
-        return None
-    c = record.get("cause")
-    if isinstance(c, dict) and c.get("api"):
-        return {"api": str(c["api"]), "phase": str(c.get("phase") or "call"),
-                "evidence": str(c.get("evidence") or record.get("summary") or ""),
-                **({"reached_around": str(c["reached_around"])} if c.get("reached_around") else {})}
-    return {"api": record["api"], "phase": "call", "evidence": record.get("summary") or ""}
-
-
-def blocked(record: dict[str, Any]) -> bool:
-    c = cause_of(record)
-    return c is not None and c["phase"] != "call"
-
-
-def shown_outcome(record: dict[str, Any]) -> str:
-    """What happened to the row itself: its raw outcome, BLOCKED when another API failed first."""
-    return "BLOCKED" if blocked(record) and "BLOCKED" in OUTCOMES else raw(record)
-
-
-def diff_fields(record: dict[str, Any]) -> list[str]:
-    """The observation fields that differ, named for a reader: bytes, stride, shape, aliasing, ..."""
-    out = []
-    for d in record.get("diffs") or []:
-        path = str(d.get("path") or "")
-        if d.get("kind") == "approx":
-            name = "values"
-        elif _ALIAS.search(path):
-            name = "aliasing"
-        else:
-            name = re.sub(r"\[\d+\]", "", path.split(".")[-1]) or "value"
-        if name not in out:
-            out.append(name)
-    return sorted(out)
-
-
-def kind(record: dict[str, Any]) -> tuple[str, str]:
-    """(group, detail) of a row's own failure: what kind of difference its cause API showed."""
-    o = raw(record)
-    observed = record.get("observed") or {}
-    if OUTCOMES[o].junit == "error" and o != "ERROR":
-        return "crash", {"CRASH": "the process dies", "TIMEOUT": "the call hangs"}.get(o, o.lower())
-    if o == "MISSING":
-        return "error", "missing"
-    if "raises" in observed:
-        return "error", f"raises {observed['raises']}"
-    inner = _raised_inside(record)
-    if inner:           # a value that holds an exception: an error inside the result, not silent data
-        return "error", f"raises {inner}"
-    if o == "FAIL" and "value" in observed and silent_fields(record):
-        return "silent", "wrong data"      # one item per API: its rows' fields are listed by the item
-    if "blocked" in observed:
-        return "error", "fails before the row's own call"
-    return "error", o.lower()
-
-
-def _raised_inside(record: dict[str, Any]) -> str | None:
-    """The exception class a target observed inside its returned value where the oracle's did not raise."""
-    for d in record.get("diffs") or []:
-        t = d.get("target")
-        if isinstance(t, dict) and "raises" in t:
-            return str(t["raises"])
-        if str(d.get("path", "")).endswith(".raises") and d.get("oracle") == "<absent>":
-            return str(t)
-    return None
-
-
-def silent_fields(record: dict[str, Any]) -> list[str]:
-    """The result fields that differ in a call that returned (not an exception, not the kit's reading)."""
-    return [f for f in diff_fields(record) if f not in ("raises", "observe", "inputs", "call")]
+# Where each item is listed, in order: its tier (ranking.TIERS), or, when every row it breaks is on a
+# loading path the backend does not take, a last section of its own (shown, never ranked against the rest).
+SECTIONS = {**TIERS, "off_path": "Only on the loading path this backend does not take (not counted)"}
 
 
 @dataclass
@@ -119,10 +40,17 @@ class Cause:
     own: list[dict[str, Any]] = field(default_factory=list)       # rows failing in this API's own call
     blocked: list[dict[str, Any]] = field(default_factory=list)   # rows it blocks (input, read, chain)
     off_path: list[dict[str, Any]] = field(default_factory=list)  # rows on a path the backend does not take
+    also: list[str] = field(default_factory=list)                 # other APIs the same fault surfaces in
+    run_uses: dict[str, str] = field(default_factory=dict)        # every entry point and workload of the run
+    header: dict[str, Any] = field(default_factory=dict)          # the run's results.json header
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         return self.own + self.blocked
+
+    @property
+    def apis(self) -> list[str]:
+        return [self.api] + self.also
 
     @property
     def fields(self) -> list[str]:
@@ -131,12 +59,22 @@ class Cause:
         return sorted(count, key=lambda f: (-count[f], f))
 
     @property
+    def weight(self) -> Weight:
+        return weigh(self.api, self.own, self.blocked, self.run_uses)
+
+    @property
     def section(self) -> str:
-        return self.group if self.rows else "off_path"
+        return self.weight.tier if self.rows else "off_path"
 
     @property
     def title(self) -> str:
-        return f"wrong {', '.join(self.fields)}" if self.group == "silent" and self.fields else self.detail
+        if self.own and all(accepts_refused(r) for r in self.own):
+            what = "returns a value where PyTorch raises"
+        elif self.group == "silent" and self.fields:
+            what = f"wrong {', '.join(self.fields)}"
+        else:
+            what = self.detail
+        return what + (f" (the same fault also in {', '.join(self.also)})" if self.also else "")
 
     @property
     def key(self) -> str:
@@ -161,20 +99,40 @@ class Cause:
         same = Counter(cause_of(r)["evidence"] for r in self.rows)
         return min(same, key=lambda e: (-same[e], e)) if same else ""
 
+    def absorb(self, other: "Cause") -> None:
+        """Take in another item of the same root cause (its rows, and its APIs as ``also``)."""
+        self.own += other.own
+        self.blocked += other.blocked
+        self.off_path += other.off_path
+        self.also += [a for a in other.apis if a != self.api and a not in self.also]
 
-def causes(records: Iterable[dict[str, Any]]) -> list[Cause]:
-    """Every cause of the failing records, ranked: group order, then rows unblocked, then API name."""
-    items: dict[tuple[str, str, str], Cause] = {}
+    def rank_key(self) -> tuple:
+        return (list(SECTIONS).index(self.section), *self.weight.sort_key()[1:], -len(self.off_path),
+                self.api, self.detail)
+
+
+def kit_only(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failing rows that only check the kit's own error paths: listed, never an item."""
+    return sorted((r for r in records if cause_of(r) is not None and kit_error_path(r)), key=lambda r: r["id"])
+
+
+def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = None) -> list[Cause]:
+    """Every root cause of the failing records, ranked by what users lose (ranking.py)."""
+    records = list(records)
+    run_uses = universe(records)
+    items: dict[tuple[str, str, str, str], Cause] = {}
     pending: list[dict[str, Any]] = []
     for r in sorted(records, key=lambda r: r["id"]):
         c = cause_of(r)
-        if c is None:
+        if c is None or kit_error_path(r):
             continue
         if c["phase"] != "call":
             pending.append(r)
             continue
         g, d = kind(r)
-        item = items.setdefault((c["api"], g, d), Cause(c["api"], g, d))
+        # one API's silent rows split by tier: wrong bytes and wrong strides are different faults
+        t = row_tier(r) if g == "silent" else ""
+        item = items.setdefault((c["api"], g, d, t), Cause(c["api"], g, d, run_uses=run_uses, header=header or {}))
         (item.off_path if r.get("off_path") else item.own).append(r)
     by_api: dict[str, list[Cause]] = {}
     for item in items.values():
@@ -185,12 +143,18 @@ def causes(records: Iterable[dict[str, Any]]) -> list[Cause]:
         # another call); an API with no row of its own gets an item from its evidence.
         mine = sorted(by_api.get(api, []), key=lambda i: (i.group == "silent", list(GROUPS).index(i.group)))
         if not mine:
-            mine = [Cause(api, "error", "fails before the row's own call")]
-            items[(api, "error", mine[0].detail)] = mine[0]
+            mine = [Cause(api, "error", "fails before the row's own call", run_uses=run_uses, header=header or {})]
+            items[(api, "error", mine[0].detail, "")] = mine[0]
             by_api[api] = mine
         (mine[0].off_path if r.get("off_path") else mine[0].blocked).append(r)
-    return sorted(items.values(), key=lambda i: (list(SECTIONS).index(i.section), list(GROUPS).index(i.group),
-                                                 -len(i.rows), -len(i.off_path), i.api, i.detail))
+    ranked = sorted(items.values(), key=Cause.rank_key)
+    merged = []
+    for group in roots.merge(ranked, lambda i: i.own, lambda i: "silent" if i.group == "silent" else i.group):
+        first = group[0]
+        for other in group[1:]:
+            first.absorb(other)
+        merged.append(first)
+    return sorted(merged, key=Cause.rank_key)
 
 
 # -- entry-point verdicts ---------------------------------------------------------------------------
@@ -207,7 +171,8 @@ class Verdict:
 
     @property
     def judged_by(self) -> list[dict[str, Any]]:
-        return [r for r in (self.e2e or self.rows) if not r.get("off_path")]
+        # rows that only check the kit's own error paths say nothing about the entry point
+        return [r for r in (self.e2e or self.rows) if not r.get("off_path") and not kit_error_path(r)]
 
     @property
     def off_path(self) -> list[dict[str, Any]]:

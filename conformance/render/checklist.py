@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 from . import fixes as fixes_mod, loading_path
-from .causes import SECTIONS, Verdict
+from .causes import SECTIONS, Verdict, kit_only
 from .fixes import Fix
 from .model import Report, Run, anchor
 
@@ -77,16 +77,25 @@ def _fix_section(i: int, f: Fix) -> list[str]:
     c = f.cause
     eps = ", ".join(md_code(ep.title) for ep in c.entry_points()) or "none"
     own = f"{len(c.own)} failing in its own call" if c.own else "none of its own"
+    w = c.weight
     out = [f"##### {i}. {md_code(c.api)}: {md(c.title)}", "",
+           f"- **Weight:** {md(w.text())}"
+           + (f": {', '.join(md_code(t) for t in w.uses.values())}" if w.uses and not w.fresh and not w.guard else "")
+           + (f"; {md(w.note)}" if w.note else "") + ".",
            f"- **PyTorch:** {md(f.torch_does)}",
            f"- **{md(f.target)}:** {md(f.target_does)}",
-           f"- **A fix unblocks** {plural(len(c.rows), 'row')} ({own}, {len(c.blocked)} blocked by it) in {eps}"
+           # only_cause (compare.ONLY_CAUSE): rows a fix of this API alone makes pass (older records: its own rows)
+           f"- **A fix unblocks** {plural(sum(1 for r in c.rows if (r.get('cause') or {}).get('only_cause', r in c.own)), 'row')}"
+           f" whose only cause it is ({len(c.rows)} name it: {own}, {len(c.blocked)} blocked by it) in {eps}"
            + (f"; {len(c.off_path)} more on a loading path this backend does not take" if c.off_path else "") + ".",
            f"- **Example:** {case_link(f.example['id'])}; alone: {md_code(f.repro)}", ""]
     if f.snippet is not None:
         shows = ", ".join(f.snippet.shows)
-        out += [f"Run under the backend; the `{shows}` line{'s differ' if len(f.snippet.shows) > 1 else ' differs'} "
-                "from PyTorch's:", "", "```python", f.snippet.code.rstrip("\n").replace("```", "` ` `"), "```", ""]
+        run = (f" Save it as `snippet.py` and run it under the backend with {md_code(f.run_snippet)}"
+               if f.run_snippet else " Run it under the backend")
+        out += [f"{run.strip()}; the `{shows}` line{'s differ' if len(f.snippet.shows) > 1 else ' differs'} "
+                "from PyTorch's (`python snippet.py`):", "", "```python",
+                f.snippet.code.rstrip("\n").replace("```", "` ` `"), "```", ""]
     return out
 
 
@@ -111,11 +120,15 @@ def _run_section(report: Report, run: Run) -> list[str]:
     out += ["### Entry points", ""]
     verdicts = [v for v in report.verdicts(run) if v.state != "no cases" or v.entry.known]
     out += [_verdict_line(v) for v in verdicts] + [""]
-    fixes = fixes_mod.fixes(report.causes(run), run.label, _catalog_cases())
+    fixes = fixes_mod.fixes(report.causes(run), run.label, _catalog_cases(), run.header)
     if fixes:
         out += [f"### What to fix first ({plural(len(fixes), 'cause')})", "",
-                "Ranked: silent wrong data first, then crashes and hangs, then errors and missing APIs; within "
-                "each, the cause that unblocks the most rows first.", ""]
+                "Ranked by what users lose: silent wrong values, bytes or dtype first; then what makes an entry "
+                "point or a workload fail outright; then aliasing and copies; then strides and metadata no entry "
+                "point's result depends on; last, optional dtypes and attributes safetensors reads behind a guard. "
+                "Within each, the cause that unblocks the most entry points and workloads first (a broken "
+                "fresh-process `import safetensors.torch` counts as all of them), then the most rows. Rows that "
+                "show the same wrong result are one item, listing the APIs it surfaces in.", ""]
         n = 0
         for section, title in SECTIONS.items():
             mine = [f for f in fixes if f.cause.section == section]
@@ -125,6 +138,12 @@ def _run_section(report: Report, run: Run) -> list[str]:
             for f in mine:
                 n += 1
                 out += _fix_section(n, f)
+    kit = kit_only(run.cases.values())
+    if kit:
+        out += ["#### Not items: rows that only check the kit's own error paths", "",
+                f"{plural(len(kit), 'row')} failed while the kit was still building the bad input an entry point "
+                "must refuse, so the entry point's error path never ran: "
+                + ", ".join(f"{case_link(r['id'])} (blocked by {md_code(r['cause']['api'])})" for r in kit) + ".", ""]
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dtypes import DTYPES
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
-from .snippets import Snippet, generate, probe
+from .snippets import Snippet, exec_command, generate, probe
 from .sources import repro_command
 
 VALUE_CHARS = 120
@@ -28,6 +28,7 @@ class Fix:
     repro: str                       # the command that runs the example case alone under the target
     example: dict[str, Any]
     target: str                      # the target's name, for the reader
+    run_snippet: str | None = None   # the command that runs the snippet under the target (conformance exec)
 
     @property
     def key(self) -> str:
@@ -108,7 +109,7 @@ def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
     return contract, _short(r.get("summary"))
 
 
-def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
+def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, Any] | None = None) -> Fix:
     """The words and snippet of one cause, from the first of its own rows a snippet can be made for."""
     snippet = None
     example = c.example
@@ -124,7 +125,8 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any]) -> Fix:
     case = catalog_cases.get(example["id"])
     doc = getattr(case, "doc", "") if case is not None else ""
     torch_does, target_does = _words(c, example, doc)
-    return Fix(c, torch_does, target_does, snippet, repro_command(target, example["id"]), example, target)
+    run = exec_command(header if header is not None else c.header) if snippet is not None else None
+    return Fix(c, torch_does, target_does, snippet, repro_command(target, example["id"]), example, target, run)
 
 
 def _preference(r: dict[str, Any]) -> tuple:
@@ -134,5 +136,19 @@ def _preference(r: dict[str, Any]) -> tuple:
     return ("bytes" not in diff_fields(r), "float32" not in cid, "bfloat16" in cid, len(cid), cid)
 
 
-def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any]) -> list[Fix]:
-    return [fix(c, target, catalog_cases) for c in causes]
+def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any],
+          header: dict[str, Any] | None = None) -> list[Fix]:
+    """One fix per cause, ranked; causes whose snippets are identical are one fix (the higher ranked
+    takes the other's rows and APIs), so a reader never runs the same snippet for two items."""
+    out: list[Fix] = []
+    by_code: dict[str, Fix] = {}
+    for c in causes:
+        f = fix(c, target, catalog_cases, header)
+        first = by_code.get(f.snippet.code) if f.snippet is not None else None
+        if first is not None:
+            first.cause.absorb(f.cause)
+            continue
+        if f.snippet is not None:
+            by_code[f.snippet.code] = f
+        out.append(f)
+    return sorted(out, key=lambda f: f.cause.rank_key())

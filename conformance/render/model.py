@@ -217,7 +217,7 @@ class Report:
                 for st in self.entry_points(run)]
 
     def causes(self, run: Run) -> list[causes_mod.Cause]:
-        return causes_mod.causes(run.cases.values())
+        return causes_mod.causes(run.cases.values(), run.header)
 
     def all_entry_points(self) -> list[EntryPoint]:
         seen: dict[str, EntryPoint] = {}

@@ -109,6 +109,8 @@ def generate(record: dict[str, Any], case: Any, fields: list[str], group: str) -
         lines = _from_numpy(params, labels)
     elif api in ("torch.empty", "torch.zeros") and fn in ("empty_zero_size", "pread_zeros"):
         lines = _factory(api, params, labels)
+    elif record.get("module") == "replay":
+        return replay(record, labels, group)
     elif api.startswith("Tensor."):
         lines, labels = _tensor_call(api[len("Tensor."):], params, case, labels, group)
     if not lines or not labels:
@@ -196,6 +198,7 @@ def _factory(api: str, params: dict[str, Any], labels: list[str]) -> list[str] |
 _MODULE_ATTR = re.compile(r"^torch(\.[A-Za-z_]\w*)+$")
 _TENSOR_ATTR = re.compile(r"^Tensor\.([A-Za-z_]\w*)$")
 _TENSOR_DTYPE_CALL = re.compile(r"^Tensor\.([A-Za-z_]\w*)\(dtype\)$")
+_NO_MODULE = re.compile(r"ModuleNotFoundError|No module named")
 _MISSING = re.compile(r"AttributeError|has no attribute|has no torch\.|missing", re.I)
 
 
@@ -204,7 +207,9 @@ def probe(api: str, evidence: str) -> Snippet | None:
 
     A missing ``torch.X`` or ``Tensor.X`` (the evidence names an AttributeError) is looked up; a
     ``Tensor.m(dtype)`` is called with ``dtype=`` on a uint8 tensor. Anything else has no probe."""
-    if _MODULE_ATTR.match(api) and _MISSING.search(evidence):
+    if _MODULE_ATTR.match(api) and _NO_MODULE.search(evidence):
+        call = f"import {api}"        # a submodule the workload imports
+    elif _MODULE_ATTR.match(api) and _MISSING.search(evidence):
         call = f"_ = {api}"
     elif _TENSOR_ATTR.match(api) and _MISSING.search(evidence):
         call = f"_ = torch.zeros(4).{_TENSOR_ATTR.match(api).group(1)}"
@@ -213,3 +218,185 @@ def probe(api: str, evidence: str) -> Snippet | None:
     else:
         return None
     return Snippet("\n".join(["import torch"] + _guarded([call], [])) + "\n", ("raises",), "")
+
+
+SNIPPET_FILE = "snippet.py"
+_SITE_DIRS = ("site-packages", "dist-packages")
+
+
+def backend_path(header: dict[str, Any]) -> str | None:
+    """The folder the run put on the target's sys.path, from results.json's run header: its recorded
+    ``backend_path`` when there is one, else the folder holding the module ``import torch`` gave (none
+    for the oracle, or a module installed into site-packages, which any Python finds)."""
+    recorded = header.get("backend_path")
+    if isinstance(recorded, list):
+        recorded = recorded[0] if recorded else None
+    if isinstance(recorded, str) and recorded:
+        return recorded
+    env = header.get("target_env") or {}
+    module, file = str(env.get("module") or ""), str(env.get("file") or "")
+    if not module or not file or env.get("uses_real_torch") or module == "torch":
+        return None
+    from pathlib import PurePath
+    p = PurePath(file)
+    root = p.parent if p.name == "__init__.py" else p
+    for _ in module.split("."):
+        root = root.parent
+    return None if root.name in _SITE_DIRS else str(root)
+
+
+def exec_command(header: dict[str, Any], script: str = SNIPPET_FILE) -> str | None:
+    """``python -m conformance exec --target T [--backend-path D] -- python snippet.py`` for the run's target."""
+    import shlex
+    target = header.get("target") or (header.get("target_env") or {}).get("target")
+    if not target:
+        return None
+    path = backend_path(header)
+    return (f"python -m conformance exec --target {shlex.quote(str(target))}"
+            + (f" --backend-path {shlex.quote(path)}" if path else "") + f" -- python {shlex.quote(script)}")
+
+
+# -- replay rows: the recorded call, on inputs built the way the kit builds them ------------------------
+
+_CALL_INDEX = re.compile(r"^value\.calls\[(\d+)\]")
+_REPLAY_ID = re.compile(r"^replay\[([^-\]]+)-")
+
+
+def _recorded_call(model: str, entry: dict[str, Any], api: str):
+    """(recording, call) for a replayed call: the recording of ``model`` already on disk (never made here,
+    newest first) whose call of that index has that API and caller line; (None, None) when none has."""
+    try:
+        from ..catalog import _hf_models
+        from ..trace.store import Recording
+        folders = sorted((p for p in _hf_models.root().glob(f"trace-{model}_*") if (p / "trace.json").is_file()),
+                         key=lambda p: -p.stat().st_mtime)
+    except Exception:      # no transformers, no models folder: no snippet
+        return None, None
+    for folder in folders:
+        try:
+            rec = Recording(folder)
+            call = next((c for c in rec.calls if c.get("i") == entry.get("call")), None)
+        except Exception:  # an unreadable or older recording
+            continue
+        caller = call.get("caller") or {} if call else {}
+        if call and call.get("api", "").endswith(api.removeprefix("torch.")) \
+                and f"{caller.get('file', '?')}:{caller.get('line', '?')}" == entry.get("at"):
+            return rec, call
+    return None, None
+
+
+def _literal(enc: Any, tensors: list[dict[str, Any]]) -> str | None:
+    """Python source for a recorded argument; a tensor becomes ``x<n>`` (built before the call)."""
+    k = enc.get("k") if isinstance(enc, dict) else None
+    if k == "tensor":
+        tensors.append(enc)
+        return f"x{len(tensors) - 1}"
+    if k == "none":
+        return "None"
+    if k in ("bool", "int", "str"):
+        return repr(enc["v"])
+    if k == "float":
+        return repr(float.fromhex(enc["v"]))
+    if k in ("tuple", "list", "size"):
+        items = [_literal(x, tensors) if k != "size" else repr(x) for x in enc["v"]]
+        if any(i is None for i in items):
+            return None
+        body = ", ".join(items) + ("," if k == "tuple" and len(items) == 1 else "")
+        return f"({body})" if k == "tuple" else f"[{body}]" if k == "list" else f"torch.Size([{body}])"
+    if k in ("dtype", "memory_format", "layout"):
+        return f"torch.{enc['v']}"
+    if k == "device":
+        return f"torch.device({enc['v']!r})"
+    if k == "slice":
+        parts = [_literal(x, tensors) for x in enc["v"]]
+        return None if any(p is None for p in parts) else f"slice({', '.join(parts)})"
+    if k == "ellipsis":
+        return "..."
+    return None
+
+
+def _build_lines(name: str, spec: dict[str, Any], data: bytes) -> list[str] | None:
+    """``name`` built as the kit's replay builds it (conformance/trace/store.build_tensor): ``from_numpy`` of a
+    numpy view with the recorded strides (an offset through ``as_strided``). Its values are the recorded
+    bytes when they are few, else ``arange`` stand-ins of the same dtype and layout."""
+    d = DTYPES.get(spec["dtype"])
+    if d is None or d.numpy is None:
+        return None
+    shape, stride, offset = list(spec["shape"]), list(spec["stride"]), int(spec["offset"])
+    n = len(data) // d.storage_numpy.itemsize
+    if n <= MAX_ELEMENTS:
+        base = f'np.frombuffer(bytearray.fromhex("{data.hex()}"), dtype="{d.storage_numpy.str}")   # the recorded bytes'
+    else:
+        base = f'np.arange({n}).astype("{d.storage_numpy.str}")   # {n} stand-in values, the recorded layout'
+    item = d.storage_numpy.itemsize
+    lines = [f"{name}_storage = {base}"]
+    if offset == 0:
+        lines += [f"{name} = torch.from_numpy(np.lib.stride_tricks.as_strided({name}_storage, shape={tuple(shape)}, "
+                  f"strides={tuple(s * item for s in stride)}))"]
+    else:
+        lines += [f"{name} = torch.from_numpy({name}_storage).as_strided({shape}, {stride}, {offset})"]
+    return lines
+
+
+def replay(record: dict[str, Any], labels: list[str], group: str) -> Snippet | None:
+    """A snippet for a replay row: the first call whose result differs, with its recorded arguments and the
+    input layout (variant) it failed on, inputs built as the kit built them."""
+    m = _REPLAY_ID.match(record.get("id", ""))
+    path = next((str(d.get("path")) for d in record.get("diffs") or [] if _CALL_INDEX.match(str(d.get("path")))), "")
+    index = _CALL_INDEX.match(path)
+    if not m or not index or group == "crash":
+        return None
+    calls = ((record.get("observed") or {}).get("value") or {}).get("calls") or []
+    entry = calls[int(index.group(1))] if int(index.group(1)) < len(calls) else None
+    if not isinstance(entry, dict):
+        return None
+    rec, call = _recorded_call(m.group(1), entry, record.get("api", ""))
+    if call is None:
+        return None
+    tensors: list[dict[str, Any]] = []
+    args = [_literal(a, tensors) for a in call["args"]]
+    kwargs = {k: _literal(v, tensors) for k, v in call["kwargs"].items()}
+    if any(a is None for a in args) or any(v is None for v in kwargs.values()):
+        return None
+    from ..trace.store import relaid
+    build: list[str] = []
+    for i, spec in enumerate(tensors):
+        data = rec.blob(spec["blob"])
+        if entry.get("variant", "recorded") != "recorded":
+            try:
+                spec, data = relaid(spec, data, entry["variant"])
+            except ValueError:    # a layout variant this checkout's replay does not know
+                return None
+        lines = _build_lines(f"x{i}", spec, data)
+        if lines is None:
+            return None
+        build += lines
+    api = call["api"].removeprefix("torch.")
+    argv = ", ".join(list(args) + [f"{k}={v}" for k, v in kwargs.items()])
+    if api.startswith("Tensor.") and args:
+        method = api[len("Tensor."):]
+        expr = f"{args[0]}.{method}({', '.join(list(args[1:]) + [f'{k}={v}' for k, v in kwargs.items()])})"
+        if method == "__contains__" and len(args) == 2:
+            expr = f"{args[1]} in {args[0]}"
+    elif "." not in api or api.startswith("nn.functional."):
+        expr = f"torch.{api}({argv})"
+    else:
+        return None
+    labels = ["raises"] if group == "error" else [lb for lb in labels if lb in ("values", "stride", "shape", "dtype")]
+    if not labels:
+        return None
+    where = f"# call {call['i']} of {m.group(1)}'s forward pass ({entry.get('at')}), its inputs in the " \
+            f"{entry.get('variant', 'recorded')} layout"
+    show = ["ys = y if isinstance(y, (tuple, list)) else (y,)"]
+    for lb in labels:
+        if lb == "values":
+            show.append('print("values", [t.tolist() for t in ys])')
+        elif lb == "stride":
+            show.append('print("stride", [tuple(t.stride()) for t in ys])')
+        elif lb == "shape":
+            show.append('print("shape", [tuple(t.shape) for t in ys])')
+        elif lb == "dtype":
+            show.append('print("dtype", [t.dtype for t in ys])')
+    head = ["import numpy as np   # the kit builds replay inputs with from_numpy of a strided numpy view", where]
+    body = _guarded([f"y = {expr}"], []) if group == "error" else [f"y = {expr}"] + show
+    return Snippet("\n".join(["import torch"] + head + build + body) + "\n", tuple(labels), record["id"])
