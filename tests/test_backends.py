@@ -112,3 +112,17 @@ def test_mindtorch_v2_gate_fails_after_a_deliberate_regression(tmp_path, oracle_
     assert proc.returncode == 1, proc.stdout[-2000:]
     failed = {c["id"] for c in results["cases"] if c["outcome"] == "FAIL"}
     assert "empty_zero_size[int64-0]" in failed
+
+
+@pytest.mark.parametrize("wrong", ["root", "package"])
+def test_a_backend_path_one_folder_off_gets_the_right_one(tmp_path, monkeypatch, wrong):
+    """Pointing at the MindNLP checkout itself, or at mindtorch_v2/, names the folder meant (issue 22)."""
+    src = tmp_path / "mindnlp" / "src"
+    (src / "mindtorch_v2").mkdir(parents=True)
+    (src / "mindtorch_v2" / "__init__.py").write_text("")
+    monkeypatch.delenv(ENV_VAR, raising=False)
+    given = tmp_path / "mindnlp" if wrong == "root" else src / "mindtorch_v2"
+    with pytest.raises(BackendError) as e:
+        find_sources([str(given)])
+    assert f"point at {src}" in str(e.value) or f"point at its parent, {src}" in str(e.value), str(e.value)
+    assert find_sources([str(src)]) == str(src.resolve())

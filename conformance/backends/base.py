@@ -39,6 +39,11 @@ class Backend:
         """Make ``import torch`` (and ``import torch.<sub>``) resolve to this backend. Runs in the target."""
         raise NotImplementedError
 
+    def expectations_hint(self, path: str, how: str) -> str | None:
+        """One line when ``path`` is this backend's expectations file for other sources; ``how``: the
+        target process's own word on how ``import torch`` was answered (its hello)."""
+        return None
+
     def worker_args(self) -> list[str]:
         """Arguments that recreate this adapter in a worker process."""
         args = ["--target", self.name]

@@ -34,6 +34,9 @@ def find_sources(explicit: list[str]) -> str | None:
     for folder, why in candidate_dirs(explicit):
         if (Path(folder) / "mindtorch_v2" / "__init__.py").is_file():
             return str(Path(folder).resolve())
+        hint = near_miss(Path(folder))
+        if hint and (why == "--backend-path" or why.startswith(f"${ENV_VAR}")):     # what the user typed
+            raise BackendError(f"{folder} ({why}) is not the folder that contains mindtorch_v2/: {hint}")
         looked.append(f"{folder} ({why})")
     if importlib.util.find_spec("mindtorch_v2") is not None:
         return None
@@ -41,6 +44,15 @@ def find_sources(explicit: list[str]) -> str | None:
         "mindtorch_v2 not found. Looked for mindtorch_v2/__init__.py in: " + "; ".join(looked)
         + "; and for an installed mindtorch_v2 package. Point the kit at a MindNLP checkout's src/ "
         f"folder: export {ENV_VAR}=/path/to/mindnlp/src (or --backend-path /path/to/mindnlp/src).")
+
+
+def near_miss(folder: Path) -> str | None:
+    """What the user meant, when they pointed at the repository root or at mindtorch_v2/ itself."""
+    if folder.name == "mindtorch_v2" and (folder / "__init__.py").is_file():
+        return f"that is mindtorch_v2 itself; point at its parent, {folder.parent}"
+    if (folder / "src" / "mindtorch_v2" / "__init__.py").is_file():
+        return f"that is the repository root; point at {folder / 'src'}"
+    return None
 
 
 def available(explicit: list[str] | None = None) -> bool:
@@ -72,3 +84,14 @@ class MindtorchV2Backend(Backend):
         else:
             proxy.install()
             self.how = "mindtorch_v2._torch_proxy.install() (its own import hook)"
+
+    def expectations_hint(self, path: str, how: str) -> str | None:
+        proxy = "_torch_proxy.install()" in how
+        name = Path(path).name
+        if proxy and name == "expectations.txt" and Path(path).parent.name == "mindtorch_v2":
+            return (f"these sources ship mindtorch_v2/_torch_proxy.py, and {path} is for sources without it: "
+                    f"use {Path(path).with_name('expectations-torch-proxy.txt')}")
+        if not proxy and name == "expectations-torch-proxy.txt":
+            return (f"these sources have no mindtorch_v2/_torch_proxy.py, and {path} is for sources with it: "
+                    f"use {Path(path).with_name('expectations.txt')}")
+        return None
