@@ -2,13 +2,18 @@
 
     python benchmarks/verdicts.py mutants                      # every mutant of tests/mutants: precision
     python benchmarks/verdicts.py results out/results.json     # one run: outcomes, ranked causes, reach-arounds
+    python benchmarks/verdicts.py unseen --reports /tmp/e      # tests/mutants/unseen against its truth.py
 
 A mutant's cause precision is the share of its non-PASS rows whose cause names the API it breaks (the
 declaration in tests/test_mutants.py); tests/test_mutants.py requires all of them, this prints the table.
+``unseen`` does the same for the mutants of tests/mutants/unseen, whose ground truth is that folder's
+truth.py (written before looking at how the kit blames them); it reuses REPORTS/<mutant>/results.json where
+a run left one and runs the kit for the others.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import subprocess
 import sys
@@ -42,6 +47,51 @@ def mutants() -> None:
             print(f"{m.name:40} {m.api:22} {len(red):5} {own:5} {blocked:8} {len(right) / max(1, len(red)):9.1%}")
 
 
+def load_truth(path: Path) -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    spec = importlib.util.spec_from_file_location("unseen_truth", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TRUTH
+
+
+def names_api(cause_api: str, spellings: set[str]) -> bool:
+    from conformance.compare import same_api
+    return any(same_api(cause_api, s) for s in spellings)
+
+
+def precision(res: dict, spellings: set[str]) -> tuple[list[dict], list[dict]]:
+    """(red rows, red rows whose cause names one of ``spellings``)."""
+    red = [r for r in res["cases"] if r["raw_outcome"] not in ("PASS", "SKIP")]
+    return red, [r for r in red if names_api((r.get("cause") or {}).get("api", ""), spellings)]
+
+
+def unseen(truth_path: Path, reports: Path, show_wrong: int) -> None:
+    truth = load_truth(truth_path)
+    folder = truth_path.parent
+    print(f"{'mutant':34} {'kind':26} {'API it breaks':26} {'red':>5} {'right':>5} {'precision':>9}")
+    total_red = total_right = 0
+    per_mutant = []
+    for name, (kind, api, also) in truth.items():
+        out = reports / name
+        if not (out / "results.json").is_file():
+            run(f"module:{name}", out, "--backend-path", str(folder))
+        res = json.loads((out / "results.json").read_text())
+        red, right = precision(res, {api, *also})
+        total_red, total_right = total_red + len(red), total_right + len(right)
+        share = len(right) / len(red) if red else None
+        if share is not None:
+            per_mutant.append(share)
+        print(f"{name:34} {kind[:26]:26} {api:26} {len(red):5} {len(right):5} "
+              f"{'not caught' if share is None else f'{share:.1%}':>9}")
+        wrong = Counter((r.get("cause") or {}).get("api", "-") for r in red if r not in right)
+        for cause, n in wrong.most_common(show_wrong):
+            print(f"{'':36}{n:4} blamed on {cause}")
+    caught = len(per_mutant)
+    print(f"overall: {total_right}/{total_red} red rows name the deviating API = "
+          f"{total_right / max(1, total_red):.1%}; mutants caught {caught}/{len(truth)}; "
+          f"mutants at >= 90%: {sum(1 for s in per_mutant if s >= 0.9)}/{caught}")
+
+
 def results(path: str) -> None:
     data = json.loads(Path(path).read_text())
     cases = data["cases"]
@@ -69,8 +119,15 @@ def main() -> int:
     sub.add_parser("mutants")
     r = sub.add_parser("results")
     r.add_argument("path")
+    u = sub.add_parser("unseen")
+    u.add_argument("--truth", type=Path, default=REPO / "tests" / "mutants" / "unseen" / "truth.py")
+    u.add_argument("--reports", type=Path, required=True, help="where each mutant's run is (or goes): DIR/<mutant>/")
+    u.add_argument("--show-wrong", type=int, default=3, help="per mutant, the N most blamed wrong causes")
     args = ap.parse_args()
-    mutants() if args.what == "mutants" else results(args.path)
+    if args.what == "unseen":
+        unseen(args.truth, args.reports, args.show_wrong)
+    else:
+        mutants() if args.what == "mutants" else results(args.path)
     return 0
 
 

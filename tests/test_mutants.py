@@ -240,3 +240,72 @@ def test_expected_row_patterns():
     chosen, hits = expand(("*frombuffer*", "!frombuffer_error[*"), ids)
     assert "frombuffer_error[ragged-bfloat16]" not in chosen and len(chosen) == 4
     assert hits["!frombuffer_error[*"] == 1
+
+
+# -- unseen mutants (tests/mutants/unseen): kinds the kit was not built against, written before looking at how it
+# blames them. Their ground truth is that folder's truth.py; `python benchmarks/verdicts.py unseen --reports DIR`
+# measures cause precision on them. Here only: each has its ground truth, and each one the kit catches stays caught.
+UNSEEN = MUTANTS / "unseen"
+
+
+def _unseen_truth() -> dict[str, tuple[str, str, tuple[str, ...]]]:
+    spec = importlib.util.spec_from_file_location("unseen_truth", UNSEEN / "truth.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TRUTH
+
+
+UNSEEN_TRUTH = _unseen_truth()
+# One row each turned red when measured (kit at c83fa81): run alone with -k, so each check is one short run.
+UNSEEN_CAUGHT_BY = {
+    "mutant_layout_str": "save_bytes[bfloat16-0d]",
+    "mutant_tensor_device_cpu0": "device[bfloat16-scalar]",
+    "mutant_shape_tuple": "shape[bfloat16-transposed]",
+    "mutant_device_str_class": "device_compare[cpu-vs-cpu_0]",
+    "mutant_radd_float64": "transformers[albert-forward]",
+    "mutant_mul_inplace_out_of_place": "rust_from_file_private[shared-false-no-writeback-float32-mul_]",
+    "mutant_storage_nbytes_aligned": "storage_nbytes[float16-2x3]",
+    "mutant_storage_getitem_shifted": "rust_storage_getitem[24:40-middle]",
+    "mutant_clone_ignores_offset": "clone[float32-element-2-3]",
+    "mutant_transpose_copies": "clone[float32-transposed]",
+    "mutant_detach_copies": "load_model[missing-key-non-strict]",
+    "mutant_untyped_storage_copies": "clone[bfloat16-base]",
+    "mutant_view_shape_copies": "end_ptr[float32-transposed]",
+    "mutant_version_object": "rust_version[type]",
+    "mutant_device_function": "device[bfloat16-scalar]",
+    "mutant_load_state_dict_none": "module_load_state_dict[strict-false-all]",
+    "mutant_state_dict_clones": "load_model[missing-key-non-strict]",
+    "mutant_data_ptr_exit_float16": "save_bytes[float16]",
+}
+# No catalog row exercises these deviations yet (every row PASSes): coverage gaps, not attribution ones.
+UNSEEN_NOT_CAUGHT = {
+    "mutant_contains_skips_last": "the replay's __contains__ inputs never hold the element only at the end",
+    "mutant_copy_offset_view": "no case copies into a view with storage_offset() > 0 through Tensor.copy_",
+    "mutant_add_inplace_returns_copy": "no case checks that add_ returns self",
+    "mutant_tanh_strided_scrambled": "the replay's tanh inputs are contiguous",
+}
+
+
+def test_unseen_mutants_have_ground_truth():
+    on_disk = {p.stem for p in UNSEEN.glob("mutant_*.py")}
+    assert on_disk == set(UNSEEN_TRUTH), "every unseen mutant has its ground truth in truth.py, and vice versa"
+    assert set(UNSEEN_CAUGHT_BY) | set(UNSEEN_NOT_CAUGHT) == on_disk
+    assert not set(UNSEEN_CAUGHT_BY) & set(UNSEEN_NOT_CAUGHT)
+    for name, (kind, api, _also) in UNSEEN_TRUTH.items():
+        text = (UNSEEN / f"{name}.py").read_text()
+        assert text.rstrip().endswith("sys.modules[__name__] = torch"), name
+        doc = text.split('"""')[1]
+        assert api.rsplit(".", 1)[-1] in doc, f"{name}'s docstring does not name the API it breaks ({api})"
+        assert kind and api
+
+
+@pytest.mark.parametrize("name", sorted(UNSEEN_CAUGHT_BY))
+def test_unseen_mutant_is_caught(name, oracle, tmp_path):
+    row = UNSEEN_CAUGHT_BY[name]
+    if row.startswith(("transformers[", "replay[")) and not HAS_TRANSFORMERS:
+        pytest.skip("its row is a transformers step: needs transformers (pip install transformers==4.57.6)")
+    run = run_kit(f"module:{name}", tmp_path / "report", oracle.cache, "--backend-path", str(UNSEEN), "-k", row)
+    assert run.returncode == 1, f"exit code {run.returncode}:\n{run.output[-4000:]}"
+    cases = run.cases
+    assert row in cases, f"-k {row} did not select {row}: {sorted(cases)[:10]}"
+    assert cases[row]["outcome"] not in ("PASS", "SKIP"), f"{name} no longer turns {row} red: {cases[row]['summary']}"
