@@ -104,7 +104,16 @@ def _compare(args: argparse.Namespace) -> int:
 
     p = progress.compare(progress.load(args.old), progress.load(args.new), str(args.old), str(args.new))
     print(progress.text(p, limit=args.limit), end="")
+    if args.fail_on_new and p.newly_failing:
+        print(f"{len(p.newly_failing)} row(s) newly fail in {args.new} (--fail-on-new)", file=sys.stderr)
+        return 1
     return 0
+
+
+def _non_negative(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a count (0 or more): {text!r}")
+    return int(text)
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -196,7 +205,10 @@ def parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="what changed between two runs: rows fixed, newly failing, with another cause")
     cmp.add_argument("old", help="the earlier run: a report dir or its results.json")
     cmp.add_argument("new", help="the later run: a report dir or its results.json")
-    cmp.add_argument("--limit", type=int, default=None, help="list at most this many rows per kind of change")
+    from .render.progress import IDS_SHOWN
+    cmp.add_argument("--limit", type=_non_negative, default=IDS_SHOWN, metavar="N",
+                     help=f"name at most N rows per group of rows that changed the same way (default {IDS_SHOWN}; 0: all)")
+    cmp.add_argument("--fail-on-new", action="store_true", help="exit 1 when a row fails in NEW that did not in OLD")
     cmp.set_defaults(func=_compare)
 
     rec = sub.add_parser("record", help="record (or complete) the oracle cache, running no target")

@@ -10,7 +10,7 @@ An exact id wins over a prefix, and the longest prefix wins over shorter ones.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -30,6 +30,9 @@ class Entry:
     outcomes: tuple[str, ...]
     reason: str
     line: int
+    # The comment lines between the previous entry and this one (a heading such as "# BLOCKED by X: 3 rows"):
+    # a rewrite keeps them above what replaces this entry.
+    comments: tuple[str, ...] = field(default=(), compare=False)
 
     @cached_property
     def prefix(self) -> str | None:
@@ -64,10 +67,15 @@ def notes_of(text: str) -> list[str]:
     return out
 
 
+# The kit's own first lines of a file it rewrote (it writes them anew each time): not comments to keep.
+HEADER = ("# Expected failures of target ", "# Rewritten by `python -m conformance expectations")
+
+
 class Expectations:
-    def __init__(self, entries: list[Entry], path: str = "<none>"):
+    def __init__(self, entries: list[Entry], path: str = "<none>", trailing: tuple[str, ...] = ()):
         self.entries = entries
         self.path = path
+        self.trailing = trailing      # comment lines after the last entry
 
     @classmethod
     def empty(cls) -> "Expectations":
@@ -77,9 +85,14 @@ class Expectations:
     def parse(cls, text: str, path: str) -> "Expectations":
         entries: list[Entry] = []
         seen: dict[str, int] = {}
+        comments: list[str] = []
         for n, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
-            if not line or line.startswith("#"):
+            if line.startswith("#"):
+                if entries or not (line.startswith("## ") or line.startswith(HEADER)):   # not the notes, not the header
+                    comments.append(line)
+                continue
+            if not line:
                 continue
             parts = line.split(None, 2)
             if len(parts) < 3:
@@ -97,8 +110,9 @@ class Expectations:
             if pattern in seen:
                 raise ExpectationsError(f"{path}:{n}: {pattern!r} is already listed on line {seen[pattern]}")
             seen[pattern] = n
-            entries.append(Entry(pattern, names, reason.strip(), n))
-        return cls(entries, path)
+            entries.append(Entry(pattern, names, reason.strip(), n, tuple(comments)))
+            comments = []
+        return cls(entries, path, tuple(comments))
 
     @classmethod
     def load(cls, path: str | Path) -> "Expectations":

@@ -8,6 +8,7 @@ listed, so the caller can print it; new failures are taken in only when asked to
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -15,7 +16,12 @@ from .expectations import FORMAT, Entry, Expectations
 from .outcomes import EXPECTABLE
 
 MACHINE = "TRIAGE:"          # reasons starting with this were written by the kit, and it may rewrite them
-_BLOCKED = "blocked by "     # MACHINE + " blocked by <api>: ...": the cause api the reason was written for
+# A machine reason is "TRIAGE: [all N cases; e.g. ]blocked by <api>: <evidence>" (machine_reason writes it,
+# written_for reads the api back), or "TRIAGE: [all N cases; e.g. ]<evidence>" when the rows had no cause.
+_BLOCKED = "blocked by "
+_MACHINE_CAUSE = re.compile(re.escape(MACHINE) + r" (?:all \d+ cases; e\.g\. )?" + _BLOCKED + r"(.+?): ")
+# The kit's heading above the entries of one root cause: "# BLOCKED by torch.frombuffer: 172 rows".
+_HEADING = re.compile(r"# ([A-Z]+) (?:by|in) (.+): \d+ rows\Z")
 
 
 @dataclass(frozen=True)
@@ -51,16 +57,40 @@ def cause_api(record: dict[str, Any]) -> str | None:
 
 def written_for(reason: str) -> str | None:
     """The cause api a machine-written reason names (None: it names none, or a person wrote it)."""
-    body = reason[len(MACHINE):].strip() if is_machine(reason) else ""
-    if body.startswith(_BLOCKED) and ": " in body:
-        return body[len(_BLOCKED):].split(": ", 1)[0]
-    return None
+    m = _MACHINE_CAUSE.match(reason)
+    return m.group(1) if m else None
 
 
 def machine_reason(record: dict[str, Any], prefix: str = "") -> str:
-    evidence = " ".join((record.get("summary") or "").split())[:160] or "no detail"
+    # Cut, then stripped: the file keeps no trailing blank, so what is written is what is read back.
+    evidence = " ".join((record.get("summary") or "").split())[:160].rstrip() or "no detail"
     api = cause_api(record)
     return f"{MACHINE} {prefix}" + (f"{_BLOCKED}{api}: " if api else "") + evidence
+
+
+def _count_prefix(n: int) -> str:
+    return f"all {n} cases; e.g. " if n > 1 else ""
+
+
+def heading(outcome: str, api: str | None, rows: int) -> str:
+    return f"# {outcome} {'by' if outcome == 'BLOCKED' else 'in'} {api or '?'}: {rows} rows"
+
+
+def heading_cause(line: str) -> tuple[str, str | None] | None:
+    """(outcome, cause api) of a kit heading line; None for any other comment (a person's, kept as it is)."""
+    m = _HEADING.match(line)
+    return None if m is None else (m.group(1), None if m.group(2) == "?" else m.group(2))
+
+
+@dataclass
+class _Section:
+    """A run of entries under the comment lines above the first of them (a kit heading, a person's notes)."""
+    comments: list[str]
+    entries: list[tuple[str, tuple[str, ...], str]] = field(default_factory=list)   # (pattern, outcomes, reason)
+
+    @property
+    def cause(self) -> tuple[str, str | None] | None:
+        return next((c for c in map(heading_cause, self.comments) if c is not None), None)
 
 
 def _failing(raw: str) -> bool:
@@ -70,7 +100,9 @@ def _failing(raw: str) -> bool:
 def update(records: list[dict[str, Any]], old: Expectations, target: str, notes: Iterable[str] = (),
            catalog_ids: Iterable[str] | None = None) -> Update:
     """The new file text and what changed. ``catalog_ids``: every case the kit knows (default: those
-    that ran), so an entry also covering cases that did not run keeps covering them."""
+    that ran), so an entry also covering cases that did not run keeps covering them. Comment lines stay
+    above what replaces the entry they stood above; new entries go under the kit heading of their root
+    cause (made when there is none), and every kit heading's row count is counted again."""
     raw = {r["id"]: r for r in records}
     universe = set(catalog_ids) if catalog_ids is not None else set(raw)
     universe |= set(raw)
@@ -80,36 +112,70 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         if e is not None:
             decided.setdefault(id(e), []).append(cid)
     changes: list[Change] = []
-    out: list[tuple[str, tuple[str, ...], str]] = []     # (pattern, outcomes, reason), in file order
+    sections = [_Section([])]
     kept_not_run = 0
     for e in old.entries:
+        if e.comments:
+            sections.append(_Section(list(e.comments)))
         covered = decided.get(id(e), [])
         ran = [c for c in covered if c in raw]
         if not ran:
             kept_not_run += 1
-            out.append((e.pattern, e.outcomes, e.reason))
+            sections[-1].entries.append((e.pattern, e.outcomes, e.reason))
             continue
-        out.extend(_decide(e, covered, ran, raw, changes))
+        sections[-1].entries.extend(_decide(e, covered, ran, raw, changes))
+    if old.trailing:
+        sections.append(_Section(list(old.trailing)))
     covered_ids = {c for ids in decided.values() for c in ids}
     todo = {i for i, r in raw.items() if _failing(r["raw_outcome"]) and i not in covered_ids}
-    heading = None
+    under = {s.cause: s for s in sections if s.cause is not None}
     for pattern, outcome, rec, n in _new_entries(raw, todo, universe):
         cause = (outcome, cause_api(rec))
-        if cause != heading:           # new entries stand under their root cause
-            heading = cause
-            rows = sum(1 for i in todo if (raw[i]["raw_outcome"], cause_api(raw[i])) == cause)
-            out.append((f"# {outcome} {'by ' if outcome == 'BLOCKED' else 'in '}{cause[1] or '?'}: {rows} rows",
-                        (), ""))
-        reason = machine_reason(rec, f"all {n} cases; e.g. " if n > 1 else "")
-        out.append((pattern, (outcome,), reason))
+        if cause not in under:           # new entries stand under their root cause (its rows are counted below)
+            under[cause] = _Section([heading(outcome, cause[1], 0)])
+            sections.append(under[cause])
+        reason = machine_reason(rec, _count_prefix(n))
+        under[cause].entries.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
+    _recount(sections, raw, universe)
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
              f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
              *notes, ""]
-    width = max([len(p) for p, o, _ in out if o] + [10])
-    lines += [f"{p:<{width}}  {','.join(o):<8} {r}" if o else f"\n{p}" for p, o, r in out]
-    return Update("\n".join(lines) + "\n", changes, sum(1 for _, o, _ in out if o), kept_not_run)
+    width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
+    for s in sections:
+        lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
+        lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
+    return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept_not_run)
+
+
+def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str]) -> None:
+    """Each kit heading says how many rows its entries decide that fail as it says (a row that did not run
+    counts when its entry expects that outcome); a heading left with none is dropped."""
+    new = Expectations([Entry(p, o, r, n) for n, (p, o, r) in enumerate(
+        (e for s in sections for e in s.entries), 1)])
+    section_of = {n: s for n, s in enumerate((s for s in sections for _ in s.entries), 1)}
+    rows: dict[int, int] = {}
+    for cid in universe:
+        e = new.match(cid)
+        if e is None:
+            continue
+        s = section_of[e.line]
+        cause = s.cause
+        if cause is None:
+            continue
+        r = raw.get(cid)
+        if (cause[0] in e.outcomes) if r is None else ((r["raw_outcome"], cause_api(r)) == cause):
+            rows[id(s)] = rows.get(id(s), 0) + 1
+    for s in sections:
+        kept = []
+        for c in s.comments:
+            cause = heading_cause(c)
+            if cause is None:
+                kept.append(c)
+            elif rows.get(id(s)):
+                kept.append(heading(cause[0], cause[1], rows[id(s)]))
+        s.comments = kept
 
 
 def _decide(e: Entry, covered: list[str], ran: list[str], raw: dict[str, dict], changes: list[Change]):
@@ -128,7 +194,7 @@ def _decide(e: Entry, covered: list[str], ran: list[str], raw: dict[str, dict], 
             return []
         if not fixed and len(new_outcomes) == 1:
             now = new_outcomes.pop()
-            reason = machine_reason(raw[other[0]], f"all {len(other)} cases; e.g. " if len(other) > 1 else "")
+            reason = machine_reason(raw[other[0]], _count_prefix(len(other)))
             changes.append(Change("outcome changed", e.pattern, f"{'/'.join(e.outcomes)} -> {now} "
                                                                 f"(was: {e.reason}; now: {reason})"))
             return [(e.pattern, (now,), reason)]
@@ -160,7 +226,7 @@ def _refreshed(e: Entry, holding: list[dict], changes: list[Change]) -> str:
     now, was = cause_api(failing[0]), written_for(e.reason)
     if now is None or now == was:
         return e.reason
-    reason = machine_reason(failing[0], f"all {len(failing)} cases; e.g. " if len(failing) > 1 else "")
+    reason = machine_reason(failing[0], _count_prefix(len(failing)))
     changes.append(Change("cause changed", e.pattern, f"{was or 'no cause recorded'} -> {now} (reason refreshed: "
                                                       f"{reason})"))
     return reason

@@ -385,6 +385,56 @@ def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
     assert "### Since baseline" in (tmp_path / "out" / "checklist.md").read_text()
 
 
+def test_compare_groups_rows_that_changed_the_same_way_and_fails_on_new_when_asked(tmp_path):
+    from conformance.cli import USAGE
+    old, new = cause_sample(), copy.deepcopy(cause_sample())
+    moved = {"api": "Tensor.view(dtype)", "phase": "read", "evidence": "TypeError"}
+    for r in new["cases"]:
+        if r["id"].startswith("numpy["):
+            r["cause"] = moved                                          # three rows, one transition
+    res.write(tmp_path / "old" / "results.json", old)
+    res.write(tmp_path / "new" / "results.json", new)
+    out = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--fail-on-new")
+    assert out.returncode == 0, out.stdout + out.stderr              # nothing newly fails
+    assert ("  3 rows: BLOCKED by torch.frombuffer (input) -> BLOCKED by Tensor.view(dtype) (read): "
+            "numpy[float32 · int8 · uint8]") in out.stdout.splitlines()
+    assert "numpy[int8]: " not in out.stdout, "one line for the transition, not one per row"
+    assert _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--limit", "1").stdout.count(
+        "numpy[float32], ... and 2 more") == 1
+    # A row that newly fails: listed, and the exit code says so only with --fail-on-new.
+    new["cases"].append(rec("brand[new]", "torch.brand", "_view2torch", "FAIL", "differs"))
+    by_id = {r["id"]: r for r in new["cases"]}
+    by_id["numpy[int8]"]["cause"] = None
+    res.write(tmp_path / "new" / "results.json", new)
+    plain = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"))
+    assert plain.returncode == 0 and "newly failing (1 row):" in plain.stdout, plain.stdout
+    assert "cause changed (3 rows, 2 transitions):" in plain.stdout
+    strict = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--fail-on-new")
+    assert strict.returncode == 1 and strict.stdout == plain.stdout
+    assert "1 row(s) newly fail" in strict.stderr and "Traceback" not in strict.stderr
+    bad = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--limit", "-2")
+    assert bad.returncode == USAGE and len(bad.stderr.strip().splitlines()) == 1 and "--limit" in bad.stderr
+
+
+def test_the_gate_verdict_and_its_problems_open_the_page(tmp_path):
+    red = html.render(render.from_results([sample()]))
+    head = red[red.index('<header class="top">'):red.index("</header>")]
+    assert 'data-gate="fail"' in head and "<b>Gate fails</b>" in head
+    failing = sum(n for o, n in sample()["run"]["counts"].items() if OUTCOMES[o].is_failure and o != "XPASS")
+    assert f"{failing} rows fail that the expectations file does not list" in head
+    assert "1 row passes although the expectations file says it fails" in head
+    assert "stale entry &lt;script&gt;" in head, "the problem, escaped, on the first screen"
+    many = sample()
+    many["run"]["gate_problems"] = [f"problem {i}" for i in range(html.GATE_PROBLEMS_SHOWN + 3)]
+    page = html.render(render.from_results([many]))
+    assert "<summary>3 more</summary>" in page and "<li>problem 0</li>" in page
+    green = sample()
+    green["cases"] = [r for r in green["cases"] if not OUTCOMES[r["outcome"]].is_failure]
+    green["run"]["gate_problems"] = []
+    page = html.render(render.from_results([res.build(green["run"], green["cases"])]))
+    assert 'data-gate="pass"' in page and "<b>Gate passes</b>" in page
+
+
 def test_a_report_keys_runs_by_target_and_versions(tmp_path):
     a, b = sample("t", "1.0", "0.7.0"), sample("t", "1.0", "0.8.0")
     report = render.from_results([b, a])

@@ -202,9 +202,60 @@ def _evidence(report: Report, cases, catalog: Catalog) -> list[Evidence]:
     return list(blocks.values())
 
 
+GATE_PROBLEMS_SHOWN = 5   # the first screen lists this many gate problems; the rest open below them
+
+
+@dataclass
+class Gate:
+    """The gate's verdict on one run, as the run's exit status gave it, and why."""
+    passes: bool
+    reasons: list[str]           # what makes it fail besides the problems: rows that fail it, an interrupted run
+    problems: list[str]          # results.json run.gate_problems (a stale entry, a target that did not start, ...)
+
+    rows_fail: bool = False     # some rows fail the gate: the failing-rows table lists them
+
+    @property
+    def sentence(self) -> str:
+        if self.passes:
+            return "every row is as the expectations file says"
+        n = len(self.problems)
+        return "; ".join(self.reasons + ([f"{n} problem{'s' if n > 1 else ''}"] if n else []))
+
+    @property
+    def shown(self) -> list[str]:
+        return self.problems[:GATE_PROBLEMS_SHOWN]
+
+    @property
+    def more(self) -> list[str]:
+        return self.problems[GATE_PROBLEMS_SHOWN:]
+
+
+def _gate(run: Run) -> Gate:
+    counts = run.counts
+    failing = {o: n for o, n in counts.items() if OUTCOMES[o].is_failure and o != "XPASS"}
+    reasons = []
+    if failing:
+        n = sum(failing.values())
+        reasons.append(f"{n} row{'s' if n > 1 else ''} fail{'' if n > 1 else 's'} that the expectations file does "
+                       "not list (" + ", ".join(f"{k} {v}" for k, v in failing.items()) + ")")
+    if counts.get("XPASS"):
+        n = counts["XPASS"]
+        reasons.append(f"{n} row{'s' if n > 1 else ''} pass{'' if n > 1 else 'es'} although the expectations file "
+                       f"says {'they fail' if n > 1 else 'it fails'}")
+    if not run.cases:
+        reasons.append("no case ran")
+    if run.header.get("interrupted"):
+        reasons.append("the run was interrupted: only part of the catalog ran")
+    if run.header.get("partial"):
+        reasons.append("from a partial results.jsonl: the run did not finish")
+    problems = [str(g) for g in run.header.get("gate_problems") or []]
+    return Gate(not (reasons or problems), reasons, problems, bool(failing or counts.get("XPASS")))
+
+
 def _run_view(report: Report, run: Run, catalog: Catalog) -> dict[str, Any]:
     env = run.target_env or {}
-    return {"run": run, "env": env, "counts": run.counts, "verdicts": {v.entry.key: v for v in report.verdicts(run)},
+    return {"run": run, "env": env, "counts": run.counts, "gate": _gate(run),
+            "verdicts": {v.entry.key: v for v in report.verdicts(run)},
             "fixes": fixes_mod.fixes(report.causes(run), run.label, catalog.cases),
             "loading": loading_path.of(run.header), "loading_sentence": loading_path.sentence(run.header),
             "since": report.since.get(run.slug), "routes": _routes(run.header)}

@@ -82,17 +82,46 @@ def load(where: str | Path) -> dict[str, Any]:
     return res.load(results_path(where))
 
 
-def text(p: Progress, limit: int | None = None) -> str:
-    """The plain-text listing `compare` prints (and a red gate, for the rows that changed)."""
+def transitions(rows: list[Change]) -> list[tuple[str, str, list[str]]]:
+    """[(old, new, row ids)]: rows that went the same way, once, largest group first (then by the text)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in rows:
+        groups.setdefault((c.old, c.new), []).append(c.id)
+    return sorted(((o, n, ids) for (o, n), ids in groups.items()), key=lambda g: (-len(g[2]), g[0], g[1]))
+
+
+IDS_SHOWN = 8      # row ids `compare` names per transition unless told (--limit; 0 names them all)
+
+
+def _ids(ids: list[str], limit: int) -> str:
+    """Row ids, a case name once for its parameters: ``load[a · b], save[c]``; at most ``limit`` of them."""
+    shown = ids if limit <= 0 else ids[:limit]
+    out: list[tuple[str, list[str]]] = []
+    for cid in shown:
+        name, bracket, rest = cid.partition("[")
+        if bracket and rest.endswith("]") and out and out[-1][0] == name:
+            out[-1][1].append(rest[:-1])
+        elif bracket and rest.endswith("]"):
+            out.append((name, [rest[:-1]]))
+        else:
+            out.append((cid, []))
+    text = ", ".join(f"{n}[{' · '.join(ps)}]" if ps else n for n, ps in out)
+    return text + (f", ... and {len(ids) - len(shown)} more" if len(shown) < len(ids) else "")
+
+
+def text(p: Progress, limit: int = IDS_SHOWN) -> str:
+    """The plain-text listing `compare` prints: per kind of change, rows that changed the same way are one
+    line with their count (a single row keeps its own line, ``id: old -> new``)."""
     out = [f"{p.old_label} -> {p.new_label}: {p.summary()}"]
     for title, rows in (("fixed", p.fixed), ("newly failing", p.newly_failing), ("cause changed", p.cause_changed)):
         if not rows:
             continue
-        out.append(f"{title} ({len(rows)}):")
-        shown = rows if limit is None else rows[:limit]
-        out += [f"  {c.id}: {c.old} -> {c.new}" for c in shown]
-        if len(shown) < len(rows):
-            out.append(f"  ... and {len(rows) - len(shown)} more")
+        groups = transitions(rows)
+        out.append(f"{title} ({len(rows)} row{'s' if len(rows) > 1 else ''}"
+                   + (f", {len(groups)} transitions):" if len(groups) > 1 else "):"))
+        for old, new, ids in groups:
+            out.append(f"  {ids[0]}: {old} -> {new}" if len(ids) == 1 else
+                       f"  {len(ids)} rows: {old} -> {new}: {_ids(ids, limit)}")
     if p.only_old:
         out.append(f"({p.only_old} rows of the old run were not run in the new one)")
     return "\n".join(out) + "\n"

@@ -76,10 +76,72 @@
     if (el) { el.scrollIntoView(); }
   }
 
-  form.addEventListener("input", apply);
-  form.addEventListener("change", apply);
+  // The filters live in the URL hash as "#filters:outcome=FAIL,MISSING&known=new&run=r1&text=..." (only what
+  // differs from showing everything), so a reload or a shared link shows the same rows. A link to a row
+  // or section replaces it, as any link does; the form keeps its values.
+  var PREFIX = "filters:";
+  function boxes(name) { return Array.prototype.slice.call(form.querySelectorAll("input[name=" + name + "]")); }
+
+  function encoded() {
+    var parts = [];
+    ["outcome", "known"].forEach(function (name) {
+      var all = boxes(name);
+      var on = all.filter(function (b) { return b.checked; });
+      if (on.length !== all.length) {
+        parts.push(name + "=" + on.map(function (b) { return encodeURIComponent(b.value); }).join(","));
+      }
+    });
+    if (form.elements.run && form.elements.run.value) { parts.push("run=" + encodeURIComponent(form.elements.run.value)); }
+    if (form.elements.text.value.trim()) { parts.push("text=" + encodeURIComponent(form.elements.text.value)); }
+    return parts.length ? PREFIX + parts.join("&") : "";
+  }
+
+  function fromHash() {
+    var hash = window.location.hash.slice(1);
+    if (hash.indexOf(PREFIX) !== 0) { return false; }
+    var given = {};
+    hash.slice(PREFIX.length).split("&").forEach(function (kv) {
+      var at = kv.indexOf("=");
+      if (at > 0) { given[kv.slice(0, at)] = kv.slice(at + 1); }
+    });
+    ["outcome", "known"].forEach(function (name) {
+      var on = name in given ? given[name].split(",").map(decodeURIComponent) : null;
+      boxes(name).forEach(function (b) { b.checked = on === null || on.indexOf(b.value) >= 0; });
+    });
+    if (form.elements.run) { form.elements.run.value = given.run ? decodeURIComponent(given.run) : ""; }
+    form.elements.text.value = given.text ? decodeURIComponent(given.text) : "";
+    return true;
+  }
+
+  function remember() {
+    var state = encoded();
+    var current = window.location.hash.slice(1);
+    if (state === current || (!state && current.indexOf(PREFIX) !== 0)) { return; }  // an anchor stays
+    var url = window.location.href.split("#")[0] + (state ? "#" + state : "");
+    try { window.history.replaceState(null, "", url); } catch (e) { window.location.replace(url); }
+  }
+
+  // The sticky bars' heights, for scroll-margin-top (a link lands below them, not under them).
+  var nav = document.querySelector("nav");
+  function measure() {
+    var root = document.documentElement.style;
+    var navHeight = nav ? nav.getBoundingClientRect().height : 0;
+    form.style.top = navHeight + "px";
+    var sticky = window.getComputedStyle(form).position === "sticky";
+    root.setProperty("--nav", Math.ceil(navHeight + 8) + "px");
+    root.setProperty("--bars", Math.ceil(navHeight + (sticky ? form.getBoundingClientRect().height : 0) + 16) + "px");
+  }
+
+  function changed() { apply(); remember(); measure(); }
+  form.addEventListener("input", changed);
+  form.addEventListener("change", changed);
   form.addEventListener("submit", function (e) { e.preventDefault(); });
-  window.addEventListener("hashchange", reveal);
+  window.addEventListener("hashchange", function () {
+    if (fromHash()) { apply(); measure(); } else { reveal(); }
+  });
+  window.addEventListener("resize", measure);
+  var filtered = fromHash();
   apply();
-  reveal();
+  measure();
+  if (!filtered) { reveal(); }
 }());

@@ -1,0 +1,123 @@
+"""`python -m conformance expectations` round-trips its own output.
+
+A file the kit wrote from some results, rewritten from those very results, changes nothing: no change is
+listed (an entry's cause is read back from the reason the kit wrote, with or without its "all N cases;
+e.g." prefix) and the text is byte for byte the same, `# BLOCKED by ...` headings included. Hand-made
+results here; the real pyborch run's round trip is in tests/test_report_browser.py's module, which makes it.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance import results as res
+from conformance.expectations import Expectations
+from conformance.expectations_update import machine_reason, update, written_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def rec(i: str, raw: str, cause: str | None = None, summary: str = "it differs") -> dict:
+    r = {"id": i, "raw_outcome": raw, "outcome": raw, "module": "m", "summary": summary, "target": "t",
+         "api": "torch.x", "origin": "o"}
+    if cause:
+        r["cause"] = {"api": cause, "phase": "input", "evidence": summary}
+    return r
+
+
+# Three root causes over prefixes and exact ids; a summary whose 160-character cut ends on a blank.
+RESULTS = ([rec(f"load[{d}-{n}]", "BLOCKED", "torch.frombuffer") for d in ("f32", "bf16") for n in range(3)]
+           + [rec("save[f32]", "BLOCKED", "torch.frombuffer"), rec("save[bf16]", "PASS")]
+           + [rec(f"view[{d}]", "FAIL", "Tensor.view", "x" * 159 + " tail") for d in ("f32", "i8")]
+           + [rec("view[u8]", "PASS"), rec("size[0]", "MISSING", "torch.Size"), rec("ok[1]", "PASS")])
+CATALOG = [r["id"] for r in RESULTS]
+
+
+def first_file(records=RESULTS) -> str:
+    """The file as the kit writes it when it takes every failure in (`--accept-new` on an empty file)."""
+    return update(records, Expectations.empty(), "t", ["## a note"], catalog_ids=CATALOG).text
+
+
+def test_a_rewrite_from_the_same_results_changes_nothing_and_keeps_the_headings():
+    text = first_file()
+    assert "# BLOCKED by torch.frombuffer: 7 rows" in text and "# FAIL in Tensor.view: 2 rows" in text
+    assert any("all 6 cases; e.g. blocked by torch.frombuffer: " in line for line in text.splitlines())
+    again = update(RESULTS, Expectations.parse(text, "f"), "t", ["## a note"], catalog_ids=CATALOG)
+    assert [str(c) for c in again.changes] == []
+    assert again.text == text
+    assert not any(line != line.rstrip() for line in text.splitlines()), "no trailing blank to lose on reading"
+
+
+def test_the_cause_is_read_back_from_every_reason_the_kit_writes():
+    for r in RESULTS:
+        for prefix in ("", "all 12 cases; e.g. "):
+            assert written_for(machine_reason(r, prefix)) == (r.get("cause") or {}).get("api"), (r["id"], prefix)
+    assert written_for("person: blocked by torch.x: a note") is None, "a person's reason names no kit cause"
+
+
+def test_a_cause_that_really_changed_is_one_change_and_the_headings_follow():
+    text = first_file()
+    moved = [dict(r, cause={"api": "torch.asarray", "phase": "input", "evidence": "e"})
+             if r["id"].startswith("load[") else r for r in RESULTS]
+    up = update(moved, Expectations.parse(text, "f"), "t", catalog_ids=CATALOG)
+    assert [(c.kind, c.pattern) for c in up.changes] == [("cause changed", "load[*")]
+    assert "no cause recorded" not in str(up.changes[0])
+    assert "torch.frombuffer -> torch.asarray" in str(up.changes[0])
+    # The heading counts the rows that still fail as it says; the moved rows stand under it no more.
+    assert "# BLOCKED by torch.frombuffer: 1 rows" in up.text
+
+
+def test_headings_and_comments_stay_above_what_replaces_their_entries():
+    text = first_file()
+    text = text.replace("# MISSING in torch.Size: 1 rows", "# MISSING in torch.Size: 1 rows\n# a person's note")
+    fixed = [rec("size[0]", "PASS") if r["id"] == "size[0]" else r for r in RESULTS]
+    up = update(fixed, Expectations.parse(text, "f"), "t", catalog_ids=CATALOG)
+    assert [(c.kind, c.pattern) for c in up.changes] == [("fixed", "size[0]")]
+    assert "# MISSING in torch.Size" not in up.text, "a heading whose rows all pass goes"
+    assert "# a person's note" in up.text, "a comment a person wrote stays"
+    # A -k run (only view[f32] ran) keeps every heading and entry as it was.
+    partial = update([r for r in RESULTS if r["id"] == "view[f32]"], Expectations.parse(text, "f"), "t",
+                     ["## a note"], catalog_ids=CATALOG)
+    assert partial.changes == [] and partial.text == text
+
+
+def test_new_failures_join_the_heading_of_their_cause():
+    first = [r for r in RESULTS if r["id"] != "save[f32]"]
+    text = first_file(first)
+    assert "# BLOCKED by torch.frombuffer: 6 rows" in text
+    up = update(RESULTS, Expectations.parse(text, "f"), "t", catalog_ids=CATALOG)
+    assert [(c.kind, c.pattern) for c in up.changes] == [("new", "save[f32]")]
+    assert up.text.count("# BLOCKED by torch.frombuffer") == 1 and "# BLOCKED by torch.frombuffer: 7 rows" in up.text
+    section = up.text.split("# BLOCKED by torch.frombuffer: 7 rows\n", 1)[1].split("\n\n", 1)[0]
+    assert "save[f32]" in section
+
+
+def test_the_command_round_trips_a_file_it_wrote(tmp_path):
+    results = tmp_path / "results.json"
+    res.write(results, res.build({"target": "t", "gate_problems": [], "interrupted": False}, RESULTS))
+    exp = tmp_path / "exp.txt"
+    exp.write_text("")
+
+    def rewrite(*extra):
+        p = subprocess.run([sys.executable, "-m", "conformance", "expectations", "--results", str(results),
+                            "--file", str(exp), *extra], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        return p.stdout
+
+    assert "new: " in rewrite("--accept-new")
+    written = exp.read_bytes()
+    out = rewrite()
+    assert out.splitlines()[0].startswith("wrote ") and " 0 change(s)" in out, out
+    assert exp.read_bytes() == written
+
+
+@pytest.mark.parametrize("lines", [["# just a comment"], ["## a note only"]])
+def test_a_file_of_comments_only_keeps_them(lines):
+    text = "\n".join(lines) + "\n"
+    old = Expectations.parse(text, "f")
+    assert old.entries == []
+    up = update([rec("ok[1]", "PASS")], old, "t", [line for line in lines if line.startswith("## ")])
+    assert all(line in up.text for line in lines)
