@@ -80,10 +80,10 @@ def test_a_user_script_is_recorded_call_by_call_with_callers_and_layouts(recorde
     sliced = lin2["args"][0]
     assert sliced["shape"] == [2, 4] and sliced["stride"] == [12, 1] and sliced["offset"] == 1
     assert set(sliced) >= {"dtype", "blob", "align", "nbytes", "tid"}
-    # operators and methods are calls too; the print's .item() as well
+    # operators (as themselves: `/ 37` is __truediv__, not div) and methods are calls too; the print's .item() as well
     names = {c["api"] for c in rec.calls}
     assert {"torch.Tensor.transpose", "torch.Tensor.contiguous", "torch.Tensor.view", "torch.Tensor.__getitem__",
-            "torch.Tensor.div", "torch.Tensor.item", "torch.arange", "torch.linspace"} <= names
+            "torch.Tensor.__truediv__", "torch.Tensor.item", "torch.arange", "torch.linspace"} <= names
     # the bytes are content-addressed: each blob's name is its sha256
     import hashlib
     for p in (recorded / "blobs").glob("*.bin"):
@@ -133,11 +133,16 @@ def test_rebuilt_tensors_keep_strides_offset_and_alignment():
     assert t.data_ptr() % 64 == (40 + 5 * 4) % 64
     want = np.lib.stride_tricks.as_strided(np.frombuffer(base, "<f4")[5:], (3, 4), (4, 24))
     assert t.numpy().tobytes() == np.ascontiguousarray(want).tobytes()
-    for how in ("contiguous", "noncontiguous"):
+    strides = {"contiguous": [4, 1], "transposed": [1, 3], "stepped": [8, 2], "offset": [4, 1]}
+    for how in ("contiguous", "transposed", "stepped", "offset"):
         s2, d2 = relaid(spec, base, how)
         t2 = build_tensor(torch, s2, d2)
-        assert torch.equal(t2, t) and t2.is_contiguous() == (how == "contiguous")
+        assert torch.equal(t2, t) and t2.is_contiguous() == (how in ("contiguous", "offset"))
+        assert list(t2.stride()) == strides[how] and t2.storage_offset() == (3 if how == "offset" else 0)
         assert layout_of(s2, d2)["sha256"] == layout_of(spec, base)["sha256"]
+        # the way around a backend whose from_numpy of a strided array is wrong gives the same tensor
+        t3 = build_tensor(torch, s2, d2, flat=True)
+        assert torch.equal(t3, t) and list(t3.stride()) == strides[how]
 
 
 def test_the_oracle_must_replay_its_own_recording_byte_exactly(recorded, tmp_path):
@@ -247,6 +252,174 @@ def test_op_classes_and_tolerances():
     assert not rules.public("torch._C._set_grad_enabled") and rules.public("torch.Tensor.__add__")
 
 
+OPS_SCRIPT = """\
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+a = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+t = torch.tensor(a.T)
+x = 1.0 + t
+x += 2
+y = 2 * F.softmax(x.transpose(0, 1), -1)
+print(y.to(torch.float64).sum().item())
+"""
+
+
+@pytest.fixture(scope="module")
+def ops_recorded(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("trace-ops")
+    script = base / "ops.py"
+    script.write_text(OPS_SCRIPT)
+    proc = _trace(base / "rec", "--out", str(base / "rec"), "--", "python", str(script))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "replay on real torch: byte-exact" in proc.stdout, proc.stdout
+    return base / "rec"
+
+
+def test_reflected_and_in_place_operators_and_numpy_arrays_are_recorded_as_used(ops_recorded):
+    rec = Recording(ops_recorded)
+    apis = [c["api"] for c in rec.calls]
+    # 1.0 + t is Tensor.__radd__ (torch hands a TorchFunctionMode Tensor.add), x += 2 is __iadd__, 2 * y __rmul__
+    assert apis[:3] == ["torch.tensor", "torch.Tensor.__radd__", "torch.Tensor.__iadd__"], apis
+    assert "torch.Tensor.__rmul__" in apis and "torch.Tensor.add" not in apis and "torch.Tensor.add_" not in apis
+    (made,) = _calls(rec, "torch.tensor")
+    arr = made["args"][0]          # a.T: a strided numpy array, recorded with its strides
+    assert arr["k"] == "ndarray" and arr["shape"] == [4, 3] and arr["stride"] == [1, 4] and arr["dtype"] == "float32"
+    import torch
+
+    # replayed on real torch as the operator itself: the same bytes as recorded
+    for api in ("torch.tensor", "torch.Tensor.__radd__", "torch.Tensor.__iadd__", "torch.Tensor.__rmul__"):
+        obs = replay.isolated(Context(torch), rec, _calls(rec, api), reference=True)
+        assert obs["calls"][0]["variant"] == "recorded"
+    assert not hasattr(torch.Tensor.__radd__, "__wrapped__") and type(torch.Tensor.__radd__).__name__ == "method_descriptor"
+
+
+def test_every_op_that_takes_a_tensor_is_replayed_on_strided_layouts(ops_recorded):
+    rec = Recording(ops_recorded)
+    # t = torch.tensor(a.T) keeps a.T's strides: its recorded layout is the transposed one, not repeated
+    for api in ("torch.Tensor.__radd__", "torch.tensor"):
+        (call,) = _calls(rec, api)
+        assert replay.variants(api, call) == ["recorded", "contiguous", "stepped", "offset"], api
+    (soft,) = _calls(rec, "torch.nn.functional.softmax")     # x.transpose(0, 1) of that: C order again
+    assert replay.variants(soft["api"], soft) == ["recorded", "transposed", "stepped", "offset"]
+    one_d = {"api": "torch.tanh", "args": [{"k": "tensor", "shape": [5], "stride": [1], "offset": 0}], "kwargs": {}}
+    assert replay.variants("torch.tanh", one_d) == ["recorded", "stepped", "offset"]
+    assert replay.variants("torch.ones", {"api": "torch.ones", "args": [{"k": "int", "v": 3}], "kwargs": {}}) == ["recorded"]
+
+
+def _c_order(shape, itemsize=1):
+    return [itemsize * int(np.prod(shape[i + 1:])) for i in range(len(shape))]
+
+
+def _scrambling(real):
+    """An op as a backend that reads a non-contiguous input's storage in C order, whatever its strides
+    (mindtorch_v2 master's elementwise ops, softmax and .to(dtype) on transposed inputs)."""
+    import torch
+
+    def as_if_contiguous(x):
+        if not isinstance(x, torch.Tensor) or x.is_contiguous():
+            return x
+        return torch.as_strided(x, x.shape, _c_order(list(x.shape)), x.storage_offset())
+
+    return lambda *args, **kwargs: real(*[as_if_contiguous(a) for a in args], **kwargs)
+
+
+def test_an_elementwise_op_scrambled_on_transposed_inputs_fails_its_own_row(ops_recorded, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    rec = Recording(ops_recorded)
+    calls = _calls(rec, "torch.nn.functional.softmax")
+    oracle = replay.isolated(Context(torch), rec, calls, reference=True)
+    monkeypatch.setattr(F, "softmax", _scrambling(F.softmax))
+    target = replay.isolated(Context(torch), rec, calls, reference=False)
+    differ = {o["variant"] for o, t in zip(oracle["calls"], target["calls"]) if o != t}
+    assert differ == {"transposed", "stepped"}, differ     # its recorded input is C-ordered: only variants show it
+
+
+def test_torch_tensor_of_a_strided_array_that_ignores_the_strides_fails_its_row(ops_recorded, monkeypatch):
+    import torch
+
+    rec = Recording(ops_recorded)
+    calls = _calls(rec, "torch.tensor")
+    oracle = replay.isolated(Context(torch), rec, calls, reference=True)
+    real = torch.tensor
+
+    def ignoring_strides(a, **kwargs):     # reads the array's memory in C order (mindtorch_v2 master)
+        if isinstance(a, np.ndarray) and not a.flags.c_contiguous:
+            a = np.lib.stride_tricks.as_strided(a, a.shape, _c_order(a.shape, a.itemsize))
+        return real(a, **kwargs)
+    monkeypatch.setattr(torch, "tensor", ignoring_strides)
+    target = replay.isolated(Context(torch), rec, calls, reference=False)
+    differ = {o["variant"] for o, t in zip(oracle["calls"], target["calls"]) if o != t}
+    assert differ == {"recorded", "stepped"}, differ        # a.T as recorded, and a stepped array
+
+
+def test_inputs_a_scrambling_from_numpy_builds_wrong_are_built_around_it(ops_recorded, monkeypatch):
+    """A from_numpy that reads a strided array in C order (mindtorch_v2 master) would block every row with a
+    transposed input; the kit builds it with as_strided over the flat storage instead, and says so."""
+    import torch
+
+    rec = Recording(ops_recorded)
+    real = torch.from_numpy
+
+    def scrambling(a):
+        t = real(np.ascontiguousarray(a))
+        return t if a.flags.c_contiguous else t.view(-1).as_strided(a.shape, [s // a.itemsize for s in a.strides])
+    monkeypatch.setattr(torch, "from_numpy", scrambling)
+    calls = _calls(rec, "torch.nn.functional.softmax")
+    ctx = Context(torch)
+    obs = replay.isolated(ctx, rec, calls, reference=False)
+    assert all(i["observed"] == i["expected"] for i in ctx.inputs)
+    assert ctx.around and ctx.around[0].startswith("torch.from_numpy: ") and "as_strided" in ctx.around[0]
+    monkeypatch.setattr(torch, "from_numpy", real)
+    assert obs == replay.isolated(Context(torch), rec, calls, reference=True)
+
+
+def test_the_chain_lists_every_divergence_in_order_and_blames_the_first(recorded, monkeypatch):
+    import torch
+    import torch.nn.functional as F
+
+    rec = Recording(recorded)
+    real_gelu, real_linear = F.gelu, F.linear
+    monkeypatch.setattr(F, "gelu", lambda x, approximate="none": real_gelu(x, approximate=approximate) * 1.01)
+    # wrong only on a strided input: the second linear (line 11), fed a slice of a later view
+    monkeypatch.setattr(F, "linear", lambda x, w, b=None: real_linear(x, w, b) * (1.0 if x.is_contiguous() else -1.0))
+    ctx = Context(torch)
+    obs = replay.chained(ctx, rec, rec.calls, reference=False)
+    listed = ctx.display["diverging_calls"]
+    assert [(d["api"], d["at"]) for d in listed] == [("torch.nn.functional.gelu", f"my_script.py:{GELU_LINE}"),
+                                                     ("torch.nn.functional.linear", "my_script.py:11")]
+    assert ctx.display["n_diverging"] == 2 and [d["call"] for d in listed] == sorted(d["call"] for d in listed)
+    assert obs["first_divergence"]["api"] == ctx.cause["api"] == "torch.nn.functional.gelu"
+    where = ctx.display["where"]
+    assert where.startswith(f"first divergence: call {listed[0]['call']} torch.nn.functional.gelu at my_script.py:{GELU_LINE}")
+    assert "then 1 more: torch.nn.functional.linear at my_script.py:11 (values)" in where
+    assert "2 divergences" in ctx.cause["evidence"]
+
+
+def test_right_values_in_other_strides_go_on_as_the_target_made_them(recorded, monkeypatch):
+    """A stride-only divergence (transpose handing back a contiguous copy) is listed, and the target's own
+    value goes on: what later calls make of that layout is what the target's forward pass would see."""
+    import torch
+
+    rec = Recording(recorded)
+    real = torch.Tensor.transpose
+    monkeypatch.setattr(torch.Tensor, "transpose", lambda self, *a: real(self, *a).clone(memory_format=torch.contiguous_format))
+    ctx = Context(torch)
+    replay.chained(ctx, rec, rec.calls, reference=False)
+    (only,) = ctx.display["diverging_calls"]
+    assert only["api"] == "Tensor.transpose" and only["kind"] == "stride" and only["at"] == "my_script.py:8"
+    assert only["stand_in"].startswith("none: the target's value")
+
+
+def test_where_line_counts_a_divergence_repeated_layer_after_layer_once():
+    d = [{"call": i, "api": api, "at": at, "kind": "values", "detail": "d"} for i, (api, at) in
+         enumerate([("a", "f.py:1"), ("b", "f.py:2"), ("c", "f.py:3"), ("b", "f.py:2")])]
+    assert replay.where_line(d) == "first divergence: call 0 a at f.py:1: d; then 3 more: b at f.py:2 (values) x2, c at f.py:3 (values)"
+
+
 # -- with transformers: the three tiny models ----------------------------------------------------------------
 
 @needs_transformers
@@ -275,7 +448,8 @@ def test_oracle_replays_every_model_byte_exactly(oracle):
         elif "against_recording" in shown:
             assert shown["exact"] is True, c["id"]
     ids = {c["id"] for c in cases}
-    assert {"replay[albert-Tensor.reshape-float32-4d]", "replay[gpt2-chained]"} <= ids
+    assert {"replay[albert-Tensor.reshape-float32-4d]", "replay[gpt2-chained]", "replay[gpt2-masked-chained]",
+            "replay[albert-Tensor.__radd__-float32-3d]", "replay[bert-torch.tensor-int64-2d]"} <= ids
 
 
 @needs_transformers
@@ -295,6 +469,10 @@ def test_pyborch_chain_names_a_first_divergence_at_a_transformers_line(oracle, t
         (call,) = [c for c in rec.calls if c["i"] == first["call"]]
         assert first["at"] == replay.caller_of(call) and first["at"].startswith("transformers/")
         assert f"first divergence: call {first['call']} {first['api']} at {first['at']}" in chain["summary"]
+        # the chain went on past it: every divergence listed in call order, the first one first
+        listed = chain["observed"]["display"]["diverging_calls"]
+        assert listed[0]["call"] == first["call"] and [d["call"] for d in listed] == sorted(d["call"] for d in listed)
+        assert chain["observed"]["display"]["n_diverging"] == len(listed) > 1, model
     # the first diverging op of a chain diverges in isolation too, as a row of its own API
     contains = cases["replay[albert-Tensor.__contains__-int64-2d]"]
     assert contains["outcome"] in ("MISSING", "FAIL") and contains["cause"]["api"] == "Tensor.__contains__"

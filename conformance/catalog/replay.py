@@ -7,12 +7,14 @@ are replayed here, on this process's torch, from the recording's plain files (js
 backend that cannot import transformers still learns which ops of the forward pass it gets wrong:
 
 ``replay[<model>-<name>-<dtype>-<rank>d]``  isolated: every call of one (name, dtype, rank) signature
-        (up to four), fed its recorded inputs with their strides, storage offset and alignment; layout-
-        sensitive ops also on contiguous and non-contiguous copies. Float math within a tolerance
+        (up to four, from both forward passes), fed its recorded inputs with their strides, storage offset
+        and alignment, then the same values contiguous, transposed, stepped and offset. Float math within a tolerance
         scaled to the output's magnitude, everything else byte for byte (``conformance/trace/rules.py``).
 ``replay[<model>-chained]``  the whole forward pass, each call fed the target's own earlier outputs;
-        observes the first call whose output diverges beyond its tolerance, with the caller's file and
-        line, and names it as the row's cause.
+        every call whose output diverges beyond its tolerance is listed in order with its caller's file and
+        line (torch's value stands in for it, so the chain goes on), and the first is the row's cause.
+``replay[<model>-masked-chained]``  the same for a second forward pass, a padded batch of two with its
+        attention mask, made tensors by transformers' BatchEncoding from numpy arrays, as users call it.
 ``replay[<model>-torch-attributes]``  the dtypes, constants and flags the workload read from ``torch``.
 
 A recording of your own script (``python -m conformance trace -- python my_script.py``) becomes cases too
@@ -69,11 +71,14 @@ def _isolated(torch, ctx, model: str, name: str, dtype: str, rank: int):
     return engine.isolated(ctx, rec, calls, _is_real_torch(torch))
 
 
-def _chained(torch, ctx, model: str):
+def _chained(torch, ctx, model: str, phase: str = signatures.PHASE):
     rec = _recording(model)
     if isinstance(rec, dict):
         return rec
-    obs = engine.chained(ctx, rec, signatures.forward_calls(rec.calls), _is_real_torch(torch))
+    calls = signatures.forward_calls(rec.calls, phase)
+    if not calls:
+        return {NOT_IN_THIS_ENVIRONMENT: f"the recording of {model} has no {phase} pass (made by an older recorder)"}
+    obs = engine.chained(ctx, rec, calls, _is_real_torch(torch))
     listed = {(n, d, r) for n, d, r, *_ in SIGNATURES.get(model, [])}
     unlisted = sorted(f"{n}-{d}-{r}d" for n, d, r in signatures.by_signature(rec.calls) if (n, d, r) not in listed)
     if unlisted:        # replayed in this chain, but without an isolated case of their own
@@ -110,6 +115,9 @@ def _register() -> None:
                                               dtype=dtype, rank=rank)],
                  name="replay", tolerance=tol, timeout=TIMEOUT)(_isolated)
         case(f"forward pass of {model} (chained replay)", _origin(model), [param(f"{model}-chained", model=model)],
+             name="replay", timeout=TIMEOUT)(_chained)
+        case(f"forward pass of {model} with an attention mask (chained replay)", _origin(model),
+             [param(f"{model}-masked-chained", model=model, phase=signatures.MASKED_PHASE)],
              name="replay", timeout=TIMEOUT)(_chained)
         case("torch module attributes", _origin(model), [param(f"{model}-torch-attributes", model=model)],
              name="replay", timeout=TIMEOUT)(_attributes)

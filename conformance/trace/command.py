@@ -29,7 +29,7 @@ def summary(folder: Path, seconds: float | None = None) -> str:
     rec = Recording(folder)
     calls = rec.calls
     phases = Counter(c["phase"] for c in calls)
-    sigs = signatures.by_signature(calls, signatures.replayed_phase(calls) or "forward")
+    sigs = signatures.by_signature(calls, signatures.replayed_phases(calls) or ("forward",))
     blocked = Counter(f"{rules.short_name(c['api'])}: {rules.not_replayable(c)}" for c in calls
                       if rules.not_replayable(c))
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

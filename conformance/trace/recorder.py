@@ -10,6 +10,12 @@ is off while it handles a call), so each record is a call the workload's own cod
 made. Beside it, ``torch`` itself becomes a recording module subclass for the run: the dtypes,
 constants and flags read from it, which no TorchFunctionMode sees, are listed with their values.
 
+Operators torch implements in C dispatch to the mode under their method's name (``1.0 + t`` arrives
+as ``Tensor.add``, ``t += 1`` as ``Tensor.add_``); for the run, each of them is a Python method that
+dispatches under its own name instead (``Tensor.__radd__``, ``Tensor.__iadd__``), so replay calls the
+operator the workload used. A numpy array argument (``torch.tensor(ndarray)``) is recorded with its
+strides like a tensor.
+
 Each call gets its caller: the nearest frame outside torch and this package.
 """
 from __future__ import annotations
@@ -24,9 +30,10 @@ import types
 from pathlib import Path
 from typing import Any
 
+from ..dtypes import DTYPES
 from .store import SCHEMA, write_blob
 
-RECORDER_VERSION = "1"
+RECORDER_VERSION = "2"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -75,12 +82,35 @@ class Recorder:
         shape, stride, offset = list(t.shape), list(t.stride()), int(t.storage_offset())
         reach = 0 if t.numel() == 0 else 1 + sum((s - 1) * st for s, st in zip(shape, stride))
         nbytes = (offset + reach) * item
-        storage = t.untyped_storage()
+        try:
+            storage = t.untyped_storage()
+        except (NotImplementedError, RuntimeError) as e:     # a torch.vmap (functorch) wrapper has no storage
+            return {**enc, "k": "opaque", "type": f"tensor({type(e).__name__})",
+                    "reason": f"a tensor without storage (inside torch.vmap): {str(e)[:80]}"}
         raw = torch.empty(0, dtype=torch.uint8).set_(storage, 0, (storage.nbytes(),)) if storage.nbytes() else None
         data = b"" if raw is None or nbytes == 0 else raw[:nbytes].numpy().tobytes()
         return {**enc, "dtype": name, "shape": shape, "stride": stride, "offset": offset,
                 "blob": write_blob(self.out, data), "nbytes": nbytes,
                 "align": storage.data_ptr() % 64, "data_ptr_align": t.data_ptr() % 64}
+
+    def ndarray(self, a: Any) -> dict[str, Any]:
+        """A numpy array as its storage bytes, from the lowest to the highest element it reaches."""
+        import ctypes
+
+        import numpy as np
+        name = next((n for n in self.dtype_names.values() if DTYPES[n].numpy and np.dtype(DTYPES[n].numpy) == a.dtype),
+                    None)
+        item = a.itemsize
+        if name is None or any(st % item for st in a.strides):
+            return {"k": "opaque", "type": f"numpy.ndarray({a.dtype})",
+                    "reason": "only numpy arrays of the kit's dtypes, with whole-element strides, are replayed"}
+        shape, stride = [int(n) for n in a.shape], [int(st) // item for st in a.strides]
+        lo = sum((n - 1) * st for n, st in zip(shape, stride) if st < 0) if a.size else 0
+        hi = sum((n - 1) * st for n, st in zip(shape, stride) if st > 0) if a.size else -1
+        start = a.ctypes.data + lo * item
+        data = ctypes.string_at(start, (hi - lo + 1) * item) if a.size else b""
+        return {"k": "ndarray", "dtype": name, "shape": shape, "stride": stride, "offset": -lo,
+                "blob": write_blob(self.out, data), "nbytes": len(data), "align": start % 64}
 
     def value(self, v: Any) -> dict[str, Any]:
         torch = self.torch
@@ -88,6 +118,8 @@ class Recorder:
             return {"k": "none"}
         if isinstance(v, torch.Tensor):
             return self.tensor(v)
+        if type(v).__module__ == "numpy" and type(v).__name__ == "ndarray":
+            return self.ndarray(v)
         if isinstance(v, bool):
             return {"k": "bool", "v": v}
         if isinstance(v, int):
@@ -196,6 +228,49 @@ def make_mode(rec: Recorder):
     return RecordingMode()
 
 
+# -- operators under their own names ------------------------------------------------------------------
+
+# Tensor operators torch implements in C: they reach a TorchFunctionMode as the method they call
+# (``__radd__`` as ``add``, ``__iadd__`` as ``add_``). The ones torch writes in Python (``__rsub__``,
+# ``__rpow__``, ``__rtruediv__``, ...) already arrive under their own names.
+OPERATORS = ("__add__", "__radd__", "__iadd__", "__sub__", "__isub__", "__mul__", "__rmul__", "__imul__",
+             "__truediv__", "__itruediv__", "__idiv__", "__floordiv__", "__ifloordiv__", "__mod__", "__imod__",
+             "__matmul__", "__pow__", "__and__", "__rand__", "__iand__", "__or__", "__ror__", "__ior__",
+             "__xor__", "__rxor__", "__ixor__", "__lshift__", "__ilshift__", "__rshift__", "__irshift__",
+             "__neg__", "__pos__", "__abs__", "__invert__")
+
+
+def name_operators(torch: Any) -> Any:
+    """Make each C operator of ``torch.Tensor`` a Python method that dispatches under its own name while
+    a mode is on (and calls the C one otherwise). Returns a function that restores them."""
+    from torch.overrides import handle_torch_function, has_torch_function
+
+    saved: dict[str, Any] = {}
+
+    def make(name: str, c_method: Any) -> Any:
+        def method(*args: Any, **kwargs: Any) -> Any:
+            if has_torch_function(args):
+                return handle_torch_function(method, args, *args, **kwargs)
+            return c_method(*args, **kwargs)
+        method.__name__, method.__qualname__, method.__module__ = name, f"Tensor.{name}", "torch"
+        return method
+
+    for name in OPERATORS:
+        c_method = getattr(torch.Tensor, name, None)
+        if c_method is None or isinstance(c_method, types.FunctionType):
+            continue        # absent, or written in Python (it dispatches under its own name already)
+        saved[name] = torch.Tensor.__dict__.get(name)
+        setattr(torch.Tensor, name, make(name, c_method))
+
+    def restore() -> None:
+        for name, old in saved.items():
+            if old is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, old)
+    return restore
+
+
 # -- module attributes ---------------------------------------------------------------------------------
 
 def watch_attributes(rec: Recorder) -> Any:
@@ -244,10 +319,17 @@ def _describe_attr(torch: Any, v: Any, rec: Recorder) -> dict[str, Any]:
 # -- workloads -------------------------------------------------------------------------------------------
 
 INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1]]    # the transformers_e2e forward input
+# A padded batch of two, as a tokenizer hands it over (numpy arrays made tensors by transformers' own
+# BatchEncoding), passed with its attention mask: the masking code runs, and torch.tensor(ndarray).
+MASKED_INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1], [2, 17, 42, 7, 99, 0, 0, 0]]
+ATTENTION_MASK = [[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 1, 0, 0, 0]]
+MASKED_PHASE = "forward-masked"
 
 
 def run_model(rec: Recorder, model: str, mode: Any) -> dict[str, Any]:
-    """from_pretrained of a tiny model of the transformers module, then a forward pass in eval mode."""
+    """from_pretrained of a tiny model of the transformers module, then two forward passes in eval mode:
+    ``forward`` (input ids only) and ``forward-masked`` (a padded batch with its attention mask)."""
+    import numpy as np
     torch = rec.torch
     from ..catalog import _hf_models
 
@@ -270,6 +352,14 @@ def run_model(rec: Recorder, model: str, mode: Any) -> dict[str, Any]:
         with torch.no_grad():
             m(input_ids=ids)
         timings["forward"] = time.perf_counter() - start
+        rec.phase = MASKED_PHASE
+        start = time.perf_counter()
+        batch = transformers.BatchEncoding({"input_ids": np.array(MASKED_INPUT_IDS, dtype=np.int64),
+                                            "attention_mask": np.array(ATTENTION_MASK, dtype=np.int64)},
+                                           tensor_type="pt")
+        with torch.no_grad():
+            m(**batch)
+        timings[MASKED_PHASE] = time.perf_counter() - start
     return {"transformers": transformers.__version__, "model_files": _hf_models.key(), "seconds": timings}
 
 
@@ -308,9 +398,11 @@ def main(argv: list[str] | None = None) -> int:
     rec = Recorder(torch, torch_dir, out)
     mode = make_mode(rec)
     restore = watch_attributes(rec)
+    restore_operators = name_operators(torch)
     try:
         info = run_model(rec, args.workload, mode) if args.workload else run_script(rec, script, mode)
     finally:
+        restore_operators()
         restore()
     from ..dists import dist_version
     tf = dist_version("transformers")
@@ -337,16 +429,18 @@ def self_check(torch: Any, out: Path) -> dict[str, Any]:
     from .store import Recording
 
     rec = Recording(out)
-    phase = signatures.replayed_phase(rec.calls)
-    calls = signatures.forward_calls(rec.calls, phase)
+    phases = signatures.replayed_phases(rec.calls)
+    calls = 0
     try:
-        replay.chained(Context(torch), rec, calls, reference=True)
-        groups = signatures.by_signature(rec.calls, phase)
-        for group in groups.values():
+        for phase in phases:       # each forward pass is a chain of its own
+            chain = signatures.forward_calls(rec.calls, phase)
+            replay.chained(Context(torch), rec, chain, reference=True)
+            calls += len(chain)
+        for group in signatures.by_signature(rec.calls, phases).values():
             replay.isolated(Context(torch), rec, group, reference=True)
     except (ObservationError, AttributeError) as e:
-        return {"byte_exact": False, "phase": phase, "error": str(e)[:500]}
-    return {"byte_exact": True, "phase": phase, "calls": len(calls)}
+        return {"byte_exact": False, "phase": ", ".join(phases), "error": str(e)[:500]}
+    return {"byte_exact": True, "phase": ", ".join(phases), "calls": calls}
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """The replay engine: recorded calls run again on any ``torch``, one by one or as a chain.
 
 ``isolated``  the calls of one (name, dtype, rank) signature, each fed its recorded inputs (rebuilt
-              with their strides, storage offset and alignment); layout-sensitive ops also on
-              contiguous and non-contiguous copies of those inputs.
-``chained``   a workload phase's whole call sequence, each call fed the target's own earlier outputs;
-              the first call whose output diverges from the recording beyond its tolerance is named,
-              with the caller's file and line.
+              with their strides, storage offset and alignment), then the same values in the layouts a
+              forward pass hands an op (``store.VARIANTS``: contiguous, transposed, stepped, offset), for
+              every call that takes a tensor or a numpy array: elementwise math on a transposed input
+              is as much a layout question as a view is.
+``chained``   a workload phase's whole call sequence, each call fed the target's own earlier outputs.
+              A call whose output diverges from the recording beyond its tolerance (or that raises where
+              torch did not) is listed, with its caller's file and line, and torch's recorded value
+              stands in for its output, so the chain goes on and every later divergence is its own; the
+              first one is the row's cause.
 
 Under real torch (the reference) both must reproduce the recording byte for byte, or the recording
 is unusable: that raises ``ObservationError`` (ERROR), never a result.
@@ -19,10 +23,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .. import shapes
 from ..dtypes import DTYPES
 from ..observe import OBSERVE_ERROR, Blocked, ObservationError
 from . import rules
-from .store import Recording, build_tensor, expected_view, layout_of, relaid, significant
+from .store import (VARIANTS, Recording, build_ndarray, build_tensor, contiguous_layout, expected_view, layout_of,
+                    relaid, significant)
 
 MAX_CALLS = 4      # calls replayed per signature in isolation (the first ones, in recording order)
 
@@ -74,9 +80,13 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
 
 
 def absent(call: dict[str, Any], args: list[Any]) -> str | None:
-    """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None."""
+    """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None. An
+    operator Python has a fallback for (``__contains__`` iterates) is judged by what the fallback gives;
+    a reflected or in-place one (``__radd__``, ``__iadd__``) is the tensor's own or MISSING."""
     parts = call["api"].split(".")
-    if parts[:2] != ["torch", "Tensor"] or not args or _operator(parts[2]) is not None:
+    if parts[:2] != ["torch", "Tensor"] or not args:
+        return None
+    if _operator(parts[2]) is not None and not rules.reflected_or_in_place(parts[2]):
         return None
     return None if hasattr(args[0], parts[2]) else parts[2]
 
@@ -96,26 +106,42 @@ class Replayer:
     def __init__(self, ctx: Any, rec: Recording, reference: bool):
         self.ctx, self.torch, self.rec, self.reference = ctx, ctx.torch, rec, reference
         self.notes: list[str] = []       # result-type and size-1-stride differences: shown, not fatal
+        self.stand_in_ok = True          # whether the last stand-in (check=False) came out as recorded
 
     # -- rebuilding ------------------------------------------------------------------------------------
-    def tensor(self, spec: dict[str, Any], variant: str, label: str, check: bool = True) -> Any:
-        data = self.rec.blob(spec["blob"])
-        if variant != "recorded":
-            spec, data = relaid(spec, data, variant)
-        steps: list[str] = []
+    def _build(self, spec: dict[str, Any], data: bytes, steps: list[str], flat: bool) -> tuple[Any, dict[str, Any]]:
         try:
-            t = build_tensor(self.torch, spec, data, steps)
+            t = build_tensor(self.torch, spec, data, steps, flat=flat)
             shape = [int(s) for s in t.shape]
             seen = {"dtype": self.ctx.dtype_name(t.dtype), "shape": shape,
-                    "stride": significant(shape, [int(s) for s in t.stride()]),
+                    "stride": significant(shape, shapes.strides(t)),
                     "sha256": hashlib.sha256(self.ctx.raw_bytes(t)).hexdigest()}
         except ObservationError as e:
             t, seen = None, {OBSERVE_ERROR: str(e)}
         except Exception as e:   # the target cannot build the input: the input check says so
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
-        if not check:
-            return t
+        return t, seen
+
+    def tensor(self, spec: dict[str, Any], variant: str, label: str, check: bool = True) -> Any:
+        data = self.rec.blob(spec["blob"])
+        if variant != "recorded":
+            spec, data = relaid(spec, data, variant)
+        steps: list[str] = []
+        t, seen = self._build(spec, data, steps, flat=False)
         expected = layout_of(spec, data)
+        if seen != expected and not self.reference and steps and "Tensor.as_strided" not in steps:
+            # from_numpy of a strided numpy view came out wrong (its own row says so, as torch.from_numpy
+            # or torch.tensor of a strided array): the same layout through as_strided over flat storage
+            flat_steps: list[str] = []
+            t2, seen2 = self._build(spec, data, flat_steps, flat=True)
+            if seen2 == expected:
+                self.ctx.reach_around(steps[-1], f"it built a {spec['dtype']} {spec['shape']} tensor with strides "
+                                                 f"{spec['stride']} from a strided numpy array wrong; built with "
+                                                 "from_numpy of the flat storage and Tensor.as_strided")
+                t, seen = t2, seen2
+        if not check:
+            self.stand_in_ok = seen == expected
+            return t
         self.ctx.inputs.append({"input": label, "expected": expected, "observed": seen})
         if seen != expected and not self.reference and steps:
             # the replayed op never ran on what torch gave it: blocked by the API that built the input wrong
@@ -134,6 +160,11 @@ class Replayer:
             if bound is not None:
                 bound[enc["tid"]] = t
             return t
+        if k == "ndarray":     # numpy does the layout: nothing of the target's is used to build it
+            spec, data = enc, self.rec.blob(enc["blob"])
+            if variant != "recorded":
+                spec, data = relaid(spec, data, variant)
+            return build_ndarray(spec, data)
         if k == "none":
             return None
         if k in ("bool", "int", "str"):
@@ -170,7 +201,7 @@ class Replayer:
         change what a later view may do), floats of float-math ops as {"approx": ...}; Python and numpy
         numbers alike (their types are compared apart, see ``type_of``)."""
         torch, ctx = self.torch, self.ctx
-        if isinstance(v, torch.Tensor):
+        if shapes.is_tensor(torch, v):
             obs = ctx.tensor(v)
             obs["stride"] = significant(obs["shape"], obs["stride"])
             spec = DTYPES.get(obs["dtype"])
@@ -179,11 +210,13 @@ class Replayer:
                 obs["approx"] = {"dtype": obs["dtype"], "shape": obs["shape"],
                                  "values": [float(x).hex() for x in vals.tolist()]}
             return obs
+        if isinstance(v, np.ndarray):
+            return ndarray_observation(v)
         if v is None or isinstance(v, (bool, str)):
             return v
-        if isinstance(v, torch.dtype):
+        if shapes.is_dtype(torch, v):
             return {"dtype": ctx.dtype_name(v)}
-        if isinstance(v, torch.device):
+        if shapes.is_device(torch, v):
             return {"device": str(v)}
         if isinstance(v, (list, tuple)):
             return [self.observe(x, exact) for x in v]
@@ -198,13 +231,13 @@ class Replayer:
 
     def type_of(self, v: Any) -> str:
         torch = self.torch
-        if isinstance(v, torch.Tensor):
+        if shapes.is_tensor(torch, v):
             return "Tensor"
-        if isinstance(v, torch.Size):
+        if shapes.is_instance(v, getattr(torch, "Size", None)):
             return "Size[" + ",".join(self.type_of(x) for x in v) + "]"
-        if isinstance(v, torch.dtype):     # the backend's own dtype and device classes are these
+        if shapes.is_dtype(torch, v):     # the backend's own dtype and device classes are these
             return "dtype"
-        if isinstance(v, torch.device):
+        if shapes.is_device(torch, v):
             return "device"
         if isinstance(v, (list, tuple)):
             return f"{type(v).__name__}[" + ",".join(self.type_of(x) for x in v) + "]"
@@ -216,6 +249,8 @@ class Replayer:
         k = enc["k"]
         if k == "tensor":
             return "Tensor"
+        if k == "ndarray":
+            return "numpy.ndarray"
         if k == "size":
             return "Size[" + ",".join(["int"] * len(enc["v"])) + "]"
         if k in ("tuple", "list"):
@@ -228,26 +263,27 @@ class Replayer:
         "value"; None: it does not), and facts for display (ulp distance, largest differences)."""
         torch = self.torch
         if enc["k"] == "tensor":
-            if not isinstance(v, torch.Tensor):
+            if not shapes.is_tensor(torch, v):
                 return "value", {"target": self.type_of(v)}
             name = self.ctx.dtype_name(v.dtype)
             if name != enc["dtype"]:
                 return "dtype", {"recorded": enc["dtype"], "target": name}
-            shape = [int(s) for s in v.shape]
+            shape = shapes.shape(v)
             if shape != enc["shape"]:
                 return "shape", {"recorded": enc["shape"], "target": shape}
-            stride = [int(s) for s in v.stride()]
-            if significant(shape, stride) != significant(shape, enc["stride"]):
-                return "stride", {"recorded": enc["stride"], "target": stride}
-            if stride != enc["stride"]:
+            stride = shapes.strides(v)
+            # values first: a wrong value is what later calls inherit; "stride" means the values are right
+            laid_out = None if significant(shape, stride) == significant(shape, enc["stride"]) else \
+                ("stride", {"recorded": enc["stride"], "target": stride})
+            if laid_out is None and stride != enc["stride"]:
                 self.notes.append(f"call {api}: strides {stride} (recorded {enc['stride']}) differ only where no view "
                                   "depends on them (size-1 dimensions, or no element)")
             if rules.op_class(api) == "uninitialized":
-                return None, {}
+                return laid_out or (None, {})
             want = np.ascontiguousarray(expected_view(enc, self.rec.blob(enc["blob"]))).tobytes()
             got = self.ctx.raw_bytes(v)
             if got == want:
-                return None, {"exact": True}
+                return laid_out or (None, {"exact": True})
             facts = float_facts(enc["dtype"], want, got)
             if tolerant and enc["dtype"] in rules.FLOATS and facts.get("within") is not None:
                 mag = facts["max_abs_recorded"]
@@ -255,18 +291,26 @@ class Replayer:
                 ok = facts["check"](tol)
                 facts = {k: x for k, x in facts.items() if not callable(x)}
                 facts["tolerance"] = tol
+                if ok and laid_out is not None:
+                    return laid_out[0], {**laid_out[1], **facts}
                 return (None if ok else "values"), facts
             return "bytes", {k: x for k, x in facts.items() if not callable(x)}
+        if enc["k"] == "ndarray":
+            want = ndarray_observation(expected_view(enc, self.rec.blob(enc["blob"])), enc["dtype"])
+            got = ndarray_observation(v) if isinstance(v, np.ndarray) else {"object": self.type_of(v)}
+            return (None, {"exact": True}) if got == want else ("value", {"recorded": want, "target": got})
         if enc["k"] in ("tuple", "list") and rules.first_tensor(enc["v"]) is not None:
             if not isinstance(v, (list, tuple)) or len(v) != len(enc["v"]):
                 return "value", {"recorded": self.recorded_type(enc), "target": self.type_of(v)}
-            exact = True
+            exact, laid_out = True, None
             for i, (x, e) in enumerate(zip(v, enc["v"])):
                 how, facts = self.differs(x, e, api, tolerant)
-                if how is not None:
+                if how == "stride":          # a wrong value in a later item matters more
+                    laid_out = laid_out or (how, {**facts, "item": i})
+                elif how is not None:
                     return how, {**facts, "item": i}
                 exact = exact and bool(facts.get("exact"))
-            return None, {"exact": exact}
+            return laid_out or (None, {"exact": exact})
         if enc["k"] == "float" and tolerant and isinstance(v, (float, np.floating)):
             # a Python float read out of a float tensor (.item()): its inputs may have drifted within tolerance
             want, got = float.fromhex(enc["v"]), float(v)
@@ -283,6 +327,12 @@ class Replayer:
                              rt.split("[")[1:] == tt.split("[")[1:]):
             self.notes.append(f"call {api}: result type {tt} where torch gives {rt}")
         return None, {"exact": True}
+
+
+def ndarray_observation(a: np.ndarray, dtype: str | None = None) -> dict[str, Any]:
+    """A numpy array result (``Tensor.numpy()``): dtype, shape and its C-order bytes (strides are numpy's)."""
+    name = dtype or next((n for n, d in DTYPES.items() if d.numpy and np.dtype(d.numpy) == a.dtype), str(a.dtype))
+    return {"ndarray": name, "shape": [int(n) for n in a.shape], "bytes": np.ascontiguousarray(a).tobytes().hex()}
 
 
 def plain(enc: dict[str, Any]) -> Any:
@@ -339,10 +389,54 @@ def float_facts(dtype: str, want: bytes, got: bytes) -> dict[str, Any]:
 
 # -- isolated ---------------------------------------------------------------------------------------------
 
+def _arrays(encs: list[Any]) -> list[dict[str, Any]]:
+    """The tensors and numpy arrays among recorded values, nested ones too."""
+    out: list[dict[str, Any]] = []
+    todo = list(encs)
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, dict):
+            continue
+        if e.get("k") in ("tensor", "ndarray"):
+            out.append(e)
+        elif e.get("k") in ("tuple", "list"):
+            todo[:0] = e["v"]
+        elif e.get("k") == "dict":
+            todo[:0] = [x for kv in e["v"] for x in kv]
+    return out
+
+
+def _layout(shape: list[int], stride: list[int], offset: int) -> tuple[Any, int]:
+    return tuple(significant(shape, stride)), (offset if 0 not in shape else 0)
+
+
+def _relaid_layout(a: dict[str, Any], how: str) -> tuple[Any, int]:
+    """The layout ``store.relaid`` gives ``a`` for ``how`` (strides of size-1 dimensions left out)."""
+    shape = list(a["shape"])
+    if how == "transposed":
+        stride = list(reversed(contiguous_layout(list(reversed(shape)))))
+    elif how == "stepped":
+        stride = [2 * x for x in contiguous_layout(shape)]
+    else:
+        stride = contiguous_layout(shape)
+    return _layout(shape, stride, 3 if how == "offset" else 0)
+
+
 def variants(api: str, call: dict[str, Any]) -> list[str]:
-    if rules.leaf(api) not in rules.LAYOUT_SENSITIVE or rules.first_tensor(call["args"]) is None:
+    """``recorded``, then each layout of ``store.VARIANTS`` that lays at least one of the call's tensor or
+    array arguments out differently from the recording and from the variants before it (a 1-d tensor has
+    no transposed layout of its own)."""
+    arrays = _arrays(list(call["args"]) + list(call["kwargs"].values()))
+    if not arrays:
         return ["recorded"]
-    return ["recorded", "contiguous", "noncontiguous"]
+    seen = {tuple(_layout(a["shape"], a["stride"], a["offset"]) for a in arrays)}
+    out = ["recorded"]
+    for how in VARIANTS:
+        key = tuple(_relaid_layout(a, how) for a in arrays)
+        if key not in seen:
+            seen.add(key)
+            out.append(how)
+    return out
 
 
 def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bool) -> dict[str, Any]:
@@ -362,6 +456,9 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
                 entry["result"] = "input not built"
                 out.append(entry)
                 continue
+            missing = absent(call, args) if rules.reflected_or_in_place(rules.leaf(api)) else None
+            if missing:       # Python would fall back to another operator (t = t + x): not the workload's call
+                raise AttributeError(f"'Tensor' object has no attribute '{missing}'", name=missing)
             try:
                 v = fn(args, kwargs)
             except Blocked:
@@ -377,6 +474,8 @@ def isolated(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: b
                 out.append(entry)
                 continue
             entry["result"] = r.observe(v, exact)
+            if rules.in_place(api) and args and isinstance(args[0], ctx.torch.Tensor):
+                entry["self_after"] = r.observe(args[0], exact)     # what it wrote (t[i] = v returns None)
             if variant == "recorded" and "out" in call:
                 how, f = r.differs(v, call["out"], api, tolerant=not reference)
                 if reference and (how or not f.get("exact")):
@@ -397,13 +496,21 @@ def _out_dtype(call: dict[str, Any]) -> str | None:
 
 # -- chained ----------------------------------------------------------------------------------------------
 
+MAX_LISTED = 500    # divergences a chain lists in its display (n_diverging counts them all)
+WHERE_CHARS = 900   # the summary's one line: the first divergence, then where the others are
+
+
 def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bool) -> dict[str, Any]:
     """Run ``calls`` in order, each on the target's own earlier outputs (recorded inputs only for tensors
-    made out of sight). Returns the first divergence (None when there is none) and what could not run."""
+    made out of sight). A call that diverges is listed and torch's recorded value stands in for its
+    output, so the chain reaches every later divergence. Returns the first divergence (None when there
+    is none) and what could not run; ``ctx.display["diverging_calls"]`` lists them all, in order."""
     r = Replayer(ctx, rec, reference)
     bound: dict[int, Any] = {}
     skipped: dict[str, int] = {}
     diverging: list[dict[str, Any]] = []
+    laid_out: set[int] = set()      # tensors the target holds with the right values and other strides
+    followed = 0                    # stride differences that only follow from such an input
     replayed = 0
     for call in calls:
         api = call["api"]
@@ -439,24 +546,58 @@ def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bo
             if reference:
                 raise ObservationError(f"the oracle does not replay its own recording byte-exactly: call "
                                        f"{call['i']} {api} at {caller_of(call)}: {problem['detail']}")
-            diverging.append({"call": call["i"], "api": rules.short_name(api), "at": caller_of(call), **problem})
-            if "out" in call:        # carry on from torch's value: later divergences are their own
-                _bind_recorded(r, call["out"], bound)
+            entry = {"call": call["i"], "api": rules.short_name(api), "at": caller_of(call), **problem}
+            if problem["kind"] == "stride":
+                # right values, laid out otherwise: the target's own value goes on, so what a later call makes
+                # of that layout (a reshape after attention) is seen, as it happens in the target's forward pass
+                _bind(r, call["out"], v, bound)
+                inherited = any(a["tid"] in laid_out for a in _arrays(call["args"] + list(call["kwargs"].values()))
+                                if a["k"] == "tensor")
+                laid_out.update(a["tid"] for a in _arrays([call["out"]]) if a["k"] == "tensor")
+                if inherited:     # a view of a tensor laid out otherwise is laid out otherwise: not a divergence
+                    followed += 1
+                    continue
+                entry["stand_in"] = "none: the target's value (right values, other strides) goes on"
+            elif "out" in call:        # carry on from torch's value: later divergences are their own
+                if not _bind_recorded(r, call["out"], bound):
+                    entry["stand_in"] = "torch's value could not be built in the target: later calls may diverge from it"
+            diverging.append(entry)
             continue
         if "out" in call:
             _bind(r, call["out"], v, bound)
     first = diverging[0] if diverging else None
-    ctx.display = {"diverging_calls": diverging[:25], "n_diverging": len(diverging), "notes": r.notes[:20],
-                   "not_replayable": skipped}
+    ctx.display = {"diverging_calls": diverging[:MAX_LISTED], "n_diverging": len(diverging), "notes": r.notes[:20],
+                   "not_replayable": skipped, "strides_following_an_input": followed}
     if first is not None:
-        ctx.display["where"] = (f"first divergence: call {first['call']} {first['api']} at {first['at']}: "
-                                f"{first['detail']}")[:400]
+        ctx.display["where"] = where_line(diverging)
+        more = f" ({len(diverging)} divergences in this chain)" if len(diverging) > 1 else ""
         ctx.cause = {"api": first["api"], "phase": "chain",
                      "evidence": f"{first['api']} at {first['at']} (call {first['call']} of {len(calls)}): "
-                                 f"{first['detail']}"[:400]}
+                                 f"{first['detail']}"[:400] + more}
     return {"calls": len(calls), "replayed": replayed, "not_replayable": sum(skipped.values()),
             "first_divergence": None if first is None else
             {"call": first["call"], "api": first["api"], "at": first["at"], "kind": first["kind"]}}
+
+
+def where_line(diverging: list[dict[str, Any]]) -> str:
+    """One line for the row's summary: the first divergence in full, then every later one as ``api at
+    file:line (kind)``, in order (a call repeated at the same line, layer after layer, counted once as xN)."""
+    first = diverging[0]
+    head = f"first divergence: call {first['call']} {first['api']} at {first['at']}: {first['detail']}"[:300]
+    later: dict[str, int] = {}        # in order of first appearance
+    for d in diverging[1:]:
+        key = f"{d['api']} at {d['at']} ({d['kind']})"
+        later[key] = later.get(key, 0) + 1
+    if not later:
+        return head
+    parts = [k + (f" x{n}" if n > 1 else "") for k, n in later.items()]
+    line = head + f"; then {len(diverging) - 1} more: "
+    shown = []
+    for i, part in enumerate(parts):
+        if len(line) + len(", ".join(shown + [part])) > WHERE_CHARS:
+            return line + ", ".join(shown) + f", ... ({len(parts) - i} more places, all in display.diverging_calls)"
+        shown.append(part)
+    return line + ", ".join(shown)
 
 
 def _facts_line(how: str, f: dict[str, Any]) -> str:
@@ -478,12 +619,14 @@ def _bind(r: Replayer, enc: dict[str, Any], v: Any, bound: dict[int, Any]) -> No
             _bind(r, e, x, bound)
 
 
-def _bind_recorded(r: Replayer, enc: dict[str, Any], bound: dict[int, Any]) -> None:
-    """Torch's recorded value stands in for an output the target could not make."""
+def _bind_recorded(r: Replayer, enc: dict[str, Any], bound: dict[int, Any]) -> bool:
+    """Torch's recorded value stands in for an output the target could not make (or made wrong).
+    False when some stand-in could not be built as recorded in the target, by any route."""
     if enc["k"] == "tensor":
         # no input check: a stand-in after a divergence already found must not hide that divergence
         bound[enc["tid"]] = r.tensor(enc, "recorded", f"recorded output {enc['tid']}", check=False)
-    elif enc["k"] in ("tuple", "list"):
-        for e in enc["v"]:
-            _bind_recorded(r, e, bound)
+        return r.stand_in_ok
+    if enc["k"] in ("tuple", "list"):
+        return all([_bind_recorded(r, e, bound) for e in enc["v"]])
+    return True
 

@@ -25,13 +25,30 @@ COPY = {"to", "clone", "copy_", "detach", "masked_fill", "masked_fill_", "fill_"
         "from_numpy", "frombuffer", "item", "tolist"}
 COMPARISON = {"eq", "ne", "lt", "le", "gt", "ge", "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "all",
               "any", "__bool__", "__contains__", "isin", "equal", "isnan", "isinf", "isfinite", "__and__", "__or__",
+              "__xor__", "__rand__", "__ror__", "__rxor__", "__iand__", "__ior__", "__ixor__",
               "logical_and", "logical_or", "logical_not", "__invert__"}
 UNINITIALIZED = {"empty", "empty_like", "new_empty", "empty_strided"}
-# Layout ops whose result depends on the input's strides: replayed also on contiguous and
-# non-contiguous copies of their tensor inputs.
-LAYOUT_SENSITIVE = {"view", "reshape", "transpose", "permute", "contiguous", "expand", "split", "chunk", "unsqueeze",
-                    "squeeze", "flatten", "narrow", "select", "unbind", "view_as", "is_contiguous", "stride",
-                    "__getitem__", "cat", "t", "movedim"}
+# Dunder names that are not operators with a reflected or in-place form
+_NOT_OPERATORS = {"__index__", "__int__", "__invert__", "__init__", "__iter__", "__repr__", "__reduce__",
+                  "__reduce_ex__", "__reversed__"}
+
+
+def reflected_or_in_place(name: str) -> bool:
+    """``__radd__``, ``__iadd__``, ...: operators Python tries only after (or instead of) another, so a
+    tensor lacking one is MISSING it, however Python falls back."""
+    import operator
+
+    if not (name.startswith(("__r", "__i")) and name.endswith("__")) or name in _NOT_OPERATORS:
+        return False
+    return hasattr(operator, "__" + name[3:]) or name == "__idiv__"
+
+
+def in_place(api: str) -> bool:
+    """An op that writes into its first argument: ``add_``, ``__iadd__``, ``__setitem__``, ``copy_``."""
+    name = leaf(api)
+    if name.startswith("__"):
+        return name == "__setitem__" or (name.startswith("__i") and reflected_or_in_place(name))
+    return name.endswith("_") and not name.startswith("_")
 
 
 def short_name(api: str) -> str:

@@ -15,26 +15,44 @@ from typing import Any
 from . import rules
 
 PHASE = "forward"
-
+MASKED_PHASE = "forward-masked"       # the same model called with a padded batch and its attention mask
+FORWARD_PHASES = (PHASE, MASKED_PHASE)
 
 def forward_calls(calls: list[dict[str, Any]], phase: str = PHASE) -> list[dict[str, Any]]:
     return [c for c in calls if c["phase"] == phase]
 
 
 def replayed_phase(calls: list[dict[str, Any]]) -> str | None:
-    """The phase the cases replay: a built-in workload's forward pass, a user script's only phase."""
+    """The phase a chain replays: a built-in workload's forward pass, a user script's only phase."""
     phases = {c["phase"] for c in calls}
     return PHASE if PHASE in phases else (calls[0]["phase"] if calls else None)
 
 
-def by_signature(calls: list[dict[str, Any]], phase: str = PHASE) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
-    """Replayable calls of ``phase`` grouped by signature, in recording order."""
+def replayed_phases(calls: list[dict[str, Any]]) -> tuple[str, ...]:
+    """The phases the isolated cases draw on: both forward passes of a built-in workload (the one it has,
+    for a recording made before the masked pass), a user script's only phase."""
+    phases = {c["phase"] for c in calls}
+    found = tuple(p for p in FORWARD_PHASES if p in phases)
+    return found or ((calls[0]["phase"],) if calls else ())
+
+
+def by_signature(calls: list[dict[str, Any]], phase: str | tuple[str, ...] = FORWARD_PHASES
+                 ) -> dict[tuple[str, str, int], list[dict[str, Any]]]:
+    """Replayable calls of ``phase`` (one, or several) grouped by signature. With several phases the
+    calls of each signature alternate between them (first of each, then second of each, ...), so the
+    first few, the ones an isolated case replays, come from every pass."""
+    phases = (phase,) if isinstance(phase, str) else tuple(phase)
+    per: dict[tuple[str, str, int], list[list[dict[str, Any]]]] = {}
+    for n, ph in enumerate(phases):
+        for c in forward_calls(calls, ph):
+            if rules.not_replayable(c) is None:
+                sig = rules.signature(c)
+                if sig is not None:
+                    per.setdefault(sig, [[] for _ in phases])[n].append(c)
     out: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
-    for c in forward_calls(calls, phase):
-        if rules.not_replayable(c) is None:
-            sig = rules.signature(c)
-            if sig is not None:
-                out.setdefault(sig, []).append(c)
+    for sig, lists in per.items():
+        longest = max(len(x) for x in lists)
+        out[sig] = [x[i] for i in range(longest) for x in lists if i < len(x)]
     return out
 
 
@@ -56,7 +74,7 @@ def _magnitude(calls: list[dict[str, Any]], blob) -> float | None:
     return None if top is None else float(2 ** math.ceil(math.log2(max(top, 1.0))))
 
 
-def table(rec, phase: str = PHASE) -> list[tuple[str, str, int, str | None, float | None]]:
+def table(rec, phase: str | tuple[str, ...] = FORWARD_PHASES) -> list[tuple[str, str, int, str | None, float | None]]:
     """(name, dtype, rank, output dtype, magnitude) per signature, sorted."""
     from .replay import MAX_CALLS
 

@@ -12,6 +12,10 @@ an input), ``blob`` the bytes of its storage from byte 0 to the end of the last 
 ``align`` the storage's data pointer modulo 64. Rebuilding keeps all of these: a matmul-backed op
 such as F.linear gives different bits for some alignments on real torch.
 
+A numpy array argument (``torch.tensor(ndarray)``) is ``{"k": "ndarray", "dtype", "shape", "stride",
+"offset", "blob", "align", "nbytes"}`` in the same terms (strides in elements; a negative stride reaches
+before the first element, so ``offset`` counts from the lowest element the array reaches).
+
 Other values: ``{"k": "none"|"bool"|"int"|"float"(hex)|"str"|"tuple"|"list"|"dict"|"slice"|
 "ellipsis"|"dtype"|"device"|"size"|"memory_format"|"layout"}`` and ``{"k": "opaque", "type",
 "reason"}`` for what replay cannot rebuild (generators, storages, modules, meta tensors).
@@ -100,12 +104,25 @@ def layout_of(spec: dict[str, Any], data: bytes) -> dict[str, Any]:
             "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
 
 
-def build_tensor(torch: Any, spec: dict[str, Any], data: bytes, steps: list[str] | None = None) -> Any:
+def build_ndarray(spec: dict[str, Any], data: bytes) -> np.ndarray:
+    """A writeable numpy array with the recorded dtype, shape, strides, offset and alignment."""
+    d = DTYPES[spec["dtype"]]
+    base = aligned_buffer(data, spec["align"]).view(d.storage_numpy)
+    item = d.storage_numpy.itemsize
+    return np.lib.stride_tricks.as_strided(base[spec["offset"]:], shape=tuple(spec["shape"]),
+                                           strides=tuple(s * item for s in spec["stride"]))
+
+
+def build_tensor(torch: Any, spec: dict[str, Any], data: bytes, steps: list[str] | None = None,
+                 flat: bool = False) -> Any:
     """The recorded tensor in ``torch``: same bytes, dtype, shape, strides, storage offset and
     alignment, asking as little of the backend as possible: ``from_numpy`` of a numpy view with the
     recorded strides (numpy does the layout), plus ``as_strided`` only for a storage offset and
     ``view(dtype)`` only for dtypes numpy lacks (bfloat16, float8). ``steps`` receives the torch APIs
-    used, in order (the last one is blamed when the tensor comes out wrong)."""
+    used, in order (the last one is blamed when the tensor comes out wrong). ``flat``: always lay the
+    storage out with ``as_strided`` over a contiguous 1-d ``from_numpy`` (the way around a backend whose
+    ``from_numpy`` of a strided array gets the values wrong)."""
+
     d = DTYPES.get(spec["dtype"])
     if d is None:
         raise TraceError(f"no numpy carrier for dtype {spec['dtype']}")
@@ -113,7 +130,7 @@ def build_tensor(torch: Any, spec: dict[str, Any], data: bytes, steps: list[str]
     raw = aligned_buffer(data, spec["align"])
     base = raw.view(d.storage_numpy)
     item = d.storage_numpy.itemsize
-    if spec["offset"] == 0:
+    if spec["offset"] == 0 and not flat:
         arr = np.lib.stride_tricks.as_strided(base, shape=tuple(spec["shape"]),
                                               strides=tuple(s * item for s in spec["stride"]))
         steps.append("torch.from_numpy")
@@ -149,16 +166,30 @@ def contiguous_layout(shape: list[int]) -> list[int]:
     return stride[::-1]
 
 
+VARIANTS = ("contiguous", "transposed", "stepped", "offset")
+
+
 def relaid(spec: dict[str, Any], data: bytes, how: str) -> tuple[dict[str, Any], bytes]:
-    """The same values in another layout: ``contiguous`` (C order, offset 0) or ``noncontiguous``
-    (the storage holds them in reversed dimension order, with one spare element in front)."""
+    """The same values in another layout, the ones a forward pass hands an op: ``contiguous`` (C order,
+    offset 0); ``transposed`` (the storage holds them in reversed dimension order, as ``x.t()`` or
+    ``x.transpose(1, 2)`` leaves them); ``stepped`` (every other element of a storage twice as long, as
+    ``x[..., ::2]`` or a split of a fused projection leaves them); ``offset`` (C order, three elements
+    into the storage, as a slice or ``narrow`` leaves them)."""
     d = DTYPES[spec["dtype"]]
     values = np.ascontiguousarray(expected_view(spec, data))
     shape = list(spec["shape"])
     if how == "contiguous":
         return {**spec, "stride": contiguous_layout(shape), "offset": 0, "align": 0}, values.tobytes()
-    rev = np.ascontiguousarray(values.transpose(tuple(reversed(range(values.ndim)))))
-    pad = np.zeros(1, dtype=d.storage_numpy)
-    storage = np.concatenate([pad, rev.reshape(-1)]) if rev.size else pad
-    stride = list(reversed(contiguous_layout(list(reversed(shape)))))
-    return {**spec, "stride": stride, "offset": 1, "align": 0}, storage.tobytes()
+    if how == "transposed":
+        rev = np.ascontiguousarray(values.transpose(tuple(reversed(range(values.ndim)))))
+        stride = list(reversed(contiguous_layout(list(reversed(shape)))))
+        return {**spec, "stride": stride, "offset": 0, "align": 0}, rev.tobytes()
+    if how == "stepped":
+        storage = np.zeros(max(2 * values.size, 1), dtype=d.storage_numpy)
+        storage[0::2][:values.size] = values.reshape(-1).view(d.storage_numpy)
+        return {**spec, "stride": [2 * s for s in contiguous_layout(shape)], "offset": 0, "align": 0}, storage.tobytes()
+    if how == "offset":
+        pad = np.zeros(3, dtype=d.storage_numpy)
+        storage = np.concatenate([pad, values.reshape(-1).view(d.storage_numpy)])
+        return {**spec, "stride": contiguous_layout(shape), "offset": 3, "align": 0}, storage.tobytes()
+    raise ValueError(f"unknown layout variant {how!r}; known: {', '.join(VARIANTS)}")
