@@ -49,7 +49,7 @@ from ._hf_models import OFFLINE, RECIPES
 
 ORIGIN = "transformers.from_pretrained"
 MODELS = ("albert", "bert", "gpt2")
-STEPS = ("import", "config", "construct", "load", "weights", "forward")
+STEPS = ("import", "config", "construct", "load", "weights", "forward", "roundtrip", "train")
 INPUT_IDS = [[2, 17, 42, 7, 99, 3, 58, 1]]
 OUTPUTS = {"albert": ("logits",), "bert": ("last_hidden_state", "pooler_output"), "gpt2": ("logits",)}
 TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
@@ -118,6 +118,20 @@ def step_forward(torch, ctx, model, step):
     return _run(torch, ctx, model, step)
 
 
+@case("PreTrainedModel.save_pretrained", ORIGIN, _params("roundtrip"), name="transformers", timeout=TIMEOUT)
+def step_roundtrip(torch, ctx, model, step):
+    """save_pretrained(dir) under this torch, then from_pretrained(dir): the saved tensors, byte for byte
+    (read without torch), and whether the model loaded back holds the same bytes."""
+    return _run(torch, ctx, model, step)
+
+
+@case("torch.optim.SGD.step", ORIGIN, _params("train"), name="transformers", timeout=TIMEOUT, tolerance=TOLERANCE)
+def step_train(torch, ctx, model, step):
+    """One training step in eval mode (no dropout, so it is deterministic): loss, backward, SGD(lr=0.1).step();
+    the loss and a few updated parameters within the declared tolerance of the oracle's."""
+    return _run(torch, ctx, model, step)
+
+
 # -- the pipeline, memoised per process -------------------------------------------------------------
 
 class _Failed:
@@ -133,7 +147,7 @@ def _memo(torch, ctx, model: str, step: str):
     if k in _STATE:
         return _STATE[k]
     fn = {"import": _import, "config": _config, "construct": _construct, "load": _load,
-          "weights": _weights, "forward": _forward}[step]
+          "weights": _weights, "forward": _forward, "roundtrip": _roundtrip, "train": _train}[step]
     try:
         _STATE[k] = fn(torch, ctx, model)
     except ObservationError as e:   # the kit could not read a result (or make the models): observe_error
@@ -268,6 +282,36 @@ def _forward(torch, ctx, model: str) -> dict[str, Any]:
     if not _is_real_torch(torch):
         _first_divergence(torch, ctx, model)
     return obs
+
+
+def _roundtrip(torch, ctx, model: str) -> dict[str, Any]:
+    import tempfile
+
+    m = _obj(f"{model}-model")
+    out = Path(tempfile.mkdtemp(prefix=f"{model}-saved-"))       # in the worker's own TMPDIR
+    m.save_pretrained(str(out), safe_serialization=True)
+    saved = read_checkpoint(out)
+    again = _auto(model).from_pretrained(str(out)).state_dict()
+    same = {k: ctx.raw_bytes(v) == saved[k][2] for k, v in again.items() if k in saved}
+    return {"files": sorted({v[3] for v in saved.values()}),
+            "tensors": {k: [v[0], v[1], hashlib.sha256(v[2]).hexdigest()] for k, v in sorted(saved.items())},
+            "reloaded_equals_saved": same, "reloaded_not_saved": sorted(set(again) - set(saved))}
+
+
+def _train(torch, ctx, model: str) -> dict[str, Any]:
+    m = _obj(f"{model}-model")
+    ids = torch.tensor(INPUT_IDS, dtype=torch.long)
+    m.zero_grad()
+    if model == "bert":            # a bare encoder has no loss head: a loss of its own outputs
+        loss = m(input_ids=ids).last_hidden_state.pow(2).mean()
+    else:
+        loss = m(input_ids=ids, labels=ids).loss
+    loss.backward()
+    torch.optim.SGD(m.parameters(), lr=0.1).step()
+    sd = m.state_dict()
+    names = sorted(sd)
+    picked = names[:2] + names[-2:]
+    return {"loss": _approx(ctx, loss.detach()), "updated": {k: _approx(ctx, sd[k]) for k in picked}}
 
 
 def _first_divergence(torch, ctx, model: str) -> None:
