@@ -12,7 +12,7 @@ from typing import Any
 
 from ..dtypes import DTYPES
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
-from .snippets import Snippet, exec_command, generate, probe
+from .snippets import Snippet, blocked_input, exec_command, generate, probe
 from .sources import repro_command
 
 VALUE_CHARS = 120
@@ -120,6 +120,12 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, 
         if snippet is not None:
             example = r
             break
+    if snippet is None:       # the fault is in an input the kit built: build it the same way
+        for r in sorted(c.blocked, key=_preference):
+            snippet = blocked_input(r)
+            if snippet is not None:
+                example = r
+                break
     if snippet is None:
         snippet = probe(c.api, c.evidence())
     case = catalog_cases.get(example["id"])

@@ -68,7 +68,8 @@ def _prints(var: str, labels: list[str], base: str | None = None) -> list[str]:
 def _guarded(call: list[str], after: list[str]) -> list[str]:
     """The call, then what it printed; an exception is printed as its class and message."""
     return (["try:"] + ["    " + line for line in call] + ['    print("raises", None)']
-            + ["except Exception as e:", '    print("raises", type(e).__name__, e)', "    raise SystemExit"] + after)
+            + ["except Exception as e:", '    print("raises", type(e).__name__, " ".join(str(e).split()))',
+               "    raise SystemExit"] + after)
 
 
 def _spec_of(params: dict[str, Any], case: Any) -> TensorInput | None:
@@ -93,6 +94,22 @@ _RETURNS_TENSOR = {"reshape", "contiguous", "clone", "cpu", "to"}
 _CALL_ARGS = {"to": '"cpu"'}        # the argument safetensors passes, for methods that need one
 
 
+def _same_numbers(record: dict[str, Any]) -> bool:
+    """Whether the oracle's and the target's results hold the same numbers, each read in its own dtype."""
+    import numpy as np
+    got = []
+    for side in ("oracle", "observed"):
+        r = ((record.get(side) or {}).get("value") or {}).get("result")
+        spec = DTYPES.get(str(r.get("dtype"))) if isinstance(r, dict) else None
+        if spec is None or not spec.numpy or not isinstance(r.get("bytes"), str):
+            return False
+        try:
+            got.append(np.frombuffer(bytes.fromhex(r["bytes"]), dtype=spec.numpy).tolist())
+        except ValueError:
+            return False
+    return got[0] == got[1]
+
+
 def generate(record: dict[str, Any], case: Any, fields: list[str], group: str) -> Snippet | None:
     """A snippet for ``record`` (whose own call differs), or None when its inputs are not simple."""
     if group == "crash":
@@ -100,6 +117,8 @@ def generate(record: dict[str, Any], case: Any, fields: list[str], group: str) -
     params = dict(case.params.values) if case is not None and case.params else {}
     api, fn = record["api"], getattr(getattr(case, "fn", None), "__name__", "")
     labels = ["raises"] if group == "error" else sorted({LABELS[f] for f in fields if f in LABELS})
+    if "values" in labels and "dtype" in labels and _same_numbers(record):
+        labels.remove("values")       # the bytes differ only because the dtype's width does
     lines = None
     # Recipes for the case functions whose whole input is (dtype, bit patterns or a byte count);
     # other functions get one only when their input is a TensorInput and the API a plain Tensor call.
@@ -400,3 +419,41 @@ def replay(record: dict[str, Any], labels: list[str], group: str) -> Snippet | N
     head = ["import numpy as np   # the kit builds replay inputs with from_numpy of a strided numpy view", where]
     body = _guarded([f"y = {expr}"], []) if group == "error" else [f"y = {expr}"] + show
     return Snippet("\n".join(["import torch"] + head + build + body) + "\n", tuple(labels), record["id"])
+
+
+_BLOCKED_INPUT = re.compile(r"^call (\d+) arg \d+ \((\w+) layout\): (\w+) \[([\d, ]*)\] strides \[([\d, -]*)\] offset (\d+)")
+
+
+def blocked_input(record: dict[str, Any]) -> Snippet | None:
+    """A snippet for a replay row blocked while the kit built its input: that input, built the kit's way
+    (``from_numpy`` of a strided numpy view, ``as_strided`` for an offset), and its layout and values."""
+    c = record.get("cause") or {}
+    m = _BLOCKED_INPUT.match(str(c.get("evidence") or ""))
+    if record.get("module") != "replay" or c.get("phase") != "input" or not m:
+        return None
+    dtype = m.group(3)
+    shape, stride = ([int(x) for x in g.split(",") if x.strip()] for g in m.group(4, 5))
+    offset = int(m.group(6))
+    spec = DTYPES.get(dtype)
+    if spec is None or spec.numpy is None or any(s < 0 for s in stride):
+        return None
+    n = offset + 1 + sum((d - 1) * s for d, s in zip(shape, stride) if d > 0)
+    lines = _build_lines("x", {"dtype": dtype, "shape": shape, "stride": stride, "offset": offset},
+                         b"\0" * max(n, MAX_ELEMENTS + 1) * spec.storage_numpy.itemsize)
+    if lines is None:
+        return None
+    head = ["import numpy as np   # the kit builds replay inputs with from_numpy of a strided numpy view",
+            f"# input of call {m.group(1)}, {m.group(2)} layout: {dtype} {shape} strides {stride} offset {offset}"]
+    # the lines the evidence says came out wrong ("built as {'stride': ...}", or a build error)
+    wrong = str(c.get("evidence")).partition(" built as ")[2]
+    shows = ["raises"] if "build_error" in wrong else [lb for key, lb in (("'stride'", "stride"), ("'dtype'", "dtype"),
+                                                                           ("'shape'", "shape"), ("bytes", "values"),
+                                                                           ("sha256", "values")) if key in wrong]
+    shows = list(dict.fromkeys(shows))
+    if not shows:
+        return None
+    after = [line for lb, line in (("stride", 'print("stride", tuple(x.stride()), "offset", x.storage_offset())'),
+                                   ("dtype", 'print("dtype", x.dtype)'), ("shape", 'print("shape", tuple(x.shape))'),
+                                   ("values", 'print("values", x.flatten().tolist())')) if lb in shows]
+    return Snippet("\n".join(["import torch"] + head + _guarded(lines, after)) + "\n", tuple(sorted(shows)),
+                   record["id"])
