@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 CALLERS = ("transformers", "safetensors", "conformance")   # code that calls the backend
+RECORDER = "conformance.calls"      # its wrappers sit between a caller and the backend: skipped
 
 _ABS_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\"/:,()]+/)+([^\s'\"/:,()]+)")
 
@@ -148,7 +149,8 @@ def describe_failure(e: BaseException, torch, step: str) -> dict[str, Any]:
     frames = []
     tb = root.__traceback__
     while tb is not None:
-        frames.append(_frame(tb))
+        if tb.tb_frame.f_globals.get("__name__") != RECORDER:     # the call recorder's wrappers are no caller
+            frames.append(_frame(tb))
         tb = tb.tb_next
     tops = _backend_tops(torch)
     # The deepest caller frame: everything below it is the backend (or the stdlib it went through).

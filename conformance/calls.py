@@ -1,37 +1,57 @@
-"""The torch calls a case makes, in order, with a digest of each result: how a chain's first divergence is found.
+"""The recorder at the torch boundary: every torch call a case makes, with digests of what it was given and
+what it returned, in the oracle and in the target alike.
 
-Inside an entry point (save_file, load_file, safe_open + get_tensor, ...) a wrong result often comes from an
-earlier torch call, not from the last one. The worker wraps the few torch APIs safetensors chains together
-(``CHAIN_APIS``) once per process, in the oracle and in the target alike; while a case runs, each call
-appends ``[api, digest of the result, digest of what it was given]`` to the case's log. ``compare`` then walks both logs side by side and names the
-first call whose digest differs (or that raised where the oracle's did not) as the row's cause.
+What is recorded is generated from the live objects of whatever module answers ``import torch``: every
+public function of ``torch`` and ``torch.nn.functional``, and every public method, property and dunder
+(reflected operators and in-place methods included) of ``Tensor``, ``UntypedStorage``, ``TypedStorage``,
+``dtype``, ``device``, ``Size``, ``layout`` and ``torch.nn.Module``. Each is wrapped where it lives
+(a class attribute, a module attribute); reads of ``torch``'s other attributes (``__version__``, dtypes,
+flags) and of attributes it lacks go through a module proxy (its class swapped for a recording subclass).
+What cannot be wrapped (C types such as real torch's ``dtype`` and ``device``) is listed in
+``unrecorded``, which the run header shows. Safetensors' Rust extension reaches torch through Python
+attribute lookups, so its calls pass through the same wrappers.
 
-A digest is backend-neutral: a tensor's dtype, shape, strides and a hash of its bytes (read through the
-kit's validated routes, with recording paused), an exception's builtin class, or the type of anything else.
-Pointers never enter a digest.
+Calls made inside a recorded call are recorded too, one level deeper (``depth``): the blame rule
+(``conformance/divergence.py``) descends into a diverging call to the deepest call that diverges itself.
+The kit's own reads and writes run ``paused()``. Before each call its API is written to a breadcrumb
+(``Breadcrumb``) that the runner reads when the process dies or hangs.
+
+An entry is ``[api, result digest, given digest, depth]`` (``conformance/digest.py``).
 """
 from __future__ import annotations
 
 import functools
-import hashlib
-from collections import Counter
+import gc
+import mmap
+import os
+import types
 from contextlib import contextmanager
 from typing import Any, Callable
 
-API_ATTR = "_conformance_api"   # set on an exception raised by a recorded call
-MAX_CALLS = 64          # a log keeps the first calls only: a chain's first divergence is near its start
+API_ATTR = "_conformance_api"   # set on an exception raised by a recorded call: the innermost one's API
+MAX_DEPTH = 2            # the case's own calls and the calls they make; deeper is the backend's business
+MAX_CALLS = 400          # a log keeps the first calls only: a case's first divergence is near its start
+BREADCRUMB_FILE = "conformance-breadcrumb"      # in the worker's TMPDIR, read by the runner (client.py)
+BREADCRUMB_SIZE = 512
+RECORDED = "_conformance_recorded"
 
-# (owner, attribute, API name): owner "torch" is the module, the others are its classes.
-CHAIN_APIS = (
-    ("torch", "frombuffer", "torch.frombuffer"), ("torch", "from_numpy", "torch.from_numpy"),
-    ("torch", "empty", "torch.empty"), ("torch", "zeros", "torch.zeros"), ("torch", "asarray", "torch.asarray"),
-    ("Tensor", "reshape", "Tensor.reshape"), ("Tensor", "view", "Tensor.view(dtype)"),
-    ("Tensor", "__getitem__", "Tensor.__getitem__"), ("Tensor", "to", "Tensor.to"),
-    ("Tensor", "contiguous", "Tensor.contiguous"), ("Tensor", "clone", "Tensor.clone"),
-    ("UntypedStorage", "__getitem__", "UntypedStorage.__getitem__"),
-    ("UntypedStorage", "from_file", "torch.UntypedStorage.from_file"),      # a classmethod
-)
+# Python's object protocol, never a torch API of its own: identity, reflection, pickling, printing
+# (whose text holds addresses), attribute access and torch's own dispatch hooks.
+PROTOCOL = frozenset("""
+__class__ __new__ __init__ __del__ __init_subclass__ __subclasshook__ __class_getitem__ __instancecheck__
+__subclasscheck__ __getattribute__ __getattr__ __setattr__ __delattr__ __dir__ __dict__ __weakref__ __doc__
+__module__ __slots__ __annotations__ __qualname__ __name__ __hash__ __repr__ __str__ __format__ __sizeof__
+__reduce__ __reduce_ex__ __getstate__ __setstate__ __copy__ __deepcopy__ __torch_function__
+__torch_dispatch__ __array_priority__ __array_wrap__ __array_interface__ __cuda_array_interface__
+__get__ __set__ __delete__ __set_name__ __call__ __mro_entries__ __prepare__ __wrapped__
+""".split())
 
+# The classes whose attributes are recorded, by the name ``torch`` gives them; and the modules.
+CLASSES = ("Tensor", "UntypedStorage", "TypedStorage", "dtype", "device", "Size", "layout")
+MODULE_CLASSES = (("torch.nn.Module", ("nn", "Module")),)
+MODULES = (("torch", ()), ("torch.nn.functional", ("nn", "functional")))
+# nn.Module's __call__ is torch's own dispatch frame (Module._wrapped_call_impl); forward is the module's.
+MODULE_CALL = "__call__"
 
 ACTIVE: "CallLog | None" = None     # this process's recorder, once installed
 
@@ -46,19 +66,60 @@ def paused():
             yield
 
 
+class Breadcrumb:
+    """The API of the recorded call being run, in a small shared file: it outlives a process that dies."""
+
+    def __init__(self, path: str):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.ftruncate(fd, BREADCRUMB_SIZE)
+            self.map = mmap.mmap(fd, BREADCRUMB_SIZE)
+        finally:
+            os.close(fd)
+
+    def set(self, api: str) -> None:
+        data = api.encode("utf-8", "replace")[:BREADCRUMB_SIZE - 1]
+        self.map[:len(data) + 1] = data + b"\0"
+
+
+def read_breadcrumb(folder: str | None) -> str | None:
+    """The API the breadcrumb in ``folder`` names (the call a dead or hung worker was in), or None."""
+    if not folder:
+        return None
+    try:
+        with open(os.path.join(folder, BREADCRUMB_FILE), "rb") as f:
+            text = f.read(BREADCRUMB_SIZE).split(b"\0", 1)[0].decode("utf-8", "replace")
+    except OSError:
+        return None
+    return text or None
+
+
 class CallLog:
     """One process's recorder: off, except while a case runs and the kit is not reading."""
 
-    def __init__(self, digest: Callable[[Any, str], str]):
-        self.digest = digest
-        self.entries: list[list[str]] = []
+    def __init__(self, digest: Callable[[Any, str, tuple], str], given: Callable[[tuple, dict], str],
+                 crumb: Breadcrumb | None = None, forget: Callable[[], None] | None = None):
+        self.digest, self.given = digest, given
+        self.forget = forget or (lambda: None)    # digests cached by the digester go stale after a write
+        self.crumb = crumb
+        self.entries: list[list[Any]] = []
         self.on = False
-        self.depth = 0      # calls inside a recorded call (a backend's reshape calling view) are not the case's
+        self.depth = 0
+        self.stack: list[str] = []
+        self.produced: dict[int, int] = {}     # id(result) -> index of the entry that returned it
+        self.keep: list[Any] = []              # results stay alive while the case runs: their ids stay unique
+        self.reads: dict[str, Any] = {}        # module attribute -> the object its last logged read gave
+        self.unrecorded: list[str] = []        # what install could not wrap (run header)
 
     def start(self) -> None:
-        self.entries, self.on, self.depth = [], True, 0
+        self.entries, self.on, self.depth, self.stack = [], True, 0, []
+        self.produced, self.keep, self.reads = {}, [], {}
+        self.forget()
+        if self.crumb:
+            self.crumb.set("")
 
-    def stop(self) -> list[list[str]]:
+    def stop(self) -> list[list[Any]]:
+        """The case's entries; what they returned stays known (``producer_of``) until the next start."""
         self.on = False
         return self.entries
 
@@ -69,107 +130,356 @@ class CallLog:
             yield
         finally:
             self.on = was
+            if was:
+                self.forget()       # the kit may have written into the case's tensors (aliasing checks)
 
-    def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
-        if not self.on or self.depth or len(self.entries) >= MAX_CALLS:
+    def producer_of(self, value: Any) -> int | None:
+        """The index of the recorded call that returned ``value`` (this very object), or None."""
+        return self.produced.get(id(value))
+
+    def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
+               spell: Callable[[str, tuple, dict], str] | None = None) -> Any:
+        if not self.on or self.depth >= MAX_DEPTH or len(self.entries) >= MAX_CALLS:
             return fn(*args, **kwargs)
-        with self.paused():       # what the call was given: a wrong input means the divergence came earlier
+        self.on = False
+        try:
+            if spell is not None:
+                api = spell(api, args, kwargs)
             try:
-                given = self.digest(args[0], api) if args else ""
+                given = self.given(args, kwargs)
             except Exception as e:
                 given = f"unreadable ({type(e).__name__})"
+        finally:
+            self.on = True
+        entry, index = [api, None, given, self.depth], len(self.entries)
+        self.entries.append(entry)
+        self.stack.append(api)
+        if self.crumb:
+            self.crumb.set(api)
         self.depth += 1
         try:
             result = fn(*args, **kwargs)
         except BaseException as e:
-            base = next((c for c in type(e).__mro__ if c.__module__ == "builtins"), BaseException)
-            self.entries.append([api, f"raises {base.__name__}", given])
-            try:        # the API the case called when this was raised: what blame names
-                if not hasattr(e, API_ATTR):
+            entry[1] = f"raises {builtin_class(e)}"
+            try:        # the innermost recorded call it came out of: what blame names
+                if getattr(e, API_ATTR, None) is None:
                     setattr(e, API_ATTR, api)
             except Exception:
                 pass
             raise
         finally:
             self.depth -= 1
-        with self.paused():
-            try:
-                d = self.digest(result, api)
-            except Exception as e:           # a result the kit cannot read is itself a difference
-                d = f"unreadable ({type(e).__name__})"
-        self.entries.append([api, d, given])
+            self.stack.pop()
+            if self.crumb:
+                self.crumb.set(self.stack[-1] if self.stack else f"after {api}")
+        self.on = False
+        if _writes(api):
+            self.forget()
+        try:
+            entry[1] = self.digest(result, api, args)
+        except Exception as e:           # a result the kit cannot read is itself a difference
+            entry[1] = f"unreadable ({type(e).__name__})"
+        finally:
+            self.on = True
+        if result is not None and not isinstance(result, (bool, int, float, str)):
+            self.produced[id(result)] = index
+            self.keep.append(result)
         return result
 
+    def read(self, api: str, value: Any) -> None:
+        """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
+        read giving the same object again is not logged twice."""
+        if len(self.entries) >= MAX_CALLS or self.reads.get(api) is value:
+            return
+        self.reads[api] = value
+        self.on = False
+        try:
+            d = self.digest(value, api, ())
+        except Exception as e:
+            d = f"unreadable ({type(e).__name__})"
+        finally:
+            self.on = True
+        self.entries.append([api, d, READ, self.depth])
 
-def install(torch: Any, log: CallLog) -> list[str]:
-    """Wrap ``CHAIN_APIS`` that this ``torch`` has; returns the API names wrapped."""
+    def missing(self, api: str) -> None:
+        if len(self.entries) < MAX_CALLS:
+            self.entries.append([api, MISSING, READ, self.depth])
+
+
+def _writes(api: str) -> bool:
+    """In-place by torch's naming: ``add_``, ``copy_``, ``__setitem__``, ``__iadd__``; or a call that failed
+    to say (anything inside it may have written)."""
+    name = api.rsplit(".", 1)[-1].split("(", 1)[0]
+    return name.endswith("_") and not name.endswith("__") or name == "__setitem__" or name in INPLACE_OPERATORS
+
+
+INPLACE_OPERATORS = frozenset(f"__i{op}__" for op in ("add sub mul matmul truediv floordiv mod pow and or xor "
+                                                      "lshift rshift").split())
+
+
+def raised_on(e: BaseException, log: CallLog) -> int | None:
+    """For an exception raised outside any recorded call: the index of the recorded call that returned the
+    value it was raised on (an AttributeError's object, else a local of the frame that raised), or None."""
+    if getattr(e, API_ATTR, None) is not None:
+        return None         # raised inside a recorded call: the rule sees that call raise
+    obj = getattr(e, "obj", None) if isinstance(e, AttributeError) else None
+    if obj is not None and log.producer_of(obj) is not None:
+        return log.producer_of(obj)
+    tb, last = e.__traceback__, None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    if last is None:
+        return None
+    found = [log.producer_of(v) for v in list(last.tb_frame.f_locals.values())]
+    found = [i for i in found if i is not None]
+    return max(found) if found else None
+
+
+READ = "<read>"             # the given digest of an attribute read
+MISSING = "missing"         # the result digest of a read of an attribute the module lacks
+
+
+def builtin_class(e: BaseException) -> str:
+    return next((c for c in type(e).__mro__ if c.__module__ == "builtins"), BaseException).__name__
+
+
+# -- spelling: calls named as the catalog names its rows ----------------------------------------------------
+
+def _spell_view(api: str, args: tuple, kwargs: dict) -> str:
+    """``Tensor.view(dtype)``, ``Tensor.view(-1)`` and ``Tensor.view(shape)``: three uses, three rows."""
+    rest = args[1:]
+    if "dtype" in kwargs or (len(rest) == 1 and _is_dtype(rest[0])):
+        return f"{api}(dtype)"
+    if len(rest) == 1 and (rest[0] == -1 or rest[0] == (-1,) or rest[0] == [-1]) and not isinstance(rest[0], bool):
+        return f"{api}(-1)"
+    return f"{api}(shape)"
+
+
+def _spell_empty(api: str, args: tuple, kwargs: dict) -> str:
+    dev = kwargs.get("device")
+    return f"{api}(device=meta)" if dev is not None and str(dev) == "meta" else api
+
+
+_DTYPE_TYPE: list[Any] = []
+
+
+def _is_dtype(v: Any) -> bool:
+    try:
+        return bool(_DTYPE_TYPE) and isinstance(v, _DTYPE_TYPE[0])
+    except TypeError:
+        return False
+
+
+SPELLINGS = {"Tensor.view": _spell_view, "torch.empty": _spell_empty}
+
+
+# -- install -------------------------------------------------------------------------------------------
+
+def install(torch: Any, log: CallLog) -> dict[str, Any]:
+    """Wrap what this ``torch`` exposes (see the module doc); returns ``{"recorded": n, "unrecorded": [...]}``."""
     global ACTIVE
     ACTIVE = log
-    done = []
-    for owner_name, attr, api in CHAIN_APIS:
-        owner = torch if owner_name == "torch" else getattr(torch, owner_name, None)
-        real = getattr(owner, attr, None) if owner is not None else None
-        if real is None or getattr(real, "_conformance_recorded", False):
-            continue
-        bound = isinstance(owner, type) and getattr(real, "__self__", None) is owner   # a classmethod
-        wrapper = _wrap(real, api, log, method=owner is not torch and not bound)
-        if bound:
-            wrapper = staticmethod(wrapper)      # ``real`` is bound to the class already
+    was = gc.isenabled()
+    gc.disable()        # thousands of closures: collections over torch's object graph would cost 10x the work
+    try:
+        return _install(torch, log)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _install(torch: Any, log: CallLog) -> dict[str, Any]:
+    dtype_cls = getattr(torch, "dtype", None)
+    _DTYPE_TYPE[:] = [dtype_cls] if isinstance(dtype_cls, type) else []
+    done = 0
+    for label, path in MODULES:
+        mod = _reach(torch, path)
+        if isinstance(mod, types.ModuleType):
+            done += _wrap_module(mod, label, log)
+    for name in CLASSES:
+        cls = getattr(torch, name, None)
+        if isinstance(cls, type):
+            done += _wrap_class(cls, name, log)
+        elif cls is not None:
+            log.unrecorded.append(f"{name} (not a class: {type(cls).__name__})")
+    for label, path in MODULE_CLASSES:
+        cls = _reach(torch, path)
+        if isinstance(cls, type):
+            done += _wrap_class(cls, label, log)
+    if not _proxy_module(torch, log):
+        log.unrecorded.append("torch.<attribute reads> (the module's class cannot be swapped)")
+    return {"recorded": done, "unrecorded": sorted(log.unrecorded)}
+
+
+def _reach(torch: Any, path: tuple[str, ...]) -> Any:
+    obj = torch
+    for p in path:
         try:
-            setattr(owner, attr, wrapper)
-        except (AttributeError, TypeError):     # a read-only owner (a C type): not recorded, said so by absence
+            obj = getattr(obj, p)
+        except Exception:
+            return None
+    return obj
+
+
+def _public(name: str) -> bool:
+    if name.startswith("__") and name.endswith("__"):
+        return name not in PROTOCOL
+    return not name.startswith("_")
+
+
+def _wrap_module(mod: types.ModuleType, label: str, log: CallLog) -> int:
+    done = 0
+    for name, real in list(vars(mod).items()):
+        if not _public(name) or name.startswith("__") or isinstance(real, (type, types.ModuleType)):
             continue
-        done.append(api)
+        if not callable(real) or getattr(real, RECORDED, False):
+            continue
+        api = f"{label}.{name}"
+        try:
+            setattr(mod, name, _function(real, api, log))
+            done += 1
+        except Exception:
+            log.unrecorded.append(api)
     return done
 
 
-def _wrap(real: Callable[..., Any], api: str, log: CallLog, method: bool) -> Callable[..., Any]:
-    if method:
-        def wrapper(self, *args, **kwargs):
-            return log.record(api, real, (self, *args), kwargs)
-    else:
-        def wrapper(*args, **kwargs):
-            return log.record(api, real, args, kwargs)
-    functools.update_wrapper(wrapper, real)
-    wrapper._conformance_recorded = True    # type: ignore[attr-defined]
+def _static(cls: type, name: str) -> tuple[type | None, Any]:
+    for c in cls.__mro__:
+        if c is object:
+            return None, None
+        if name in c.__dict__:
+            return c, c.__dict__[name]
+    return None, None
+
+
+def _wrap_class(cls: type, label: str, log: CallLog) -> int:
+    done, failed = 0, []
+    for name in dir(cls):
+        if not _public(name) or (label == "torch.nn.Module" and name == MODULE_CALL):
+            continue
+        owner, raw = _static(cls, name)
+        if owner is None or getattr(raw, RECORDED, False) or getattr(getattr(raw, "fget", None), RECORDED, False):
+            continue
+        api = f"{label}.{name}"
+        wrapped = _member(cls, name, raw, api, log)
+        if wrapped is None:
+            continue
+        try:
+            setattr(cls, name, wrapped)
+            done += 1
+        except (AttributeError, TypeError):     # an immutable type (a C extension's): said so in the header
+            failed.append(name)
+    if failed:
+        log.unrecorded.append(f"{label}: {len(failed)} attributes ({', '.join(sorted(failed)[:8])}"
+                              f"{', ...' if len(failed) > 8 else ''}) on an immutable type")
+    return done
+
+
+def _member(cls: type, name: str, raw: Any, api: str, log: CallLog) -> Any:
+    """The wrapper to set as ``cls.name`` for the attribute ``raw`` found in its MRO, or None."""
+    if isinstance(raw, staticmethod):
+        return staticmethod(_function(raw.__func__, api, log))
+    if isinstance(raw, classmethod) or type(raw).__name__ == "classmethod_descriptor":
+        return staticmethod(_function(getattr(cls, name), api, log))     # bound to ``cls`` already
+    if isinstance(raw, property) or type(raw).__name__ in ("getset_descriptor", "member_descriptor"):
+        return _property(raw, api, log)
+    if callable(raw):
+        if getattr(getattr(cls, name, None), "__self__", None) is cls:      # a builtin bound to the class
+            return staticmethod(_function(getattr(cls, name), api, log))
+        return _method(raw, api, log)
+    return None
+
+
+def _function(real: Callable[..., Any], api: str, log: CallLog) -> Callable[..., Any]:
+    spell = SPELLINGS.get(api)
+
+    def wrapper(*args, **kwargs):
+        if not log.on:
+            return real(*args, **kwargs)
+        return log.record(api, real, args, kwargs, spell)
+    _finish(wrapper, real)
     return wrapper
 
 
-UNINITIALIZED = ("torch.empty",)      # their bytes are whatever the memory held: never part of a digest
+def _method(real: Callable[..., Any], api: str, log: CallLog) -> Callable[..., Any]:
+    spell = SPELLINGS.get(api)
+
+    def wrapper(self, *args, **kwargs):
+        if not log.on:
+            return real(self, *args, **kwargs)
+        return log.record(api, real, (self, *args), kwargs, spell)
+    _finish(wrapper, real)
+    return wrapper
 
 
-def tensor_digest(ctx: Any, value: Any, api: str = "") -> str:
-    """``dtype shape stride sha`` of a tensor (or a tuple/list of them); the type name of anything else."""
-    torch = ctx.torch
-    if isinstance(value, torch.Tensor) and api in UNINITIALIZED:
-        return " ".join(str(x) for x in (ctx.dtype_name(value.dtype), list(value.shape), list(value.stride())))
-    if isinstance(value, torch.Tensor):
-        obs = ctx.tensor(value)
-        sha = hashlib.sha256(obs["bytes"].encode()).hexdigest()[:12]
-        return f"{obs['dtype']} {obs['shape']} {obs['stride']} {sha}"
-    if isinstance(value, (tuple, list)):
-        return "(" + ", ".join(tensor_digest(ctx, v, api) for v in value) + ")"
-    return type(value).__name__
+def _property(raw: Any, api: str, log: CallLog) -> property:
+    get = raw.__get__
+
+    def read(self):
+        return get(self, type(self))
+
+    def fget(self):
+        if not log.on:
+            return get(self, type(self))
+        return log.record(api, read, (self,), {})
+    setattr(fget, RECORDED, True)
+    fset = (lambda self, v: raw.__set__(self, v)) if hasattr(raw, "__set__") else None
+    fdel = (lambda self: raw.__delete__(self)) if hasattr(raw, "__delete__") else None
+    return property(fget, fset, fdel, getattr(raw, "__doc__", None))
 
 
-def first_divergence(oracle: list[list[str]], target: list[list[str]]) -> tuple[int, str, str] | None:
-    """``(index, api, how)`` of the target's first call whose result no remaining call of the same API in the
-    oracle's log gave; None when every result has its match. Logs are matched as multisets per API, not
-    position by position: the order of calls over a map's entries (safetensors' header, a Rust HashMap) can
-    differ from process to process. An API the oracle never called is not blamed (another path, not a result),
-    nor a call given something no oracle call of that API was given (the divergence came before it, in a call
-    the log does not record)."""
-    left = Counter((e[0], e[1]) for e in oracle)
-    example = {e[0]: e[1] for e in reversed(oracle)}
-    given = {(e[0], e[2]) for e in oracle if len(e) > 2}
-    for i, (api, d, *rest) in enumerate(target):
-        if api not in example:
-            continue
-        if left[(api, d)] > 0:
-            left[(api, d)] -= 1
-            continue
-        if rest and (api, rest[0]) not in given:
-            return None      # it was given something the oracle's never was: the divergence came before it
-        return i, api, f"call #{i + 1} {api}: the target's gave {d}, which no {api} call of the oracle's gave " \
-                       f"(e.g. {example[api]})"
-    return None
+def _finish(wrapper: Callable[..., Any], real: Callable[..., Any]) -> None:
+    try:
+        functools.update_wrapper(wrapper, real)
+    except Exception:       # a builtin without some of the attributes: the name is enough
+        wrapper.__wrapped__ = real    # type: ignore[attr-defined]
+    setattr(wrapper, RECORDED, True)
+
+
+def _proxy_module(torch: Any, log: CallLog) -> bool:
+    """Reads of ``torch``'s attributes that are no calls (``__version__``, dtypes, flags), and reads of
+    attributes it lacks, recorded at the case's own level. The module's class becomes a subclass with a
+    property per such attribute (generated from the module's own dict) and a ``__getattr__`` for misses:
+    reads of its functions and submodules cost nothing more."""
+    base = type(torch)
+    if not issubclass(base, types.ModuleType):
+        return False
+    if getattr(base, RECORDED, False):
+        return True
+    names = [n for n, v in vars(torch).items() if (n == "__version__" or not n.startswith("_"))
+             and not callable(v) and not isinstance(v, types.ModuleType)]
+    body: dict[str, Any] = {RECORDED: True, "__module__": base.__module__}
+    for name in names:
+        body[name] = _constant(name, f"torch.{name}", log)
+
+    def __getattr__(self, name):
+        if log.on and not log.depth and (name == "__version__" or not name.startswith("_")):
+            log.missing(f"torch.{name}")
+        raise AttributeError(f"module {types.ModuleType.__getattribute__(self, '__name__')!r} has no attribute "
+                             f"{name!r}", name=name, obj=self)
+    body["__getattr__"] = __getattr__
+    proxy = type(base.__name__, (base,), body)
+    try:
+        torch.__class__ = proxy
+    except TypeError:
+        return False
+    return True
+
+
+def _constant(name: str, api: str, log: CallLog) -> property:
+    """A module attribute as a property of the module's class: the value stays in the module's dict."""
+    def fget(mod):
+        try:
+            v = mod.__dict__[name]
+        except KeyError:        # deleted since: a miss like any other
+            raise AttributeError(f"module {mod.__name__!r} has no attribute {name!r}", name=name, obj=mod) from None
+        if log.on and not log.depth:
+            log.read(api, v)
+        return v
+
+    def fset(mod, value):
+        mod.__dict__[name] = value
+
+    def fdel(mod):
+        del mod.__dict__[name]
+    return property(fget, fset, fdel)

@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from . import channel, reaper
+from .calls import read_breadcrumb
 from .observe import KIT_ERROR
 
 
@@ -186,11 +187,13 @@ class WorkerClient:
         # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
         # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
         if msg is None and not self._reader.eof and self.proc.poll() is None:
+            last = read_breadcrumb(self._tmp)     # the recorded call it hangs in (conformance/calls.py)
             self.close()
-            return {"timeout": timeout}
+            return {"timeout": timeout, **({"last_call": last} if last else {})}
         why = self._death_reason("died", log_at)
+        last = read_breadcrumb(self._tmp)         # the recorded call it died in (conformance/calls.py)
         self.close()
-        return {"crash": why}
+        return {"crash": why, **({"last_call": last} if last else {})}
 
     def _send(self, case_id: str) -> None:
         assert self.proc

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .calls import first_divergence
+from .divergence import first_divergence, unmatched
 from .dtypes import DTYPES
 from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
                       OBSERVE_ERROR)
@@ -51,10 +51,49 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         if other and not same_api(api, other):
             v.blame({"api": other, "phase": "read",
                      "evidence": f"only observations read through {other} differ: {v.summary}"[:600]})
+    if v.cause is None and v.outcome in ("CRASH", "TIMEOUT"):
+        v.cause = _last_call(result, api, v.summary)
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
+        if v.outcome != "ERROR":
+            v.cause = _not_isolated(v.cause, oracle, result)
+    if v.cause is not None and ISOLATED not in v.cause and v.outcome != "ERROR":
+        v.cause = {**v.cause, ISOLATED: True}
+    if v.outcome == "PASS":      # the call logs explain differences only: a passing row keeps its results
+        _drop_calls(result.get("obs"))
     return v
+
+
+ISOLATED = "isolated"   # cause.isolated: False when no recorded call was seen to diverge (docs/results-schema.md)
+
+
+def _not_isolated(cause: dict[str, Any], oracle: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
+    """The cause of a row that fails although no recorded call diverged: said so, with what the logs show."""
+    target = result.get("obs") if isinstance(result.get("obs"), dict) else {}
+    why = unmatched(_calls(oracle or {}), _calls(target))
+    return {**cause, ISOLATED: False, "evidence": f"{cause['evidence']} (not isolated: {why})"[:900]}
+
+
+def _last_call(result: dict[str, Any], api: str, summary: str) -> dict[str, Any]:
+    """A dead or hung worker's cause: the recorded call it was in (its breadcrumb, read by the runner)."""
+    last = result.get("last_call")
+    if not last or last.startswith("after "):
+        where = f"; its last recorded call, {last[len('after '):]}, had returned" if last else \
+            "; no recorded call had been entered"
+        return {"api": api, "phase": "call", "evidence": (summary + where)[:600], ISOLATED: False}
+    how = f"the worker was inside {last} when it {'died' if 'crash' in result else 'stopped answering'}: {summary}"
+    if same_api(api, last):
+        return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: True}
+    return {**_elsewhere(api, last, how), ISOLATED: True}
+
+
+def _drop_calls(obs: Any) -> None:
+    d = obs.get(DISPLAY) if isinstance(obs, dict) else None
+    if isinstance(d, dict):
+        d.pop("calls", None)
+
+
 
 
 def _call(api: str, evidence: str) -> dict[str, str]:
@@ -100,17 +139,24 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
                        [{"path": c["phase"], "oracle": "no failure", "target": c["evidence"]}], cause=c)
     bad_inputs = _input_problems(target)
     if bad_inputs:
+        # the recorded call that made it wrong, when the case built it with recording on (a storage slice)
+        made = _recorded_cause(oracle, target, api)
         return Verdict("FAIL", "the input given to the case was already wrong: " + bad_inputs[0]["detail"], bad_inputs,
-                       cause={"api": "input builder", "phase": "input", "evidence": bad_inputs[0]["detail"]})
+                       cause=made or {"api": "input builder", "phase": "input", "evidence": bad_inputs[0]["detail"],
+                                      ISOLATED: False})
     where = _where(target)
-    blame = _blame(target, api)
+    recorded = _recorded_cause(oracle, target, api)
+    blame = recorded or _blame(target, api)
+    # an absent attribute, or an absent torch module (``import torch.utils._pytree``): the API is missing
     if target.get("raises") == "AttributeError" and oracle.get("raises") != "AttributeError":
         summary = f"{target.get('type')}: {target.get('message', '')}"[:300] + where
         diffs = [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
                   "target_message": target.get("message", "")}]
         missing = _missing_attribute(target.get("message", ""))
-        if blame is None and (missing is None or same_api(api, missing) or not _is_torch_api(missing)):
-            return Verdict("MISSING" if missing is None or same_api(api, missing) else "FAIL", summary, diffs)
+        if blame is None and missing is not None and same_api(api, missing):     # the message names it
+            return Verdict("MISSING", summary, diffs, cause={**_call(api, summary), ISOLATED: True})
+        if blame is None and (missing is None or not _is_torch_api(missing)):
+            return Verdict("MISSING" if missing is None else "FAIL", summary, diffs)
         return Verdict("MISSING", summary, diffs, cause=blame or _elsewhere(api, missing, summary))
     approx: list[dict[str, Any]] = []
     diffs = diff(_strip(oracle), _strip(target), tolerance=tolerance, approx=approx)
@@ -125,9 +171,11 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if "raises" in target:
         for d in diffs:
             d.setdefault("target_message", target.get("message", ""))
-    # The case's own word first, then the first recorded call that diverged (it may precede an exception),
-    # then the API the target's exception came from.
-    cause = _case_cause(target) or _chain_cause(oracle, target, api) or blame
+    # The case's own word first (a chained replay's first diverging call), then the one rule over the recorded
+    # calls (conformance/divergence.py); failing both, the API the target's exception came from, not isolated.
+    cause = _case_cause(target) or recorded
+    if cause is None and blame is not None:
+        cause = _not_isolated(blame, oracle, {"obs": target})
     return Verdict("FAIL", summary + where, diffs, cause=cause)
 
 
@@ -214,15 +262,24 @@ def _calls(obs: dict[str, Any]) -> list[list[str]]:
     return d.get("calls") or [] if isinstance(d, dict) else []
 
 
-def _chain_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, str] | None:
-    """The first torch call of the case whose result differs from the oracle's same call (``calls.py``)."""
-    found = first_divergence(_calls(oracle), _calls(target))
-    if found is None:
-        return None
-    _, other, how = found
+def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, Any] | None:
+    """The recorded call the one rule blames (``divergence.py``); else, for an exception raised outside any
+    recorded call on a value one returned, that call."""
+    log = _calls(target)
+    found = first_divergence(_calls(oracle), log)
+    if found is not None:
+        other, how = found["api"], found["how"]
+    else:
+        d = target.get(DISPLAY)
+        on = d.get("raised_on") if isinstance(d, dict) else None
+        if not isinstance(on, int) or not 0 <= on < len(log) or "raises" not in target or "raises" in oracle:
+            return None
+        other = log[on][0]
+        how = (f"{target.get('type')}: {target.get('message', '')}"[:300] +
+               f", raised outside any recorded call on the value call #{on + 1} {other} returned")
     if same_api(api, other):
-        return {"api": api, "phase": "call", "evidence": how[:600]}
-    return _elsewhere(api, other, how)
+        return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: True}
+    return {**_elsewhere(api, other, how), ISOLATED: True}
 
 
 def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:

@@ -108,7 +108,7 @@ def catalog_digest() -> str:
     """Hash of everything that decides an oracle observation: the cases and the kit code that
     builds inputs and encodes observations. A change here invalidates cached oracle records."""
     here = Path(__file__).parent
-    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "worker.py")]
+    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "digest.py", "worker.py")]
     files += sorted((here / "trace").glob("*.py"))    # the replay cases' recorder and engine
     if os.environ.get("CONFORMANCE_REPLAY"):           # a user's recording: its cases and their inputs
         files.append(Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json")

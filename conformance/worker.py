@@ -68,6 +68,10 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
             obs = exception(e)
             if DISPLAY not in obs:     # which torch API raised it: compare blames that one
                 obs[DISPLAY] = blamed(e, torch)
+            if log and chain:          # raised outside any recorded call, on a value one returned: that call
+                on = calls.raised_on(e, log)
+                if on is not None:
+                    obs[DISPLAY] = {**obs[DISPLAY], "raised_on": on}
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
         display = getattr(ctx, "display", None)   # a case's notes on its result: shown, never compared
@@ -122,6 +126,20 @@ def _open_channel(spec: str | None):
     return sys.stdin, lambda msg: channel.write(proto, msg)
 
 
+def _install_recorder(torch: Any, routes: Any) -> dict[str, Any]:
+    """The recorder at the torch boundary (conformance/calls.py), with a breadcrumb in this process's TMPDIR
+    that the runner reads when the process dies or hangs in a case."""
+    import tempfile
+    from .digest import Digest
+
+    try:
+        crumb = calls.Breadcrumb(os.path.join(tempfile.gettempdir(), calls.BREADCRUMB_FILE))
+    except OSError:
+        crumb = None
+    digest = Digest(Context(torch, routes))
+    return calls.install(torch, calls.CallLog(digest.result, digest.given, crumb, digest.forget))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m conformance.worker")
     ap.add_argument("--target", required=True)
@@ -148,12 +166,11 @@ def main(argv: list[str] | None = None) -> int:
                                f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
         cases = load_catalog()
         routes = routes_for(torch)
-        digest_ctx = Context(torch, routes)
-        calls.install(torch, calls.CallLog(lambda v, api: calls.tensor_digest(digest_ctx, v, api)))
+        recorder = _install_recorder(torch, routes)
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
-    send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe()}})
+    send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe(), "recorder": recorder}})
 
     for line in requests:
         case_id = json.loads(line)["case"]

@@ -94,7 +94,7 @@ class TestCompare:
         missing = {"obs": exc("AttributeError", "module 'torch' has no attribute 'frombuffer'")}
         v = judge(tensor_obs("00000000"), missing, api="torch.frombuffer")
         assert v.outcome == "MISSING" and "frombuffer" in v.summary
-        assert v.cause == {"api": "torch.frombuffer", "phase": "call", "evidence": v.summary}
+        assert v.cause == {"api": "torch.frombuffer", "phase": "call", "evidence": v.summary, "isolated": True}
         assert judge(exc("AttributeError", "a"), {"obs": exc("AttributeError", "b")}).outcome == "PASS"
 
     def test_another_apis_absence_blocks_the_row_and_names_that_api(self):

@@ -1,0 +1,157 @@
+"""The one blame rule, over two call logs (``conformance/calls.py``): the oracle's and the target's.
+
+The cause is the first recorded call of the target whose inputs agree with an oracle call of the same API
+and whose result differs from every result the oracle's calls of that API gave for those inputs, or that
+raises, or reads an attribute the target lacks where the oracle has it. A diverging call that made a
+diverging call of its own (``depth``) passes the blame down to it: the deepest diverging call is the one
+that went wrong. A call given what no oracle call of its API was given is never blamed: its input came out
+of an earlier divergence, or of a path the oracle did not take.
+
+Logs are matched per (API, inputs), not position by position: the order of calls over a map's entries
+(safetensors' header, a Rust HashMap) follows the hash seed and differs from process to process. Matching
+is by set, not count: a backend's own code may call what the oracle's C code did not, and those extra calls
+must not use up the oracle's matches. A digest field ``?`` (the kit could not read it) matches anything.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .calls import MISSING, READ
+
+UNKNOWN = "?"
+
+
+def _fits(a: str, b: str) -> bool:
+    """Equal, or equal but for fields one side could not read."""
+    if a == b:
+        return True
+    if UNKNOWN not in a and UNKNOWN not in b:
+        return False
+    ta, tb = a.split(" "), b.split(" ")
+    return len(ta) == len(tb) and all(x == y or UNKNOWN in (x, y) for x, y in zip(ta, tb))
+
+
+def _entry(e: list[Any]) -> tuple[str, str, str, int]:
+    return e[0], e[1], e[2] if len(e) > 2 else "", int(e[3]) if len(e) > 3 else 0
+
+
+class Oracle:
+    def __init__(self, log: list[list[Any]]):
+        self.results: dict[tuple[str, str], set[str]] = {}
+        self.givens: dict[str, set[str]] = {}
+        for e in log:
+            api, d, given, _ = _entry(e)
+            self.results.setdefault((api, given), set()).add(d)
+            self.givens.setdefault(api, set()).add(given)
+
+    def has(self, api: str) -> bool:
+        return api in self.givens
+
+    def results_for(self, api: str, given: str) -> set[str] | None:
+        """The results the oracle's calls of ``api`` gave for inputs that fit ``given``; None: no such inputs."""
+        found = self.results.get((api, given))
+        if found is not None:
+            return found
+        if UNKNOWN not in given and not any(UNKNOWN in g for g in self.givens.get(api, ())):
+            return None
+        out: set[str] = set()
+        hit = False
+        for g in self.givens.get(api, ()):
+            if _fits(g, given):
+                hit = True
+                out |= self.results[(api, g)]
+        return out if hit else None
+
+    def example(self, api: str, given: str) -> str:
+        res = self.results_for(api, given)
+        return sorted(res)[0] if res else "nothing"
+
+
+def _diverges(oracle: Oracle, api: str, d: str, given: str) -> str | None:
+    """How this target call diverges, or None (it agrees, or its inputs match no oracle call)."""
+    if d == MISSING:
+        if oracle.has(api) and MISSING not in {r for g in oracle.givens[api] for r in oracle.results[(api, g)]}:
+            return f"the target has no {api}, which the oracle's run reached"
+        return None
+    res = oracle.results_for(api, given)
+    if res is None:
+        return None
+    if any(_fits(d, r) for r in res):
+        return None
+    shown = sorted(res)[0]
+    what = "read" if given == READ else "given what the oracle's was given"
+    return f"{what}, the target's gave {_short(d)} where the oracle's gave {_short(shown)}"
+
+
+def first_divergence(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> dict[str, Any] | None:
+    """``{"index", "api", "how"}`` of the call the rule blames (module doc), or None when none diverges."""
+    oracle = Oracle(oracle_log)
+    entries = [_entry(e) for e in target_log]
+    how = [_diverges(oracle, api, d, g) for api, d, g, _ in entries]
+    i = next((k for k, h in enumerate(how) if h), None)
+    if i is None:
+        return None
+    while True:         # the deepest diverging call inside it went wrong first
+        depth = entries[i][3]
+        inner = None
+        for k in range(i + 1, len(entries)):
+            if entries[k][3] <= depth:
+                break
+            if how[k]:
+                inner = k
+                break
+        if inner is None:
+            break
+        i = inner
+    api = entries[i][0]
+    return {"index": i, "api": api, "how": f"call #{i + 1} {api}: {how[i]}"}
+
+
+def diverging_apis(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> set[str]:
+    """The API of every call the rule finds diverging (module doc), leaving out a call that diverges only
+    through a diverging call inside it."""
+    oracle = Oracle(oracle_log)
+    entries = [_entry(e) for e in target_log]
+    bad = [bool(_diverges(oracle, api, d, g)) for api, d, g, _ in entries]
+    out = set()
+    for i, (api, _, _, depth) in enumerate(entries):
+        if not bad[i]:
+            continue
+        inner = False
+        for k in range(i + 1, len(entries)):
+            if entries[k][3] <= depth:
+                break
+            inner = inner or bad[k]
+        if not inner:
+            out.add(api)
+    return out
+
+
+def unmatched(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> str:
+    """Why no recorded call was blamed, for a row that fails anyway: what the logs show."""
+    oracle = Oracle(oracle_log)
+    entries = [_entry(e) for e in target_log]
+    if not entries and not oracle_log:
+        return "no torch call of the case was recorded"
+    unseen = sorted({api for api, *_ in entries if not oracle.has(api)})
+    strays = [(k, api) for k, (api, d, g, _) in enumerate(entries)
+              if oracle.has(api) and d != MISSING and oracle.results_for(api, g) is None]
+    parts = [f"{len(entries)} target calls and {len(oracle_log)} oracle calls recorded; every call whose inputs "
+             "agree with the oracle's returned what the oracle's did"]
+    if strays:
+        k, api = strays[0]
+        parts.append(f"first call given what no oracle call of its API was given: #{k + 1} {api}")
+    if unseen:
+        parts.append("APIs only the target called: " + ", ".join(unseen[:6]) + (" ..." if len(unseen) > 6 else ""))
+    if len(target_log) >= _max_calls() or len(oracle_log) >= _max_calls():
+        parts.append("a log reached its limit of calls")
+    return "; ".join(parts)
+
+
+def _max_calls() -> int:
+    from .calls import MAX_CALLS
+    return MAX_CALLS
+
+
+def _short(s: str) -> str:
+    return s if len(s) <= 160 else s[:157] + "..."

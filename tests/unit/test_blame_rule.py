@@ -1,0 +1,59 @@
+"""compare.judge applies the one blame rule to the recorded calls, says when a cause is not isolated, and
+names the call a dead or hung worker was in (its breadcrumb). Synthetic observations: no torch needed."""
+from __future__ import annotations
+
+from conformance.compare import judge
+
+T = "T float32 [2] [1] 0 "
+SAVE = "safetensors.torch.save_file"
+
+
+def _obs(value, calls, **display):
+    return {"value": value, "display": {"calls": calls, **display}}
+
+
+def test_an_earlier_call_that_diverges_blocks_the_entry_point():
+    oracle = _obs({"bytes": "00"}, [["Tensor.layout", "lay:torch.strided", T + "aa", 0], ["Tensor.data_ptr", "ptr+0", T + "aa", 0]])
+    target = _obs({"bytes": "01"}, [["Tensor.layout", "'torch.strided'", T + "aa", 0], ["Tensor.data_ptr", "ptr+0", T + "aa", 0]])
+    v = judge(oracle, {"obs": target}, api=SAVE)
+    assert v.outcome == "BLOCKED" and v.cause["api"] == "Tensor.layout" and v.cause["phase"] == "chain"
+    assert v.cause["isolated"] is True and "'torch.strided'" in v.cause["evidence"]
+
+
+def test_the_rows_own_api_diverging_is_a_fail_on_it():
+    oracle = _obs({"bytes": "00"}, [["torch.frombuffer", T + "aa ~a0", "B2#1, dtype=dt:float32", 0]])
+    target = _obs({"bytes": "01"}, [["torch.frombuffer", T + "ab ~a0", "B2#1, dtype=dt:float32", 0]])
+    v = judge(oracle, {"obs": target}, api="torch.frombuffer")
+    assert v.outcome == "FAIL" and v.cause["api"] == "torch.frombuffer" and v.cause["isolated"] is True
+
+
+def test_no_diverging_call_is_not_isolated_with_evidence():
+    calls = [["torch.frombuffer", T + "aa", "B2#1", 0]]
+    v = judge(_obs({"bytes": "00"}, calls), {"obs": _obs({"bytes": "01"}, calls)}, api=SAVE)
+    assert v.outcome == "FAIL" and v.cause["api"] == SAVE and v.cause["isolated"] is False
+    assert "not isolated: 1 target calls and 1 oracle calls recorded" in v.cause["evidence"]
+
+
+def test_an_exception_on_a_value_a_call_returned_blames_that_call():
+    calls = [["Tensor.device", "dev:cpu", T + "aa", 0]]
+    oracle = _obs({"bytes": "00"}, calls)
+    target = {"raises": "AttributeError", "type": "builtins.AttributeError", "message": "'X' has no attribute 'type'",
+              "display": {"calls": calls, "raised_on": 0}}
+    v = judge(oracle, {"obs": target}, api=SAVE)
+    assert v.cause["api"] == "Tensor.device" and v.outcome == "BLOCKED" and v.cause["isolated"] is True
+
+
+def test_a_crash_names_the_call_it_died_in():
+    v = judge({"value": 1}, {"crash": "worker died (killed by SIGSEGV)", "last_call": "Tensor.data_ptr"}, api=SAVE)
+    assert v.outcome == "CRASH" and v.cause["api"] == "Tensor.data_ptr" and v.cause["isolated"] is True
+    v = judge({"value": 1}, {"timeout": 20, "last_call": "after Tensor.data_ptr"}, api=SAVE)
+    assert v.outcome == "TIMEOUT" and v.cause["api"] == SAVE and v.cause["isolated"] is False
+    v = judge({"value": 1}, {"crash": "worker died", "last_call": None}, api="torch.empty")
+    assert v.cause["api"] == "torch.empty" and v.cause["isolated"] is False
+
+
+def test_a_passing_row_drops_its_call_log():
+    calls = [["torch.frombuffer", T + "aa", "B2#1", 0]]
+    result = {"obs": _obs({"bytes": "00"}, calls)}
+    assert judge(_obs({"bytes": "00"}, calls), result, api="torch.frombuffer").outcome == "PASS"
+    assert "calls" not in result["obs"]["display"]

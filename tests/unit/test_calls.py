@@ -1,0 +1,185 @@
+"""The recorder at the torch boundary (conformance/calls.py), on a pure-Python stand-in for torch: what it
+wraps is generated from the live module and classes, it sees properties, dunders (reflected ones as
+themselves), in-place methods, nested calls, module constants and missing attributes, and it lists what
+it could not wrap instead of failing. No torch needed."""
+from __future__ import annotations
+
+import os
+import types
+
+import pytest
+
+from conformance import calls
+
+
+def _fake_torch():
+    torch = types.ModuleType("torch")
+
+    class dtype:
+        def __init__(self, name):
+            self.name = name
+
+        def __repr__(self):
+            return f"torch.{self.name}"
+
+    class Tensor:
+        def __init__(self, values):
+            self.values = list(values)
+
+        @property
+        def shape(self):
+            return (len(self.values),)
+
+        def view(self, *args, **kwargs):
+            return Tensor(self.values)
+
+        def add_(self, k):
+            self.values = [v + k for v in self.values]
+            return self
+
+        def __radd__(self, other):
+            return Tensor([other + v for v in self.values])
+
+        def __eq__(self, other):
+            return isinstance(other, Tensor) and other.values == self.values
+
+        __hash__ = object.__hash__
+
+        def double(self):
+            return self.view().add_(0)      # a method that calls others: recorded one level deeper
+
+        def _private(self):
+            return 1
+
+    def frombuffer(buf, dtype=None):
+        return Tensor(buf)
+
+    torch.Tensor, torch.dtype, torch.frombuffer = Tensor, dtype, frombuffer
+    torch.float32 = dtype("float32")
+    torch.__version__ = "2.13.0"
+    torch.Size = tuple          # a builtin type: nothing of it can be wrapped
+    return torch
+
+
+def _log(torch=None, crumb=None):
+    return calls.CallLog(lambda v, api, args: type(v).__name__ if not isinstance(v, int) else str(v),
+                         lambda args, kwargs: ",".join(type(a).__name__ for a in args), crumb)
+
+
+@pytest.fixture
+def torch():
+    t = _fake_torch()
+    log = _log()
+    info = calls.install(t, log)
+    yield t, log, info
+    calls.ACTIVE = None
+
+
+def test_generated_from_the_live_objects(torch):
+    t, log, info = torch
+    assert getattr(t.frombuffer, calls.RECORDED) and getattr(t.Tensor.view, calls.RECORDED)
+    assert not getattr(t.Tensor._private, calls.RECORDED, False), "private names are not the torch API"
+    assert info["recorded"] >= 6
+    assert any(u.startswith("Size:") for u in info["unrecorded"]), info["unrecorded"]
+
+
+def test_calls_properties_dunders_reflected_inplace_and_nesting(torch):
+    t, log, _ = torch
+    log.start()
+    x = t.frombuffer([1, 2], dtype=t.float32)
+    x.shape
+    y = 1.0 + x             # float.__add__ gives up: Tensor.__radd__ runs, and is recorded as itself
+    x == y
+    x.view(t.float32)
+    x.view(-1)
+    x.view(2, 1)
+    x.double()
+    entries = log.stop()
+    apis = [(e[0], e[3]) for e in entries]
+    assert ("torch.frombuffer", 0) in apis and ("torch.float32", 0) in apis
+    assert ("Tensor.shape", 0) in apis and ("Tensor.__radd__", 0) in apis and ("Tensor.__eq__", 0) in apis
+    assert [a for a, d in apis if a.startswith("Tensor.view") and d == 0] == \
+        ["Tensor.view(dtype)", "Tensor.view(-1)", "Tensor.view(shape)"]
+    i = apis.index(("Tensor.double", 0))
+    assert apis[i + 1:i + 3] == [("Tensor.view(shape)", 1), ("Tensor.add_", 1)]
+
+
+def test_paused_and_off_record_nothing(torch):
+    t, log, _ = torch
+    t.frombuffer([1])
+    log.start()
+    with calls.paused():
+        t.frombuffer([1]).view(-1)
+    assert log.stop() == []
+
+
+def test_module_reads_and_missing_attributes(torch):
+    t, log, _ = torch
+    log.start()
+    assert t.__version__ == "2.13.0"
+    t.__version__           # the same object again: logged once
+    with pytest.raises(AttributeError):
+        t.float8_e5m2
+    assert not hasattr(t, "nothing_here")
+    entries = log.stop()
+    assert [e[0] for e in entries if e[2] == calls.READ] == ["torch.__version__", "torch.float8_e5m2",
+                                                            "torch.nothing_here"]
+    assert entries[1][1] == calls.MISSING
+
+
+def test_a_raising_call_is_recorded_and_names_the_exception(torch):
+    t, log, _ = torch
+
+    def bad(self):
+        raise TypeError("no")
+    t.Tensor.broken = bad
+    calls.install(t, log)           # installing again wraps what is new only
+    log.start()
+    x = t.frombuffer([1])
+    with pytest.raises(TypeError) as info:
+        x.broken()
+    entries = log.stop()
+    assert entries[-1][:2] == ["Tensor.broken", "raises TypeError"]
+    assert getattr(info.value, calls.API_ATTR) == "Tensor.broken"
+    assert [e[0] for e in entries].count("torch.frombuffer") == 1
+
+
+def test_raised_on_names_the_producer_of_the_value(torch):
+    t, log, _ = torch
+    log.start()
+    x = t.frombuffer([1])
+    try:
+        x.no_such_method()
+    except AttributeError as e:
+        err = e
+    log.stop()
+    assert calls.raised_on(err, log) == 0
+
+
+def test_breadcrumb_names_the_call_in_flight(tmp_path):
+    t = _fake_torch()
+    seen = []
+    t.Tensor.peek = lambda self: seen.append(calls.read_breadcrumb(str(tmp_path)))
+    t.Tensor.outer = lambda self: (self.peek(), seen.append(calls.read_breadcrumb(str(tmp_path))))
+    log = _log(crumb=calls.Breadcrumb(str(tmp_path / calls.BREADCRUMB_FILE)))
+    calls.install(t, log)
+    try:
+        log.start()
+        assert calls.read_breadcrumb(str(tmp_path)) is None
+        t.frombuffer([1]).outer()
+        assert seen == ["Tensor.peek", "Tensor.outer"]
+        assert calls.read_breadcrumb(str(tmp_path)) == "after Tensor.outer"
+        log.stop()
+    finally:
+        calls.ACTIVE = None
+    assert os.path.getsize(tmp_path / calls.BREADCRUMB_FILE) == calls.BREADCRUMB_SIZE
+    assert calls.read_breadcrumb(str(tmp_path / "absent")) is None
+
+
+def test_a_module_whose_class_cannot_change_says_so():
+    class Frozen:       # not a module: no proxy, and the header says so
+        pass
+    log = _log()
+    info = calls.install(Frozen(), log)
+    calls.ACTIVE = None
+    assert any("attribute reads" in u for u in info["unrecorded"])
