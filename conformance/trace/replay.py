@@ -572,7 +572,7 @@ def chained(ctx: Any, rec: Recording, calls: list[dict[str, Any]], reference: bo
         ctx.display["where"] = where_line(diverging)
         more = f" ({len(diverging)} divergences in this chain)" if len(diverging) > 1 else ""
         ctx.cause = {"api": first["api"], "phase": "chain",
-                     "evidence": f"{first['api']} at {first['at']} (call {first['call']} of {len(calls)}): "
+                     "evidence": f"{first['api']} at {first['at']} (call {first['call']}, in a pass of {len(calls)} calls): "
                                  f"{first['detail']}"[:400] + more}
     return {"calls": len(calls), "replayed": replayed, "not_replayable": sum(skipped.values()),
             "first_divergence": None if first is None else
