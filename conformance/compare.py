@@ -23,6 +23,7 @@ class Verdict:
     summary: str = ""
     diffs: list[dict[str, Any]] = field(default_factory=list)
     cause: dict[str, str] | None = None     # {api, phase, evidence} on every outcome but PASS and SKIP
+    sole: str | None = field(default=None, repr=False)   # the API that is the row's only known fault, if one is
 
     def __post_init__(self) -> None:
         self.blame(self.cause)
@@ -62,6 +63,7 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
         v.cause = {**v.cause, ISOLATED: True}
     if v.outcome == "PASS":      # the call logs explain differences only: a passing row keeps its results
         _drop_calls(result.get("obs"))
+    v.sole = sole_cause(v, oracle, result, api)
     return v
 
 
@@ -125,6 +127,12 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     target = result["obs"]
     if KIT_ERROR in target:
         return Verdict("ERROR", target[KIT_ERROR])
+    lacks = _target_environment(target)
+    if lacks is not None:     # what this target's environment lacks says nothing about its torch
+        return Verdict("SKIP", lacks)
+    other = _other_recording(oracle, target)
+    if other:
+        return Verdict("ERROR", other)
     if DTYPE_ABSENT in target:
         dt = f"torch.{target[DTYPE_ABSENT]}"
         phase = "call" if api == DTYPE_ROWS else "input"
@@ -307,6 +315,26 @@ def _not_applicable(obs: dict[str, Any]) -> str | None:
     return None
 
 
+def _target_environment(obs: dict[str, Any]) -> str | None:
+    """The SKIP reason of a target observation saying its environment lacks something, or None."""
+    v = obs.get("value")
+    if isinstance(v, dict) and NOT_IN_THIS_ENVIRONMENT in v:
+        return f"{NOT_APPLICABLE[NOT_IN_THIS_ENVIRONMENT]} for the target: {v[NOT_IN_THIS_ENVIRONMENT]}"
+    return None
+
+
+RECORDING = "recording"     # display key: the digest of the recording a replay case replayed
+
+
+def _other_recording(oracle: dict[str, Any], target: dict[str, Any]) -> str | None:
+    """Why two replay observations cannot be compared: they replayed different recordings."""
+    a, b = (o.get(DISPLAY, {}).get(RECORDING) if isinstance(o.get(DISPLAY), dict) else None for o in (oracle, target))
+    if a and b and a != b:
+        return (f"the oracle's observation is of recording {a}, the target replayed recording {b}; "
+                "run again to record the oracle on the current recording")
+    return None
+
+
 def _where(obs: dict[str, Any]) -> str:
     """A case's one-line note on where the target failed (observation ``display.where``), for summaries."""
     d = obs.get(DISPLAY)
@@ -473,4 +501,46 @@ def settle(v: Verdict, api: str, target_obs: Any, names: dict[str, str],
     v.cause = canonical_cause(v.cause, names)
     if v.cause and around:      # its own bug shows now; the blocker stays one, named here
         v.cause = {**v.cause, "reached_around": "; ".join(around)}
+    if v.cause:
+        v.cause = {**v.cause, ONLY_CAUSE: bool(v.sole and not around and same_api(v.sole, v.cause["api"]))}
     return v
+
+
+# cause.only_cause: fixing the cause's API alone makes the row pass, as far as the kit can tell: the row's own
+# call failed, or every recorded torch call that diverged (given what the oracle's was given) is of that API.
+# A row the kit could not build or read (observation "blocked") is not: nothing of it was seen. "A fix unblocks
+# N" counts these rows.
+ONLY_CAUSE = "only_cause"
+
+
+def sole_cause(v: Verdict, oracle: dict[str, Any] | None, result: dict[str, Any], api: str) -> str | None:
+    """The API that is the row's only known fault (see ONLY_CAUSE), or None."""
+    c = v.cause
+    if not c or v.outcome in ("ERROR", "PASS", "SKIP"):
+        return None
+    if c["phase"] == "call":
+        return c["api"]
+    target = result.get("obs") if isinstance(result.get("obs"), dict) else {}
+    if BLOCKED in target or not isinstance(oracle, dict):   # the kit could not build or read: nothing was seen
+        return None
+    apis = diverging_apis(_calls(oracle), _calls(target))
+    return c["api"] if apis and all(same_api(c["api"], a) for a in apis) else None
+
+
+def diverging_apis(oracle: list[list[str]], target: list[list[str]]) -> set[str]:
+    """Every API with a target call whose result no oracle call of that API gave although it was given what
+    an oracle call was given (a call given something else only passes an earlier divergence on)."""
+    from collections import Counter
+
+    left = Counter((e[0], e[1]) for e in oracle)
+    known = {e[0] for e in oracle}
+    given = {(e[0], e[2]) for e in oracle if len(e) > 2}
+    out = set()
+    for api, d, *rest in target:
+        if api not in known:
+            continue
+        if left[(api, d)] > 0:
+            left[(api, d)] -= 1
+        elif not rest or (api, rest[0]) in given:
+            out.add(api)
+    return out

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import calls, routes as routes_mod
+from . import calls, routes as routes_mod, shapes
 from .dtypes import DTYPES
 from .inputs import TensorInput, ViewOp, apply_views, flip_low_bits
 
@@ -212,7 +212,7 @@ class Context:
         if spec is None:
             raise ObservationError(f"cannot read a tensor of dtype {name}", "Tensor.dtype")
         try:
-            if prod(int(n) for n in t.shape) == 0:      # nothing to read: the bytes of no element are empty
+            if prod(shapes.shape(t)) == 0:      # nothing to read: the bytes of no element are empty
                 return b""
         except Exception as e:
             raise ObservationError(f"reading Tensor.shape failed: {type(e).__name__}: {e}", "Tensor.shape") from e
@@ -233,12 +233,13 @@ class Context:
             return self._tensor(t, **extra)
 
     def _tensor(self, t: Any, **extra: Any) -> dict[str, Any]:
-        if not isinstance(t, self.torch.Tensor):
+        if not shapes.is_tensor(self.torch, t):
             return {"not_a_tensor": type(t).__name__}
         obs: dict[str, Any] = {}
         for key, api, read in (("dtype", "Tensor.dtype", lambda: self.dtype_name(t.dtype)),
-                               ("shape", "Tensor.shape", lambda: [int(s) for s in t.shape]),
-                               ("stride", "Tensor.stride", lambda: [int(s) for s in t.stride()])):
+                               # read as values: a stride that is a tuple is Tensor.stride's row's business
+                               ("shape", "Tensor.shape", lambda: shapes.shape(t)),
+                               ("stride", "Tensor.stride", lambda: shapes.strides(t))):
             try:
                 obs[key] = read()
             except Exception as e:
@@ -267,9 +268,9 @@ class Context:
             return {"float": v.hex()}
         if isinstance(v, (bytes, bytearray)):
             return {"bytes": bytes(v).hex()}
-        if isinstance(v, torch.Tensor):
+        if shapes.is_tensor(torch, v):
             return self.tensor(v)
-        if isinstance(v, torch.dtype):
+        if shapes.is_dtype(torch, v):
             return {"dtype": self.dtype_name(v)}
         if isinstance(v, (list, tuple)):
             return [self.value(x) for x in v]

@@ -17,7 +17,7 @@ from typing import Any
 
 from .balance import two_lanes
 from .dists import dist_version
-from .observe import KIT_ERROR
+from .observe import DISPLAY, KIT_ERROR
 
 
 class CacheError(Exception):
@@ -33,14 +33,58 @@ def default_root() -> Path:
     return Path(base) / "torch-conformance" / "oracle"
 
 
+# Distributions some cases observe beside torch (transformers_e2e, replay): a version and whether the module
+# imports here, for each; a module hidden or shadowed while its metadata stays is another environment.
+ENVIRONMENT_DISTS = (("transformers", "transformers"), ("tokenizers", "tokenizers"),
+                     ("huggingface_hub", "huggingface_hub"))
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def cache_key(catalog_digest: str) -> dict[str, Any]:
     return {"torch": dist_version("torch"), "safetensors": dist_version("safetensors"), "numpy": dist_version("numpy"),
             "python": platform.python_version(), "catalog": catalog_digest,
-            # the transformers_e2e cases observe what this transformers does (None: not installed, SKIP)
-            "transformers": dist_version("transformers"),
+            # what the transformers_e2e and replay cases observe besides torch (None: not installed, SKIP)
+            **{dist: {"version": dist_version(dist), "importable": _importable(module)}
+               for dist, module in ENVIRONMENT_DISTS},
             "records": OBS_SCHEMA}     # records of another layout live in another folder
 
 
+def recording_of(case: Any) -> Path | None:
+    """The recording folder a replay case replays, or None for any other case."""
+    if getattr(case, "module", None) != "replay":
+        return None
+    model = case.params.values.get("model")
+    if model:
+        from .trace import cache as trace_cache
+        return trace_cache.folder(model)
+    user = os.environ.get("CONFORMANCE_REPLAY")
+    return Path(user) if user else None
+
+
+def stale_recordings(records: dict[str, Any], cases: dict[str, Any]) -> list[str]:
+    """The replay records made from another recording than the one on disk now (or from one that is gone):
+    a replay row is keyed by its recording's digest too, so these are recorded again."""
+    from .catalog.replay import recording_digest as trace_digest
+
+    digests: dict[Path, str | None] = {}
+    stale = []
+    for cid, obs in records.items():
+        folder = recording_of(cases.get(cid))
+        if folder is None:
+            continue
+        if folder not in digests:
+            digests[folder] = trace_digest(folder)
+        d = obs.get(DISPLAY) if isinstance(obs, dict) else None
+        if not isinstance(d, dict) or d.get("recording") != digests[folder] or digests[folder] is None:
+            stale.append(cid)
+    return stale
 
 
 def checksum(obs: Any) -> str:
@@ -184,12 +228,18 @@ def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,
     from .registry import load_catalog
 
     records, hello = cache.load()
+    cases = load_catalog()
+    stale = stale_recordings(records, cases)
+    for cid in stale:
+        del records[cid]
+    if stale:
+        cache.warnings.append(f"{len(stale)} oracle cache record(s) of replay cases were made from another "
+                              "recording than the one there now; recording them again")
     lacking = _still_lacking(cache.load_environment())
     missing = [cid for cid in case_ids if cid not in records and cid not in lacking]
     if not missing and hello:
         cache.warnings += _install_hints(lacking)
         return {**{c: v["obs"] for c, v in lacking.items()}, **records}, hello
-    cases = load_catalog()
     lanes = two_lanes(missing, lambda cid: getattr(cases.get(cid), "slow", False))
     failures: dict[str, Any] = {}
     outcome: list[Any] = [None] * len(lanes)      # each lane's oracle hello, or what stopped it

@@ -26,6 +26,7 @@ unusable recording is not a result). Without transformers the cases are SKIP.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from pathlib import Path
@@ -56,6 +57,23 @@ def _recording(model: str) -> Recording | dict[str, str]:
     return _RECORDINGS[model]
 
 
+def recording_digest(folder: Path) -> str | None:
+    """sha256 (16 hex digits) of a recording's trace.json (which names every blob by its sha256), or None
+    when there is none: what a replay row's observation depends on besides the catalog."""
+    try:
+        return hashlib.sha256((Path(folder) / "trace.json").read_bytes()).hexdigest()[:16]
+    except OSError:
+        return None
+
+
+def _keyed(ctx, rec: Recording, obs: Any) -> Any:
+    """``obs``, with the digest of the recording it replayed: part of the row's key (oracle_cache, compare)."""
+    if not isinstance(getattr(ctx, "display", None), dict):
+        ctx.display = {}
+    ctx.display["recording"] = recording_digest(rec.folder) or "unreadable"
+    return obs
+
+
 def _origin(model: str) -> str:
     return f"replay:{model} forward"
 
@@ -64,17 +82,19 @@ def _isolated(torch, ctx, model: str, name: str, dtype: str, rank: int):
     rec = _recording(model)
     if isinstance(rec, dict):
         return rec
+    _keyed(ctx, rec, None)      # also on an observation that raises (the engine replaces ctx.display)
     calls = signatures.by_signature(rec.calls).get((name, dtype, rank))
     if not calls:
         return {NOT_IN_THIS_ENVIRONMENT: f"{model}'s forward pass with transformers {rec.data['transformers']} "
                                          f"makes no {name} call on a {dtype} {rank}-d tensor"}
-    return engine.isolated(ctx, rec, calls, _is_real_torch(torch))
+    return _keyed(ctx, rec, engine.isolated(ctx, rec, calls, _is_real_torch(torch)))
 
 
 def _chained(torch, ctx, model: str, phase: str = signatures.PHASE):
     rec = _recording(model)
     if isinstance(rec, dict):
         return rec
+    _keyed(ctx, rec, None)      # also on an observation that raises (the engine replaces ctx.display)
     calls = signatures.forward_calls(rec.calls, phase)
     if not calls:
         return {NOT_IN_THIS_ENVIRONMENT: f"the recording of {model} has no {phase} pass (made by an older recorder)"}
@@ -83,7 +103,7 @@ def _chained(torch, ctx, model: str, phase: str = signatures.PHASE):
     unlisted = sorted(f"{n}-{d}-{r}d" for n, d, r in signatures.by_signature(rec.calls) if (n, d, r) not in listed)
     if unlisted:        # replayed in this chain, but without an isolated case of their own
         ctx.display["signatures_without_a_case"] = unlisted
-    return obs
+    return _keyed(ctx, rec, obs)
 
 
 def _attributes(torch, ctx, model: str):
@@ -91,6 +111,7 @@ def _attributes(torch, ctx, model: str):
     rec = _recording(model)
     if isinstance(rec, dict):
         return rec
+    _keyed(ctx, rec, None)      # also on an observation that raises (the engine replaces ctx.display)
     out: dict[str, Any] = {}
     for name, info in sorted(rec.data["attributes"].items()):
         if info["kind"] in ("callable", "class", "module", "str"):
@@ -104,7 +125,7 @@ def _attributes(torch, ctx, model: str):
     missing = [n for n, v in out.items() if v == "absent"]
     if missing and not _is_real_torch(torch):   # an attribute the target lacks: MISSING, like any other
         raise AttributeError(f"module 'torch' has no attribute '{missing[0]}' (also absent: {missing[1:]})")
-    return out
+    return _keyed(ctx, rec, out)
 
 
 def _register() -> None:
@@ -137,14 +158,16 @@ def _user_recording() -> Recording:
 
 def _user_isolated(torch, ctx, name: str, dtype: str, rank: int):
     rec = _user_recording()
+    _keyed(ctx, rec, None)
     calls = signatures.by_signature(rec.calls, signatures.replayed_phase(rec.calls))[(name, dtype, rank)]
-    return engine.isolated(ctx, rec, calls, _is_real_torch(torch))
+    return _keyed(ctx, rec, engine.isolated(ctx, rec, calls, _is_real_torch(torch)))
 
 
 def _user_chained(torch, ctx):
     rec = _user_recording()
-    return engine.chained(ctx, rec, signatures.forward_calls(rec.calls, signatures.replayed_phase(rec.calls)),
-                          _is_real_torch(torch))
+    _keyed(ctx, rec, None)
+    return _keyed(ctx, rec, engine.chained(ctx, rec, signatures.forward_calls(rec.calls, signatures.replayed_phase(rec.calls)),
+                                           _is_real_torch(torch)))
 
 
 def _register_user(folder: str) -> None:

@@ -228,8 +228,14 @@ def _load_via(torch, path_kind: str, path: str, names: list[str]):
     or an ``unsupported`` observation."""
     import safetensors
 
+    # A user of safe_open never imports safetensors.torch: neither do its paths here.
+    if path_kind == "safe_open-pt":
+        with safetensors.safe_open(path, framework="pt") as f:
+            return {n: f.get_tensor(n) for n in names}
+    if path_kind == "safe_open-numpy":
+        with safetensors.safe_open(path, framework="numpy") as f:
+            return {n: torch.from_numpy(f.get_tensor(n)) for n in names}
     st = _st()
-
     if path_kind == "load":
         return st.load(_read(path))
     if path_kind == "load_file-mmap":
@@ -238,12 +244,6 @@ def _load_via(torch, path_kind: str, path: str, names: list[str]):
         if not accepts(st.load_file, "backend"):
             return unsupported("load_file(backend='pread') (added in safetensors 0.8.0)")
         return st.load_file(path, backend="pread")
-    if path_kind == "safe_open-pt":
-        with safetensors.safe_open(path, framework="pt") as f:
-            return {n: f.get_tensor(n) for n in names}
-    if path_kind == "safe_open-numpy":
-        with safetensors.safe_open(path, framework="numpy") as f:
-            return {n: torch.from_numpy(f.get_tensor(n)) for n in names}
     raise ValueError(path_kind)
 
 
