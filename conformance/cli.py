@@ -30,6 +30,12 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
             print(f"error: --replay {args.replay}: no recording there (make one with "
                   "`python -m conformance trace --out DIR -- python SCRIPT`)", file=sys.stderr)
             return USAGE
+        from .trace.store import Recording, TraceError
+        try:
+            Recording(Path(args.replay))     # the schema, checked here: a crafted file is one line, not a traceback
+        except TraceError as e:
+            print(f"error: --replay {args.replay}: {e}", file=sys.stderr)
+            return USAGE
         os.environ["CONFORMANCE_REPLAY"] = str(Path(args.replay).resolve())
 
     # Only the plugins the suites need: whatever else is installed (hypothesis, benchmark, ...) would
@@ -80,6 +86,11 @@ def _expectations(args: argparse.Namespace) -> int:
         raise UsageError(f"{len(up.new_failures)} new failure(s) above are not in {path}; {path} is unchanged. "
                          "Fix them, or pass --accept-new to take them in as known failures (reasons marked "
                          f"{'TRIAGE:'} to replace with the real cause)")
+    try:
+        expect.Expectations.parse(up.text, str(path))     # never write a file the kit would refuse to read
+    except expect.ExpectationsError as e:
+        raise UsageError(f"{path} is unchanged: the rewrite would not read back ({e}); the case ids above cannot "
+                         "be expectations entries") from None
     path.parent.mkdir(parents=True, exist_ok=True)
     res.write_atomic(path, up.text)
     print(f"wrote {path}: {up.entries} entries from {len(data['cases'])} results in {args.results}; "

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from typing import Any, Sequence
 
-from . import channel, reaper
+from . import channel, guard, reaper
 from .calls import read_breadcrumb
 from .observe import KIT_ERROR
 
@@ -42,6 +42,51 @@ class WorkerStartError(Exception):
 _LIVE: set[int] = set()
 _LIVE_LOCK = threading.Lock()
 DAMAGED = "the target wrote into the kit's channel"
+TOO_LARGE = "the worker's answer is too large to read"
+CHANNEL_LOST = ("the worker's reply channel stopped working while the process still ran (the target closed or "
+                "replaced the kit's file descriptor), so its answer was lost")
+TAIL_BYTES = 64 << 10      # of a dead worker's log read back: its last output, whatever it wrote before
+TAIL_CHARS = 1500          # of it shown
+
+
+TMP_PREFIX = "conformance-worker-"      # + the runner's pid: a folder of a runner that is gone is swept
+_swept: list[bool] = []
+
+
+def _sweep_stale_tmp() -> None:
+    """Once per runner: remove the worker TMPDIRs of runners that died (SIGKILL) before they could, when the
+    worker could not remove its own either (a sandbox mounts it)."""
+    if _swept:
+        return
+    _swept.append(True)
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        pid = name[len(TMP_PREFIX):].split("-", 1)[0]
+        if not name.startswith(TMP_PREFIX) or not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue                  # its runner still runs
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        shutil.rmtree(os.path.join(base, name), ignore_errors=True)
+
+
+def _kill_live() -> None:
+    """A second Ctrl-C: every worker this runner waits on goes at once (from the signal handler: no lock)."""
+    for pid in list(_LIVE):
+        reaper.kill_tree(pid)
+
+
+guard.on_second_signal(_kill_live)
+
+
 
 
 class WorkerClient:
@@ -82,7 +127,8 @@ class WorkerClient:
         # Requests and replies travel on pipes of their own: the process's stdout and stderr are its log.
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
-        self._tmp = tempfile.mkdtemp(prefix="conformance-worker-")
+        _sweep_stale_tmp()
+        self._tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         env = {**(self.env if self.env is not None else os.environ), **reaper.mark(), "TMPDIR": self._tmp}
         try:
             with _LIVE_LOCK:
@@ -175,11 +221,19 @@ class WorkerClient:
         log_at = self._log_at
         try:
             msg = self._read_reply(timeout)
+        except channel.FrameTooLarge as e:
+            # Its answer cannot be read, and what follows it in the pipe neither: a fresh process.
+            self.close()
+            return {"obs": {KIT_ERROR: f"{TOO_LARGE}: {e}"}, "ms": None, "process": self.starts, "damaged": True}
         except channel.ChannelDamage as e:
             # Nothing after the damage can be trusted: a fresh process takes the next cases.
             self.close()
             return {"obs": {KIT_ERROR: f"{DAMAGED} during this case, so its answer was lost: {e}"},
                     "ms": None, "process": self.starts, "damaged": True}
+        if msg is not None and msg.get("too_deep"):       # an intact frame the runner cannot decode
+            return {"obs": {KIT_ERROR: f"the worker's answer ({msg.get('bytes')} bytes) is nested too deep to "
+                                       f"read; values deeper than {channel.MAX_DEPTH} levels are cut"},
+                    "ms": None, "process": self.starts}
         if msg is not None and msg.get("case") == case_id:
             if msg.get("exiting"):            # the worker retires itself after this answer
                 self.close()
@@ -190,10 +244,24 @@ class WorkerClient:
             last = read_breadcrumb(self._tmp)     # the recorded call it hangs in (conformance/calls.py)
             self.close()
             return {"timeout": timeout, **({"last_call": last} if last else {})}
+        if msg is None and self._reader.eof and self._still_running():
+            # EOF from a live process: its reply pipe was closed or replaced under it, not a crash
+            self.close()
+            return {"obs": {KIT_ERROR: CHANNEL_LOST}, "ms": None, "process": self.starts, "damaged": True}
         why = self._death_reason("died", log_at)
         last = read_breadcrumb(self._tmp)         # the recorded call it died in (conformance/calls.py)
         self.close()
         return {"crash": why, **({"last_call": last} if last else {})}
+
+    def _still_running(self, grace: float = 3.0) -> bool:
+        """Whether the process still runs ``grace`` seconds after its reply pipe reached end of file (a
+        dying process closes the pipe a moment before it can be reaped)."""
+        assert self.proc
+        try:
+            self.proc.wait(timeout=grace)
+            return False
+        except subprocess.TimeoutExpired:
+            return True
 
     def _send(self, case_id: str) -> None:
         assert self.proc
@@ -240,7 +308,9 @@ class WorkerClient:
         else:
             status = f"exit code {code}"
         tail = ""
-        if self._log is not None:
-            self._log.seek(log_at)
-            tail = self._log.read().decode(errors="replace")[-1500:].strip()
+        if self._log is not None:       # only the tail is read: a worker may have written gigabytes
+            end = self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(log_at, end - TAIL_BYTES))
+            tail = self._log.read(TAIL_BYTES).decode(errors="replace")[-TAIL_CHARS:].strip()
+            self._log.seek(end)
         return f"worker {what} ({status})" + (f"; last output:\n{tail}" if tail else "")

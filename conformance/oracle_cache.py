@@ -6,6 +6,7 @@ keeps what it measured and the next run fills in only the rest).
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -177,14 +178,12 @@ class OracleCache:
         self._replace(self.environment_path, json.dumps(lacking, indent=1, sort_keys=True))
 
     def _replace(self, path: Path, text: str) -> None:
+        """Atomically, through a temp file of a random name made with O_EXCL and O_NOFOLLOW (runs write side
+        by side, and a file or symlink planted under a guessable name is never written through)."""
+        from .results import write_atomic
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")   # runs write side by side
-        try:
-            tmp.write_text(text)
-            tmp.replace(path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        write_atomic(path, text)
 
     def _corrupt(self, path: Path, line: int | None, err: Exception) -> CacheError:
         where = f"{path}:{line}" if line else str(path)
@@ -198,9 +197,9 @@ class OracleCache:
         self.dir.mkdir(parents=True, exist_ok=True)
         line = (json.dumps({"case": case_id, "obs": obs, "schema": OBS_SCHEMA, "sum": checksum(obs)},
                            sort_keys=True) + "\n").encode()
-        with open(self.lock_path, "a") as lock:
+        with _open_no_symlink(self.lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)    # other runs recording into this cache wait their turn
-            with open(self.records_path, "a+b") as f:
+            with _open_no_symlink(self.records_path, "a+b") as f:
                 end = f.seek(0, os.SEEK_END)
                 if end:
                     f.seek(end - 1)
@@ -213,6 +212,21 @@ class OracleCache:
         for p in (self.records_path, self.meta_path, self.failures_path, self.environment_path):
             if p.exists():
                 p.unlink()
+
+
+def _open_no_symlink(path: Path, mode: str):
+    """``open(path, mode)`` for appending, refusing a symlink in its place (O_NOFOLLOW): the cache is written
+    only where the runner itself put it."""
+    flags = os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    flags |= os.O_RDWR if "+" in mode else os.O_WRONLY
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise CacheError(f"{path} is a symlink; the oracle cache writes only files of its own. Delete it, or "
+                             "run with --rebuild-oracle") from None
+        raise
+    return os.fdopen(fd, mode)
 
 
 def ensure_recorded(cache: OracleCache, case_ids: list[str], timeout: float,

@@ -88,6 +88,7 @@ class State:
     _loading_path: dict[str, Any] | None = None
     path_oracle: dict[str, Any] | None = None    # the oracle on the target's loading path, when it differs
     path_oracle_version: str | None = None       # the torch.__version__ it was recorded with
+    not_run: list[str] = field(default_factory=list)   # selected, never started: the run was interrupted
 
     def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
         """The oracle observation a case is judged against, and the __version__ it was recorded with
@@ -182,6 +183,7 @@ def _guard(config: pytest.Config, cache_root: Path, report_dir: str | None):
     """The run's settings checked before anything runs (one usage error each); the report folder's lock."""
     try:
         guard.positive_seconds(config.getoption("case_timeout"))
+        guard.frame_limit()
         guard.not_a_file(cache_root, "--oracle-cache")
         if report_dir and _is_controller(config):
             return guard.lock_report_dir(guard.writable_dir(Path(report_dir), "--report-dir"))
@@ -213,7 +215,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             state.oracle, state.oracle_hello = ensure_recorded(state.cache, list(load_catalog()), state.timeout)
             if state.report_dir:
                 state.report_dir.mkdir(parents=True, exist_ok=True)
-                state.partial = open(state.report_dir / "results.jsonl", "w")
+                res.mark_incomplete(state.report_dir)     # the reports there are not this run's until the end
+                state.partial = res.PartialLog(state.report_dir / "results.jsonl")
         else:
             records, state.oracle_hello = state.cache.load()
             state.oracle = {**state.cache.load_failures(), **records}
@@ -559,6 +562,7 @@ def _complete(state: State, session: pytest.Session, ended_early: bool) -> None:
             state.gate_problems.append(f"case {r['id']} was recorded twice; kept the last record")
         by_id[r["id"]] = r
     lost = [] if ended_early else sorted(selected - by_id.keys())
+    state.not_run = sorted(selected - by_id.keys()) if ended_early else []
     for cid in lost:
         by_id[cid] = _lost_record(state, cid, "it was selected, but no result came back")
     if lost:
@@ -579,13 +583,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         reaper.sweep(set(_LIVE))       # anything a target left behind, whatever way its worker ended
     if not _is_controller(session.config):
         return
+    guard.hold_signals()          # a second Ctrl-C from now on waits for the reports
+    if guard.interrupted() and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        exitstatus = session.exitstatus = pytest.ExitCode.INTERRUPTED
     problems = state.gate_problems
     ended_early = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldfail or session.shouldstop)
     _complete(state, session, ended_early)
     stale = state.expectations.unmatched(load_catalog())
-    for e in stale:
-        problems.append(f"{state.expectations.path}:{e.line}: entry {e.pattern!r} matches no case in the "
-                        "catalog; remove it or fix the id")
+    problems += res.summarised(stale, GATE_ROWS, lambda e: f"{state.expectations.path}:{e.line}: entry {e.pattern!r} "
+                               "matches no case in the catalog; remove it or fix the id",
+                               f"... and {{n}} more entries of {state.expectations.path} that match no case "
+                               "(`python -m conformance expectations` drops them)")
     opt = session.config.option
     if state.start_error:
         problems.append(f"the target could not start, so no case ran: {state.start_error}")
@@ -603,6 +611,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.partial:
         try:
             state.partial.close()
+            replaced = state.partial.restore(state.records)
+            if replaced:
+                problems.append(replaced)
         except OSError as e:
             state.write_error = state.write_error or f"cannot write {state.partial.name}: {e.strerror or e}"
     if state.write_error:
@@ -610,6 +621,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state.report_dir:
         try:
             _write_reports(session, state, problems, exitstatus)
+            if not state.write_error:
+                res.mark_complete(state.report_dir)
         except OSError as e:   # a full disk: say which file; what was written before stays
             state.write_error = (f"cannot write {e.filename or state.report_dir}: {e.strerror or e}; "
                                  f"{state.report_dir / 'results.jsonl'} keeps the records written before")
@@ -623,7 +636,7 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
         catalog=state.cache.key["catalog"], cases_in_catalog=len(load_catalog()),
         expectations=state.expectations.path, gate_problems=problems,
         loading_path=state.loading_path() and {**state.loading_path(), "oracle_torch_version": state.path_oracle_version},
-        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED,
+        interrupted=exitstatus == pytest.ExitCode.INTERRUPTED or guard.interrupted(), not_run=state.not_run,
         processes={r["process"] for r in state.records if r.get("process")}, target_startup=state.target_startup)
     results = res.build(run, state.records)
     if state.perf:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,8 @@ def case_record(case: Any, target: str, verdict: Any, entry: Any, final: str, no
         "id": case.id, "api": case.api, "origin": case.origin, "module": case.module,
         "target": target, "outcome": final, "raw_outcome": verdict.outcome,
         "summary": verdict.summary, "note": note, "diffs": verdict.diffs, "cause": verdict.cause,
-        "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason} if entry else None,
+        "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason,
+                        "outcomes": list(entry.outcomes)} if entry else None,
         "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": reached_around(result),
         "off_path": off_path, "oracle_torch_version": oracle_version, "process": process, "seq": seq,
     }
@@ -43,7 +45,7 @@ def reached_around(result: dict[str, Any]) -> list[str] | None:
 
 def run_header(*, target: str, oracle: Any, target_env: Any, catalog: str, cases_in_catalog: int,
                expectations: str, gate_problems: list[str], loading_path: Any, interrupted: bool,
-               processes: set[str], target_startup: float | None) -> dict[str, Any]:
+               processes: set[str], target_startup: float | None, not_run: list[str] | None = None) -> dict[str, Any]:
     """The run's header (``run`` in docs/results-schema.md), before ``build`` adds the counts."""
     return {"target": target, "oracle": oracle, "target_env": target_env, "catalog": catalog,
             "cases_in_catalog": cases_in_catalog, "expectations": expectations, "gate_problems": gate_problems,
@@ -51,7 +53,9 @@ def run_header(*, target: str, oracle: Any, target_env: Any, catalog: str, cases
             "loading_path": loading_path, "interrupted": interrupted,
             # target processes started: one per pytest process, plus one per CRASH or TIMEOUT
             "target_processes": len(processes),
-            "target_startup_seconds": None if target_startup is None else round(target_startup, 3)}
+            "target_startup_seconds": None if target_startup is None else round(target_startup, 3),
+            # selected cases that never started because the run was interrupted (no record: not lost)
+            "not_run": sorted(not_run or [])}
 
 
 def build(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -62,23 +66,76 @@ def build(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def write(path: Path, results: dict[str, Any]) -> None:
     """One case per line: still readable and diffable, and 10x faster than ``indent=`` (which makes
-    json use its pure-Python encoder)."""
+    json use its pure-Python encoder). Expectation reasons are written once per entry (``expectation_reasons``),
+    not into every row they cover; ``load`` puts them back."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    cases, reasons = _reasons_apart(results["cases"])
     head = {k: v for k, v in results.items() if k != "cases"}
-    lines = [json.dumps(c, sort_keys=True) for c in results["cases"]]
+    if reasons:
+        head[REASONS] = reasons
+    lines = [json.dumps(c, sort_keys=True) for c in cases]
     text = json.dumps(head, indent=1, sort_keys=True)[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
     write_atomic(path, text)
 
 
+REASONS = "expectation_reasons"      # {pattern: reason} of the expectations entries the rows name
+
+
+def _reasons_apart(cases: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Rows without their entry's reason (and without a note that is made from it), and the reasons by pattern."""
+    from .expectations import Entry, apply
+
+    reasons: dict[str, str] = {}
+    out = []
+    for c in cases:
+        e = c.get("expectation")
+        if not isinstance(e, dict) or not isinstance(e.get("reason"), str) or "pattern" not in e:
+            out.append(c)
+            continue
+        reasons[e["pattern"]] = e["reason"]
+        row = {**c, "expectation": {k: v for k, v in e.items() if k != "reason"}}
+        outcomes = e.get("outcomes")
+        if outcomes and c.get("note") and c.get("note") == apply(
+                c.get("raw_outcome"), Entry(e["pattern"], tuple(outcomes), e["reason"], e.get("line") or 0))[1]:
+            row["note"] = None           # made again from the entry on load
+        out.append(row)
+    return out, reasons
+
+
+def _reasons_back(data: dict[str, Any]) -> None:
+    """The inverse of ``_reasons_apart``, in place (the rows share each reason's one string)."""
+    from .expectations import Entry, apply
+
+    reasons = data.get(REASONS)
+    if not isinstance(reasons, dict):
+        return
+    for c in data["cases"]:
+        e = c.get("expectation")
+        if not isinstance(e, dict) or "reason" in e or not isinstance(reasons.get(e.get("pattern")), str):
+            continue
+        e["reason"] = reasons[e["pattern"]]
+        if c.get("note") is None and e.get("outcomes"):
+            c["note"] = apply(c.get("raw_outcome"), Entry(e["pattern"], tuple(e["outcomes"]), e["reason"],
+                                                          e.get("line") or 0))[1]
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` so a reader sees the old file or the new one, never half of either; a temp file of
-    a failed write (e.g. a full disk) is removed. Strings a target produced may hold lone surrogates:
-    they are written as backslash escapes rather than failing the whole report."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    a failed write (e.g. a full disk) is removed. The temp file is made with O_EXCL and O_NOFOLLOW under a
+    random name (a planted file or symlink is never written through), and renamed over ``path`` (a symlink
+    there is replaced, not followed). Strings a target produced may hold lone surrogates: they are written
+    as backslash escapes rather than failing the whole report."""
+    path = Path(path)
     try:
-        with open(tmp, "w", encoding="utf-8", errors="backslashreplace") as f:
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror, str(path)) from e
+    tmp = Path(name)
+    try:
+        os.fchmod(fd, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as f:
             f.write(text)
-        tmp.replace(path)
+        os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
         if e.filename is None:       # a failed write() names no file: name the one we were writing
@@ -87,6 +144,93 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def create_exclusive(path: Path, mode: str = "w"):
+    """A new file at ``path`` for this process alone: what was there (an earlier run's file, or a symlink
+    planted in its place) is removed first, and the file is made with O_EXCL and O_NOFOLLOW."""
+    path = Path(path)
+    try:
+        if path.is_symlink() or path.is_file():
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o644)
+    if "b" in mode:
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8", errors="backslashreplace")
+
+
+class PartialLog:
+    """``DIR/results.jsonl``, written as records arrive (a run that dies still leaves them). Made with
+    ``create_exclusive``; ``replaced()`` says whether the name still points at the file this run writes,
+    and ``restore(records)`` writes it again (atomically) when something replaced it during the run."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.name = str(self.path)
+        self._f = create_exclusive(self.path)
+        st = os.fstat(self._f.fileno())
+        self._id = (st.st_dev, st.st_ino)
+
+    def write(self, text: str) -> None:
+        self._f.write(text)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+    def replaced(self) -> bool:
+        try:
+            st = os.lstat(self.path)
+        except OSError:
+            return True
+        return (st.st_dev, st.st_ino) != self._id
+
+    def restore(self, records: list[dict[str, Any]]) -> str | None:
+        """None when the file is this run's; else it is written again from ``records`` and this says so."""
+        if not self.replaced():
+            return None
+        write_atomic(self.path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in records))
+        return (f"{self.path} was replaced during the run by something other than the runner (the target?); "
+                "it was written again from the runner's own records")
+
+
+INCOMPLETE = "INCOMPLETE"
+
+
+def mark_incomplete(report_dir: Path) -> Path:
+    """Say, before a run writes anything into ``report_dir``, that the reports there are not this run's
+    (yet): the marker stays if the run dies, and is removed once the run's reports are written."""
+    path = Path(report_dir) / INCOMPLETE
+    write_atomic(path, f"A run (pid {os.getpid()}) started writing into this folder and has not finished (or died).\n"
+                       "results.json, index.html, checklist.md and junit.xml here are from an earlier run, or "
+                       "missing; results.jsonl holds what this run measured so far.\n")
+    return path
+
+
+def mark_complete(report_dir: Path) -> None:
+    (Path(report_dir) / INCOMPLETE).unlink(missing_ok=True)
+
+
+def stale_warning(results_path: Path) -> str | None:
+    """A warning when ``results_path`` (a results.json) sits beside a run's INCOMPLETE marker."""
+    marker = Path(results_path).parent / INCOMPLETE
+    if Path(results_path).suffix == ".json" and marker.exists():
+        return (f"warning: {marker} says a later run started in this folder and did not finish: "
+                f"{results_path} is from an earlier run")
+    return None
+
+
+def summarised(items: list[Any], limit: int, line, rest: str) -> list[str]:
+    """``line(item)`` for the first ``limit`` items, then one line for the rest (``rest`` formatted with
+    their count ``n``): a million stale entries make 21 lines, not a million."""
+    out = [line(x) for x in items[:limit]]
+    if len(items) > limit:
+        out.append(rest.format(n=len(items) - limit))
+    return out
 
 
 def load(path: Path, warn=None) -> dict[str, Any]:
@@ -108,7 +252,48 @@ def load(path: Path, warn=None) -> dict[str, Any]:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ResultsError(f"{path} has schema {data.get('schema') if isinstance(data, dict) else None!r}, "
                            f"expected {SCHEMA!r}")
+    if not isinstance(data.get("run"), dict):
+        raise ResultsError(f"{path}: its \"run\" header is {type(data.get('run')).__name__}, not an object; "
+                           "re-run the kit to write it again")
+    if not isinstance(data.get("cases"), list):
+        raise ResultsError(f"{path}: its \"cases\" is {type(data.get('cases')).__name__}, not a list; "
+                           "re-run the kit to write it again")
+    for n, rec in enumerate(data["cases"], 1):
+        problem = record_problem(rec)
+        if problem:
+            raise ResultsError(f"{path}: case record {n}{_named(rec)} {problem}; re-run the kit to write it again")
+    stale = stale_warning(path)
+    if stale:
+        (warn or _to_stderr)(stale)
+    _reasons_back(data)
     return data
+
+
+# Fields every case record has, and what each must be (docs/results-schema.md, "Case record").
+_REQUIRED = {"id": str, "outcome": str, "raw_outcome": str, "module": str, "api": str, "origin": str}
+_OPTIONAL = {"summary": str, "note": str, "diffs": list, "cause": dict, "expectation": dict, "seq": int}
+
+
+def _named(rec: Any) -> str:
+    return f" (id {rec['id']!r})" if isinstance(rec, dict) and isinstance(rec.get("id"), str) else ""
+
+
+def record_problem(rec: Any) -> str | None:
+    """What is wrong with a case record (one phrase), or None."""
+    if not isinstance(rec, dict):
+        return f"is {type(rec).__name__}, not an object"
+    for k, t in _REQUIRED.items():
+        if k not in rec:
+            return f"has no {k!r}"
+        if not isinstance(rec[k], t):
+            return f"has {k} {rec[k]!r:.80}, not a string"
+    for k in ("outcome", "raw_outcome"):
+        if rec[k] not in ORDER:
+            return f"has {k} {rec[k]!r:.80}, not one of {', '.join(ORDER)}"
+    for k, t in _OPTIONAL.items():
+        if rec.get(k) is not None and not isinstance(rec[k], t) or (t is int and isinstance(rec.get(k), bool)):
+            return f"has {k} of type {type(rec[k]).__name__}, not {t.__name__}"
+    return None
 
 
 def _jsonl_records(path: Path, text: str, warn) -> list[dict[str, Any]]:
@@ -120,8 +305,9 @@ def _jsonl_records(path: Path, text: str, warn) -> list[dict[str, Any]]:
             continue
         try:
             rec = json.loads(line)
-            if not isinstance(rec, dict) or not {"id", "outcome", "module"} <= rec.keys():
-                raise ValueError("not a case record")
+            problem = record_problem(rec)
+            if problem:
+                raise ValueError(f"the record{_named(rec)} {problem}")
         except ValueError as e:
             if n == last:     # the run was killed while writing it
                 warn(f"warning: {path}:{n}: dropped the last line, which was cut short ({e}); "

@@ -19,7 +19,7 @@ import time
 import traceback
 from typing import Any
 
-from . import backends, calls, channel
+from . import backends, calls, channel, lifeline
 from .backends.base import RealTorchWatch, real_torch_dir
 from .blame import blamed
 from .dists import dist_version
@@ -113,17 +113,32 @@ def _target_args(argv: list[str]) -> list[str]:
     return out
 
 
+def _sender(fd: int):
+    """send(message) on ``fd``, framed with the channel's own copies of json and hashlib (taken before the
+    target is imported). A reply fd that stops working ends the worker with a line saying so."""
+    write, stderr_write, exit_now = channel.write, os.write, os._exit
+
+    def send(msg: dict[str, Any]) -> None:
+        try:
+            write(fd, msg)
+        except OSError as e:
+            stderr_write(2, f"conformance worker: its reply channel (fd {fd}) stopped working: {e}\n".encode())
+            exit_now(5)
+    return send
+
+
 def _open_channel(spec: str | None):
     """(request lines, send(message)). Prints from the backend (Python or C) land in the log, never here."""
     if spec:
         r, w = (int(x) for x in spec.split(","))
         for fd in (r, w):
             os.set_inheritable(fd, False)     # children the target starts do not get them
-        return os.fdopen(r, "r"), lambda msg: channel.write(w, msg)
+        lifeline.watch(r)                     # the runner's end closing means the runner is gone
+        return os.fdopen(r, "r"), _sender(w)
     proto = os.dup(1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return sys.stdin, lambda msg: channel.write(proto, msg)
+    return sys.stdin, _sender(proto)
 
 
 def _install_recorder(torch: Any, routes: Any) -> dict[str, Any]:
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe(), "recorder": recorder}})
 
     for line in requests:
-        case_id = json.loads(line)["case"]
+        case_id = channel.decode(line)["case"]     # the channel's own decoder: a target may patch json
         start = time.perf_counter()
         obs = run_case(case_id, cases, torch, routes)
         tainted = [] if uses_real else watch.new_modules()

@@ -174,7 +174,7 @@ def _register_user(folder: str) -> None:
     """Cases of a user's recording, from its own signatures (read here: ids must exist at import, in the
     runner, the oracle and the target alike; the catalog digest covers the recording)."""
     rec = Recording(Path(folder))
-    label = "script-" + Path(rec.data["workload"].split(":", 1)[-1]).stem
+    label = rec.label       # made safe for case ids (a script name may hold spaces)
     origin = f"replay:{rec.data['workload']}"
     phase = signatures.replayed_phase(rec.calls)
     for name, dtype, rank, out_dtype, magnitude in signatures.table(rec, phase or "run"):

@@ -93,6 +93,9 @@ def run(workloads: list[str], out: str | None, script: list[str], update: bool) 
                 shutil.rmtree(folder)       # the default folder holds this script's previous recording
             took = record_into(folder, ["--", *script])
             print(summary(folder, took))
+            label = Recording(folder).label
+            if label != f"script-{target.stem}":
+                print(f"  case ids: replay[{label}-...] (the script's name, with what case ids cannot hold made '_')")
             return 0
         for w in workloads or list(cache.WORKLOADS):
             if w not in cache.WORKLOADS:

@@ -24,17 +24,25 @@ Reading needs only json and numpy: the target process never imports real torch.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..dtypes import DTYPES
+from . import schema
 
 SCHEMA = "torch-conformance/trace/1"
 ALIGN = 64
+MAX_TRACE_BYTES = 512 << 20     # trace.json: the built-in workloads' are a few MB
+MAX_BLOB_BYTES = 1 << 30        # one tensor's storage (the built-in models' largest weights are a few MB)
+
+
 
 
 class TraceError(Exception):
@@ -46,25 +54,71 @@ class Recording:
 
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        path = self.folder / "trace.json"
         try:
-            self.data = json.loads((self.folder / "trace.json").read_text())
+            self.data = json.loads(read_bounded(path, MAX_TRACE_BYTES).decode("utf-8"))
+        except RecursionError:
+            raise TraceError(f"unreadable recording {path}: nested too deep to be a recording") from None
         except (OSError, ValueError) as e:
-            raise TraceError(f"unreadable recording {self.folder}: {type(e).__name__}: {e}") from None
-        if self.data.get("schema") != SCHEMA:
-            raise TraceError(f"{self.folder}: schema {self.data.get('schema')!r}, expected {SCHEMA!r}")
+            raise TraceError(f"unreadable recording {path}: {e}") from None
+        try:
+            schema.check(self.data, SCHEMA)
+        except schema.SchemaError as e:
+            raise TraceError(f"{path} is not a recording: {e}; record it again with `python -m conformance trace`") \
+                from None
         self._blobs: dict[str, bytes] = {}
+
+    @property
+    def label(self) -> str:
+        """What the case ids of a user's recording start with (``script-<stem>``, made safe for them)."""
+        return schema.label(self.data["workload"])
 
     @property
     def calls(self) -> list[dict[str, Any]]:
         return self.data["calls"]
 
     def blob(self, sha: str) -> bytes:
+        """The bytes named ``sha``: only a regular file of the recording's own blobs/ folder (no symlink, no
+        name that leaves it), of at most MAX_BLOB_BYTES, whose sha256 is its name."""
         if sha not in self._blobs:
+            if not isinstance(sha, str) or not schema.BLOB_NAME.match(sha):
+                raise TraceError(f"recording {self.folder} names a blob {sha!r:.80}, which is not a sha256")
+            blobs = self.folder / "blobs"
+            if blobs.is_symlink():
+                raise TraceError(f"recording {self.folder}: blobs/ is a symlink; a recording holds its own blobs")
             try:
-                self._blobs[sha] = (self.folder / "blobs" / f"{sha}.bin").read_bytes()
+                data = read_bounded(blobs / f"{sha}.bin", MAX_BLOB_BYTES)
             except OSError as e:
                 raise TraceError(f"recording {self.folder} lacks blob {sha}: {e}") from None
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise TraceError(f"recording {self.folder}: blob {sha} does not hold the bytes it is named after")
+            self._blobs[sha] = data
         return self._blobs[sha]
+
+
+
+def read_bounded(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a symlink, a device or a FIFO) of at most ``limit``
+    bytes; OSError otherwise (its message says which)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"{st.st_size} bytes, more than the {limit} a recording may hold", str(path))
+        chunks, left = [], limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        if left <= 0:
+            raise OSError(errno.EFBIG, f"more than the {limit} bytes a recording may hold", str(path))
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def write_blob(folder: Path, data: bytes) -> str:
