@@ -87,8 +87,6 @@ def _kill_live() -> None:
 guard.on_second_signal(_kill_live)
 
 
-
-
 class WorkerClient:
     def __init__(self, worker_args: list[str], *, timeout: float, startup_timeout: float = 300.0,
                  env: dict[str, str] | None = None):

@@ -43,8 +43,6 @@ MAX_TRACE_BYTES = 512 << 20     # trace.json: the built-in workloads' are a few 
 MAX_BLOB_BYTES = 1 << 30        # one tensor's storage (the built-in models' largest weights are a few MB)
 
 
-
-
 class TraceError(Exception):
     """A recording is missing or unreadable (a kit/environment problem, not the target's)."""
 
@@ -94,7 +92,6 @@ class Recording:
                 raise TraceError(f"recording {self.folder}: blob {sha} does not hold the bytes it is named after")
             self._blobs[sha] = data
         return self._blobs[sha]
-
 
 
 def read_bounded(path: Path, limit: int) -> bytes:
