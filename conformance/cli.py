@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import expectations as expect, render, results as res
+from . import expectations as expect, options, render, results as res
 from .client import WorkerStartError
 from .observe import KIT_ERROR
 from .oracle_cache import CacheError
@@ -48,15 +48,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     # process prints, logs and warns nothing per case; the target's output goes to its own log.
     argv = [str(catalog_dir()), "-p", "conformance.plugin", "-p", "no:cacheprovider", "--assert=plain",
             "-p", "no:unraisableexception", "-p", "no:logging", "-p", "no:warnings", "--capture=no",
-            "--rootdir", str(catalog_dir().parent), "--target", args.target]
-    for p in args.backend_path:
-        argv += ["--backend-path", p]
-    for opt in ("report_dir", "expectations", "case_timeout", "oracle_cache", "perf", "baseline"):
-        value = getattr(args, opt)
-        if value is not None:
-            argv += [f"--{opt.replace('_', '-')}", str(value)]
-    if args.rebuild_oracle:
-        argv.append("--rebuild-oracle")
+            "--rootdir", str(catalog_dir().parent), *options.to_pytest_args(args)]
     if args.numprocesses:
         argv += ["-p", "xdist.plugin", "-n", args.numprocesses]
     argv += ["-q", "-rN"] + extra
@@ -171,26 +163,61 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(USAGE)
 
 
+def _exec(args: argparse.Namespace) -> int:
+    """A user's Python run with ``import torch`` meaning the target, in the target's sandbox, as the
+    kit's workers run (conformance/activate.py)."""
+    import subprocess
+    import tempfile
+
+    from . import backends, sandbox
+    from .backends.base import from_caller
+    from .oracle_cache import default_root
+
+    command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
+    if not command or os.path.basename(command[0]) not in ("python", "python3", os.path.basename(sys.executable)):
+        raise UsageError("exec runs a Python command: python -m conformance exec --target T -- python FILE [ARGS]")
+    try:
+        backend = backends.resolve(args.target, [from_caller(p) for p in args.backend_path])
+        backend.locate()
+    except backends.BackendError as e:
+        raise UsageError(str(e)) from None
+    if backend.uses_real_torch is None:
+        backend.uses_real_torch = bool(args.target_uses_torch)
+    argv = [sys.executable, "-m", "conformance.activate", *backend.worker_args(), "--", *command[1:]]
+    with tempfile.TemporaryDirectory(prefix="conformance-exec-") as tmp:
+        env = {**os.environ, "TMPDIR": tmp}
+        if not args.no_sandbox:
+            try:
+                plan = sandbox.plan(hides_torch=not backend.uses_real_torch, cache=default_root().parent / "target-site",
+                                    extra_read=[os.getcwd(), *backend.sys_path], empty=[str(default_root())])
+                argv = plan.wrap(argv, writable=tmp)
+            except sandbox.SandboxError as e:
+                if args.require_sandbox:
+                    raise UsageError(f"--require-sandbox: {e}") from None
+                print(f"note: no sandbox ({e}): real torch stays findable", file=sys.stderr)
+        return subprocess.run(argv, env=env).returncode
+
+
 def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m conformance", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser("run", help="run the conformance suites against a target (extra args go to pytest)")
-    run.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
-    run.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
-    run.add_argument("--report-dir", help="write results.json, index.html, checklist.md and junit.xml here")
-    run.add_argument("--expectations", help="the target's expectations file (known failures with reasons)")
-    run.add_argument("--case-timeout", type=_seconds, help="seconds before a case is TIMEOUT (default 30)")
-    run.add_argument("--oracle-cache", help="where oracle records are cached")
-    run.add_argument("--rebuild-oracle", action="store_true", help="record the oracle again")
-    run.add_argument("--perf", metavar="PERF_JSON", help="benchmarks/bench_loading.py --json output to carry into "
-                     "results.json and index.html (informational, never part of the gate)")
-    run.add_argument("--baseline", metavar="DIR", help="an earlier run's report dir (or results.json): the report "
-                     "adds what changed since (rows fixed, newly failing, with another cause)")
+    options.add_to_argparse(run, _seconds)        # the plugin reads the same table (conformance/options.py)
     run.add_argument("--replay", metavar="DIR", help="also replay the recording in DIR (made by "
                      "`python -m conformance trace -- python SCRIPT`) as cases replay[script-...]")
     run.add_argument("-n", "--numprocesses", help="pytest-xdist workers (e.g. 2 or auto)")
     run.set_defaults(func=_run)
+
+    exe = sub.add_parser("exec", help="run a Python script with `import torch` meaning the target, as the kit's "
+                         "workers run it (its sandbox, its activation): exec --target T -- python FILE")
+    exe.add_argument("--target", required=True, help="torch, mindtorch_v2, pyborch, module:NAME or a plugin name")
+    exe.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path in the target")
+    exe.add_argument("--no-sandbox", action="store_true", help="run it without the target's sandbox")
+    exe.add_argument("--require-sandbox", action="store_true", help="refuse to run without the sandbox")
+    exe.add_argument("--target-uses-torch", action="store_true", help="a module:NAME target built on real PyTorch")
+    exe.add_argument("command", nargs=argparse.REMAINDER, help="-- python FILE [ARGS]")
+    exe.set_defaults(func=_exec)
 
     ex = sub.add_parser("expectations", help="rewrite an expectations file from the latest results")
     ex.add_argument("--results", required=True, help="results.json (or results.jsonl of an interrupted run)")

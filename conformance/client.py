@@ -89,8 +89,9 @@ guard.on_second_signal(_kill_live)
 
 class WorkerClient:
     def __init__(self, worker_args: list[str], *, timeout: float, startup_timeout: float = 300.0,
-                 env: dict[str, str] | None = None):
+                 env: dict[str, str] | None = None, sandbox: Any = None):
         self.worker_args = worker_args
+        self.sandbox = sandbox      # a conformance.sandbox.Sandbox: target processes run inside it
         self.timeout = timeout
         self.startup_timeout = startup_timeout
         self.env = env
@@ -128,10 +129,13 @@ class WorkerClient:
         _sweep_stale_tmp()
         self._tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
         env = {**(self.env if self.env is not None else os.environ), **reaper.mark(), "TMPDIR": self._tmp}
+        argv = [sys.executable, "-m", "conformance.worker", *self.worker_args, "--channel", f"{req_r},{rep_w}"]
+        if self.sandbox is not None:
+            argv = self.sandbox.wrap(argv, writable=self._tmp)
         try:
             with _LIVE_LOCK:
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-m", "conformance.worker", *self.worker_args, "--channel", f"{req_r},{rep_w}"],
+                    argv,
                     stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(req_r, rep_w),
                     env=env, start_new_session=True)
                 _LIVE.add(self.proc.pid)

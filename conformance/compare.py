@@ -96,8 +96,6 @@ def _drop_calls(obs: Any) -> None:
         d.pop("calls", None)
 
 
-
-
 def _call(api: str, evidence: str) -> dict[str, str]:
     return {"api": api, "phase": "call", "evidence": evidence[:600]}
 
@@ -156,7 +154,7 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     recorded = _recorded_cause(oracle, target, api)
     blame = recorded or _blame(target, api)
     # an absent attribute, or an absent torch module (``import torch.utils._pytree``): the API is missing
-    if target.get("raises") == "AttributeError" and oracle.get("raises") != "AttributeError":
+    if target.get("raises") in MISSING_RAISES and oracle.get("raises") != target.get("raises"):
         summary = f"{target.get('type')}: {target.get('message', '')}"[:300] + where
         diffs = [{"path": "raises", "oracle": oracle.get("raises", "no exception"), "target": target["raises"],
                   "target_message": target.get("message", "")}]
@@ -223,8 +221,15 @@ def _is_torch_api(name: str) -> bool:
     return name.startswith("torch.") or name.split(".")[0] in _TORCH_OWNERS
 
 
+MISSING_RAISES = ("AttributeError", "ModuleNotFoundError")
+
+
 def _missing_attribute(message: str) -> str | None:
-    """The API an AttributeError says is missing: ``torch.frombuffer``, ``Tensor.untyped_storage``."""
+    """The API an AttributeError says is missing (``torch.frombuffer``, ``Tensor.untyped_storage``), or the
+    torch module a ModuleNotFoundError names."""
+    m = re.fullmatch(r"No module named '(torch(?:\.\w+)*)'", message.strip())
+    if m:
+        return m.group(1)
     m = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", message)
     if m:
         rest = [p for p in m.group(1).split(".")[1:] if not p.startswith("_")]
@@ -528,19 +533,7 @@ def sole_cause(v: Verdict, oracle: dict[str, Any] | None, result: dict[str, Any]
 
 
 def diverging_apis(oracle: list[list[str]], target: list[list[str]]) -> set[str]:
-    """Every API with a target call whose result no oracle call of that API gave although it was given what
-    an oracle call was given (a call given something else only passes an earlier divergence on)."""
-    from collections import Counter
+    """Every API with a target call the one rule finds diverging (``divergence.diverging_apis``)."""
+    from .divergence import diverging_apis as by_the_rule
 
-    left = Counter((e[0], e[1]) for e in oracle)
-    known = {e[0] for e in oracle}
-    given = {(e[0], e[2]) for e in oracle if len(e) > 2}
-    out = set()
-    for api, d, *rest in target:
-        if api not in known:
-            continue
-        if left[(api, d)] > 0:
-            left[(api, d)] -= 1
-        elif not rest or (api, rest[0]) in given:
-            out.add(api)
-    return out
+    return by_the_rule(oracle, target)

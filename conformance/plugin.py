@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from . import backends, balance, expectations as expect, guard, loading_path, reaper, render, results as res
+from . import backends, balance, expectations as expect, guard, loading_path, options, reaper, render, results as res
 from .render import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
 from .backends.base import from_caller
@@ -34,27 +34,7 @@ NEEDS_TARGET = ("conformance cases need a target: pass --target torch|mindtorch_
 # == options and the run's state ===================================================================
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("conformance", "torch-conformance")
-    g.addoption("--target", default=os.environ.get("CONFORMANCE_TARGET"),
-                help="backend under test: torch, mindtorch_v2, pyborch, module:NAME, or a plugin's name "
-                     "(default: $CONFORMANCE_TARGET)")
-    g.addoption("--backend-path", action="append", default=[],
-                help="folder prepended to sys.path in the target (e.g. a MindNLP src/ folder)")
-    g.addoption("--report-dir", default=None, help="write results.json, index.html, checklist.md and junit.xml here")
-    g.addoption("--expectations", default=None, help="expectations file of the target's known failures")
-    g.addoption("--case-timeout", type=float, default=30.0, help="seconds before a case is TIMEOUT (default 30)")
-    g.addoption("--oracle-cache", default=None, help=f"oracle record cache (default {default_root()})")
-    g.addoption("--rebuild-oracle", action="store_true", help="record the oracle again, ignoring the cache")
-    g.addoption("--perf", default=None, metavar="PERF_JSON",
-                help="benchmarks/bench_loading.py --json output: carried into results.json and index.html "
-                     "(informational, never part of the gate)")
-    g.addoption("--baseline", default=None, metavar="DIR",
-                help="an earlier run's report dir (or results.json): the report adds what changed since")
-    g.addoption("--case-order", default="catalog", metavar="catalog|reverse|shuffle:SEED",
-                help="the order cases run in (default: catalog order); results must not depend on it")
-    g.addoption("--surface", action="store_true",
-                help="with --report-dir: also trace the torch API surface safetensors uses (DIR/surface.json)")
-
+    options.add_to_pytest(parser.getgroup("conformance", "torch-conformance"))   # declared once, for the CLI too
 
 @dataclass
 class State:
@@ -89,6 +69,8 @@ class State:
     path_oracle: dict[str, Any] | None = None    # the oracle on the target's loading path, when it differs
     path_oracle_version: str | None = None       # the torch.__version__ it was recorded with
     not_run: list[str] = field(default_factory=list)   # selected, never started: the run was interrupted
+    sandbox: Any = None                          # conformance.sandbox.Sandbox for target processes, or None
+    sandbox_note: dict[str, Any] = field(default_factory=dict)   # what the run header says about it
 
     def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
         """The oracle observation a case is judged against, and the __version__ it was recorded with
@@ -107,7 +89,7 @@ class State:
 
     def target(self) -> WorkerClient:
         if self.client is None:
-            self.client = WorkerClient(self.backend.worker_args(), timeout=self.timeout)
+            self.client = WorkerClient(self.backend.worker_args(), timeout=self.timeout, sandbox=self.sandbox)
         return self.client
 
 
@@ -170,6 +152,7 @@ def pytest_configure(config: pytest.Config) -> None:
                   config.getoption("case_timeout"), Path(report_dir) if report_dir else None, perf=perf)
     config.stash[STATE] = state
     state.lock = lock
+    _make_sandbox(config, state, root)
     if _is_controller(config):
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
         guard.end_like_ctrl_c()
@@ -177,6 +160,35 @@ def pytest_configure(config: pytest.Config) -> None:
         state.process_label = config.workerinput["workerid"]
     # What a target starts dies with its worker; an xdist controller also has xdist's workers as children.
     reaper.become_subreaper(sweep_all=not _distributes(config))
+
+
+def _make_sandbox(config: pytest.Config, state: State, cache_root: Path) -> None:
+    """The target's own world (conformance/sandbox.py): real torch hidden unless the target is built on
+    it, the kit's state out of reach. Without bubblewrap the run says so, or stops (--require-sandbox)."""
+    from . import sandbox
+    from .catalog import _hf_models
+    from .dists import ORACLE_TORCH_ENV, installed_torch_version
+
+    backend = state.backend
+    if backend.uses_real_torch is None:          # module:NAME: the command line declares it, never the target
+        backend.uses_real_torch = bool(config.getoption("target_uses_torch"))
+    # Every process keys the tiny models and recordings by the oracle's torch, which a target cannot see.
+    os.environ.setdefault(ORACLE_TORCH_ENV, installed_torch_version() or "")
+    hides = not backend.uses_real_torch
+    if config.getoption("no_sandbox"):
+        state.sandbox_note = {"engine": None, "hides_torch": False, "why": "--no-sandbox"}
+        return
+    replay = os.environ.get("CONFORMANCE_REPLAY")      # a user's recording (run --replay DIR): read-only
+    try:
+        state.sandbox = sandbox.plan(
+            hides_torch=hides, cache=cache_root.parent / "target-site",
+            extra_read=[str(_hf_models.root()), os.getcwd(), *backend.sys_path, *([replay] if replay else [])],
+            empty=[str(cache_root)])
+        state.sandbox_note = state.sandbox.describe()
+    except (sandbox.SandboxError, OSError) as e:
+        if config.getoption("require_sandbox"):
+            raise pytest.UsageError(f"--require-sandbox: {e}") from None
+        state.sandbox_note = {"engine": None, "hides_torch": False, "why": str(e)}
 
 
 def _guard(config: pytest.Config, cache_root: Path, report_dir: str | None):
@@ -232,8 +244,27 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "Check that `python -c 'import torch'` works here (pip install torch==2.13.0 for the CPU "
                     "build), or point --oracle-cache at records made elsewhere.",
                     returncode=pytest.ExitCode.USAGE_ERROR)
+    if _is_controller(session.config) and state.sandbox is not None and state.sandbox.hides_torch:
+        _prepare_workloads()
     if not _distributes(session.config) and not session.config.option.collectonly:
         state.target().spawn()     # it imports the backend while pytest collects
+
+
+def _prepare_workloads() -> None:
+    """The tiny models and the forward-pass recordings, made with real torch before a target starts: in
+    its sandbox a target cannot make them (no torch there), only read them."""
+    import importlib.util
+
+    if importlib.util.find_spec("transformers") is None:
+        return
+    from .catalog import _hf_models
+    from .trace import cache
+    try:
+        _hf_models.ensure_models()
+        for workload in cache.WORKLOADS:
+            cache.ensure_recording(workload)
+    except Exception:      # noqa: BLE001  the cases that need them observe why, on their own rows
+        pass
 
 
 # == collection and scheduling =====================================================================
@@ -255,8 +286,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if state.client is None:
         return
     try:
-        state.target_hello = state.client.wait_started()
+        state.target_hello = {**state.client.wait_started(), "sandbox": state.sandbox_note}
         state.target_startup = state.client.startup_seconds
+        hint = state.backend.expectations_hint(state.expectations.path, state.target_hello.get("how") or "")
+        if hint:
+            state.gate_problems.append(hint)
+        if state.target_hello.get("uses_real_torch") and not state.backend.uses_real_torch:
+            # what the worker says about itself is held against the adapter's declaration, never taken
+            raise WorkerStartError(f"the target process says it runs real PyTorch, but {state.backend.name!r} is "
+                                   "declared not built on it (a module target built on torch needs --target-uses-torch)")
     except WorkerStartError as e:
         # Nothing can run: no items (so no xdist worker crash and restart loop); the controller ends
         # the session with this message and exit code 4.
@@ -327,7 +365,7 @@ def _open_slow_lane(state: State, items: list) -> None:
     if not share:
         return
     state.lane_cases = set(share)
-    state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout)
+    state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout, sandbox=state.sandbox)
     state.slow_lane.spawn()
     for case_id in share:
         state.slow_lane.submit(case_id)
@@ -360,6 +398,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if state is None:
         return []
     lines = [f"conformance target: {state.backend.name}; oracle cache: {state.cache.dir}"]
+    note = state.sandbox_note
+    lines.append("  target sandbox: " + (f"{note['engine']}, real torch {'hidden' if note['hides_torch'] else 'kept (the target is built on it)'}"
+                                         if note.get("engine") else f"NONE ({note.get('why')}): real torch stays findable by the target"))
     if state.backend.sys_path:
         lines.append(f"  target sources: {os.pathsep.join(state.backend.sys_path)}")
     if state.oracle_hello:
@@ -702,7 +743,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
 def _rewrite_hint(state: State) -> str:
     """The exact command that takes this run's results into its expectations file."""
-    exp = state.expectations.path if state.expectations.path != "<none>" else "expectations/<target>.txt"
+    exp = state.expectations.path if state.expectations.path != "<none>" else f"backends/{state.backend.name}/expectations.txt"
     results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json (run with --report-dir DIR)"
     return (f"to rewrite the expectations from this run: python -m conformance expectations --results {results} "
             f"--file {exp}  (it lists every change; add --accept-new to take in new failures)")

@@ -35,7 +35,18 @@ def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> di
         "version_type": type(ver).__name__, "uses_real_torch": uses_real_torch,
         "python": platform.python_version(), "numpy": dist_version("numpy"),
         "safetensors": dist_version("safetensors"),
+        # the `torch` distribution this process sees (transformers reads it to decide torch is there): none
+        # in the sandbox unless the backend presents its own (_torch_proxy patches importlib.metadata)
+        "torch_metadata": _torch_metadata(),
+        "transformers": dist_version("transformers"),
     }
+
+
+def _torch_metadata() -> str | None:
+    try:
+        return dist_version("torch")
+    except Exception as e:      # noqa: BLE001  a backend's patched importlib.metadata may raise anything
+        return f"raised {type(e).__name__}"
 
 
 # Cases that run a whole library on the target log their own steps (and would fill any call log).

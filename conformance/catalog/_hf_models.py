@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cachedir import kit_importable, made_once
-from ..dists import dist_version
+from ..dists import dist_version, oracle_torch_version
 
 ENV_DIR = "CONFORMANCE_MODELS_DIR"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1",
@@ -60,7 +60,7 @@ def root() -> Path:
 
 def key() -> str:
     recipe = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]
-    return f"torch-{dist_version('torch')}_transformers-{dist_version('transformers')}_{recipe}"
+    return f"torch-{oracle_torch_version()}_transformers-{dist_version('transformers')}_{recipe}"
 
 
 def ensure_models(timeout: float = 600.0) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..catalog import _hf_models
 from ..cachedir import kit_importable, made_once
-from ..dists import dist_version
+from ..dists import dist_version, oracle_torch_version
 from .recorder import RECORDER_VERSION
 
 WORKLOADS = ("albert", "bert", "gpt2")
@@ -23,18 +23,8 @@ HERE = Path(__file__).parent
 
 
 def real_torch_version() -> str | None:
-    """The installed PyTorch's version, read from its own dist-info: a target that answers ``import torch``
-    may also answer for the ``torch`` distribution (a proxy reporting its own version), and every process
-    must find the same recording."""
-    from importlib.metadata import distributions
-
-    from ..backends.base import real_torch_dir
-    d = real_torch_dir()
-    if d:
-        for dist in distributions(path=[str(Path(d).parent)]):
-            if (dist.metadata["Name"] or "").lower() == "torch":
-                return dist.version
-    return dist_version("torch")
+    """Real PyTorch's version, the same in every process (the runner's, passed to its workers)."""
+    return oracle_torch_version()
 
 
 def key(workload: str) -> str:

@@ -94,6 +94,7 @@ class Recording:
         return self._blobs[sha]
 
 
+
 def read_bounded(path: Path, limit: int) -> bytes:
     """The bytes of ``path`` if it is a regular file (not a symlink, a device or a FIFO) of at most ``limit``
     bytes; OSError otherwise (its message says which)."""
@@ -173,7 +174,6 @@ def build_tensor(torch: Any, spec: dict[str, Any], data: bytes, steps: list[str]
     used, in order (the last one is blamed when the tensor comes out wrong). ``flat``: always lay the
     storage out with ``as_strided`` over a contiguous 1-d ``from_numpy`` (the way around a backend whose
     ``from_numpy`` of a strided array gets the values wrong)."""
-
     d = DTYPES.get(spec["dtype"])
     if d is None:
         raise TraceError(f"no numpy carrier for dtype {spec['dtype']}")
