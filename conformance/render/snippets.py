@@ -180,7 +180,8 @@ def _frombuffer(params: dict[str, Any], labels: list[str], keyword: bool) -> lis
     if "values" in labels:
         after.append('print("values", bytes(t.view(torch.uint8).tolist()).hex())   # the raw bytes it reads')
     if "aliasing" in labels:
-        after += ["buf[0] ^= 1", 'print("aliasing", t.view(torch.uint8)[0].item() == buf[0])   # shares the buffer?']
+        # read back through tolist only: view(dtype) may be what the backend breaks
+        after += ["before = t.tolist()", "buf[0] ^= 1", 'print("aliasing", t.tolist() != before)   # shares the buffer?']
     if "shape" in labels or "dtype" in labels:
         after.append('print("shape", tuple(t.shape))' if "shape" in labels else 'print("dtype", t.dtype)')
     return build[:1] + (_guarded(build[1:], after) if "raises" in labels else build[1:] + after)
