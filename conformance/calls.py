@@ -33,6 +33,7 @@ MAX_DEPTH = 2            # the case's own calls and the calls they make; deeper 
 MAX_CALLS = 400          # a log keeps the first calls only: a case's first divergence is near its start
 BREADCRUMB_FILE = "conformance-breadcrumb"      # in the worker's TMPDIR, read by the runner (client.py)
 BREADCRUMB_SIZE = 512
+BREADCRUMB_FD_ENV = "CONFORMANCE_BREADCRUMB_FD"     # a sandboxed worker's breadcrumb: a file the runner holds
 RECORDED = "_conformance_recorded"
 
 # Python's object protocol, never a torch API of its own: identity, reflection, pickling, printing
@@ -69,8 +70,11 @@ def paused():
 class Breadcrumb:
     """The API of the recorded call being run, in a small shared file: it outlives a process that dies."""
 
-    def __init__(self, path: str):
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    def __init__(self, path: str | None = None, fd: int | None = None):
+        """In the file at ``path``, or in the open file ``fd`` the runner handed down (a sandboxed worker's
+        TMPDIR is its own tmpfs, so the runner keeps the breadcrumb's file on its side)."""
+        if fd is None:
+            fd = os.open(str(path), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
             os.ftruncate(fd, BREADCRUMB_SIZE)
             self.map = mmap.mmap(fd, BREADCRUMB_SIZE)
@@ -82,15 +86,20 @@ class Breadcrumb:
         self.map[:len(data) + 1] = data + b"\0"
 
 
-def read_breadcrumb(folder: str | None) -> str | None:
-    """The API the breadcrumb in ``folder`` names (the call a dead or hung worker was in), or None."""
-    if not folder:
-        return None
+def read_breadcrumb(folder: str | None, fd: int | None = None) -> str | None:
+    """The API the breadcrumb in ``folder`` (or in the open file ``fd``) names: the call a dead or hung
+    worker was in, or None."""
     try:
-        with open(os.path.join(folder, BREADCRUMB_FILE), "rb") as f:
-            text = f.read(BREADCRUMB_SIZE).split(b"\0", 1)[0].decode("utf-8", "replace")
+        if fd is not None:
+            raw = os.pread(fd, BREADCRUMB_SIZE, 0)
+        elif folder:
+            with open(os.path.join(folder, BREADCRUMB_FILE), "rb") as f:
+                raw = f.read(BREADCRUMB_SIZE)
+        else:
+            return None
     except OSError:
         return None
+    text = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
     return text or None
 
 

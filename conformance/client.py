@@ -24,7 +24,8 @@ from collections import deque
 from typing import Any, Sequence
 
 from . import channel, guard, reaper
-from .calls import read_breadcrumb
+from .calls import BREADCRUMB_FD_ENV, read_breadcrumb
+from .sandbox import tmp_root as sandbox_tmp_root
 from .observe import KIT_ERROR
 
 
@@ -105,6 +106,7 @@ class WorkerClient:
         self._reader: channel.Reader | None = None
         self._requests: int | None = None      # our end of the request pipe (None: the process's stdin)
         self._tmp: str | None = None           # the process's TMPDIR: case folders left by a crash go with it
+        self._crumb: Any = None                # a sandboxed process's breadcrumb file (its TMPDIR is not on disk)
         self._log = None
         self._spawned_at = 0.0
 
@@ -127,16 +129,26 @@ class WorkerClient:
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
         _sweep_stale_tmp()
-        self._tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
-        env = {**(self.env if self.env is not None else os.environ), **reaper.mark(), "TMPDIR": self._tmp}
         argv = [sys.executable, "-m", "conformance.worker", *self.worker_args, "--channel", f"{req_r},{rep_w}"]
-        if self.sandbox is not None:
-            argv = self.sandbox.wrap(argv, writable=self._tmp)
+        fds: tuple[int, ...] = (req_r, rep_w)
+        extra: dict[str, str] = {}
+        if self.sandbox is None:
+            self._tmp = tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{os.getpid()}-")
+            inner = self._tmp
+        else:
+            # Its TMPDIR is a tmpfs of the sandbox's own, so nothing of it is left on disk whatever kills the
+            # runner; the breadcrumb is an unlinked file the runner holds and hands down.
+            inner = f"{sandbox_tmp_root()}/{TMP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}"
+            self._crumb = tempfile.TemporaryFile()
+            fds += (self._crumb.fileno(),)
+            extra[BREADCRUMB_FD_ENV] = str(self._crumb.fileno())
+            argv = self.sandbox.wrap(argv, writable=inner)
+        env = {**(self.env if self.env is not None else os.environ), **reaper.mark(), "TMPDIR": inner, **extra}
         try:
             with _LIVE_LOCK:
                 self.proc = subprocess.Popen(
                     argv,
-                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=(req_r, rep_w),
+                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=fds,
                     env=env, start_new_session=True)
                 _LIVE.add(self.proc.pid)
         except BaseException:
@@ -186,6 +198,9 @@ class WorkerClient:
                 os.close(fd)
         if self._tmp is not None:
             shutil.rmtree(self._tmp, ignore_errors=True)
+        if self._crumb is not None:
+            self._crumb.close()
+            self._crumb = None
         if self._log is not None:
             self._log.close()
         self.proc, self._log, self.hello, self._tmp = None, None, None, None
@@ -243,7 +258,7 @@ class WorkerClient:
         # Still alive with its pipe open: it hangs. (At EOF the process is dying, but poll() can
         # still say "running" for a moment, so EOF alone decides: a crash, not a timeout.)
         if msg is None and not self._reader.eof and self.proc.poll() is None:
-            last = read_breadcrumb(self._tmp)     # the recorded call it hangs in (conformance/calls.py)
+            last = self._last_call()     # the recorded call it hangs in (conformance/calls.py)
             self.close()
             return {"timeout": timeout, **({"last_call": last} if last else {})}
         if msg is None and self._reader.eof and self._still_running():
@@ -251,9 +266,12 @@ class WorkerClient:
             self.close()
             return {"obs": {KIT_ERROR: CHANNEL_LOST}, "ms": None, "process": self.starts, "damaged": True}
         why = self._death_reason("died", log_at)
-        last = read_breadcrumb(self._tmp)         # the recorded call it died in (conformance/calls.py)
+        last = self._last_call()         # the recorded call it died in (conformance/calls.py)
         self.close()
         return {"crash": why, **({"last_call": last} if last else {})}
+
+    def _last_call(self) -> str | None:
+        return read_breadcrumb(self._tmp, self._crumb.fileno() if self._crumb is not None else None)
 
     def _still_running(self, grace: float = 3.0) -> bool:
         """Whether the process still runs ``grace`` seconds after its reply pipe reached end of file (a
@@ -302,6 +320,8 @@ class WorkerClient:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
+        if code is not None and self.sandbox is not None and code > 128:
+            code = 128 - code       # bubblewrap exits 128 + N when the worker was killed by signal N
         if code is not None and code < 0:
             try:
                 status = f"killed by {signal.Signals(-code).name}"

@@ -34,6 +34,12 @@ ENGINE = "bubblewrap"
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt")
 
 
+def tmp_root() -> str:
+    """Where sandboxed workers' TMPDIRs live: a folder of the sandbox's own root (no host folder is bound
+    there), so a worker's tmpfs needs no mount point on disk."""
+    return "/conformance-tmp"
+
+
 class SandboxError(Exception):
     """The sandbox cannot be made here; the message says why and what to install."""
 
@@ -49,7 +55,7 @@ class Sandbox:
     links: dict[str, str] = field(default_factory=dict)    # /lib -> usr/lib on merged-/usr systems
 
     def wrap(self, argv: list[str], writable: str) -> list[str]:
-        """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR) its one writable folder."""
+        """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR, a tmpfs) its one writable folder."""
         args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
                 "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         for link, to in self.links.items():
@@ -60,8 +66,9 @@ class Sandbox:
             args += ["--ro-bind", copy, site]
         for d in self.empty:
             args += ["--tmpfs", d]
-        # the runner's folder, as without a sandbox (bound read-only by plan())
-        args += ["--bind", writable, writable, "--chdir", os.getcwd()]
+        # its TMPDIR: a tmpfs of its own (nothing left on disk, whatever ends the run); the runner's
+        # folder as its working directory, as without a sandbox (bound read-only by plan())
+        args += ["--tmpfs", writable, "--chdir", os.getcwd()]
         return args + ["--", *argv]
 
     def describe(self) -> dict:
@@ -154,7 +161,7 @@ def plan(*, hides_torch: bool, extra_read: list[str], empty: list[str], cache: P
     links = {d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)}
     read |= {d for d in SYSTEM_DIRS if os.path.isdir(d) and d not in links}
     read.add(str(Path(__file__).resolve().parent.parent))        # the kit (read-only)
-    read = {os.path.realpath(p) for p in read}
+    read = {os.path.realpath(p) for p in read} - {"/"}     # never the whole host: "/" as cwd stays out
     replaced: dict[str, str] = {}
     if hides_torch:
         for folder, names in torch_files().items():

@@ -159,8 +159,10 @@ def _install_recorder(torch: Any, routes: Any) -> dict[str, Any]:
     from .digest import Digest
 
     try:
-        crumb = calls.Breadcrumb(os.path.join(tempfile.gettempdir(), calls.BREADCRUMB_FILE))
-    except OSError:
+        handed = os.environ.pop(calls.BREADCRUMB_FD_ENV, None)
+        crumb = calls.Breadcrumb(fd=int(handed)) if handed else \
+            calls.Breadcrumb(os.path.join(tempfile.gettempdir(), calls.BREADCRUMB_FILE))
+    except (OSError, ValueError):
         crumb = None
     digest = Digest(Context(torch, routes))
     return calls.install(torch, calls.CallLog(digest.result, digest.given, crumb, digest.forget))

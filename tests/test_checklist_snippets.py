@@ -17,7 +17,7 @@ import pytest
 from conformance import render
 from conformance.registry import load_catalog
 from conformance.render import fixes
-from kitrun import MUTANTS, REPO, run_kit
+from kitrun import MUTANTS, REPO, kit_env, run_kit
 
 # mutant -> (pytest -k slice, the cause API its deviation must be blamed on, the labels it must change)
 CASES = {
@@ -79,7 +79,7 @@ def test_gate_prints_the_rows_that_changed_and_the_command_that_rewrites_them(or
     p = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "module:mutant_frombuffer_ragged_typeerror",
                         "--backend-path", str(MUTANTS), "--oracle-cache", str(oracle.cache), "--report-dir", str(report_dir),
                         "--expectations", str(exp), "-k", "frombuffer_error and ragged and float32"],
-                       cwd=REPO, capture_output=True, text=True, timeout=600)
+                       cwd=REPO, capture_output=True, text=True, timeout=600, env=kit_env())
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-2000:]
     assert "frombuffer_error[ragged-float32]: FAIL" in p.stdout
     assert (f"python -m conformance expectations --results {report_dir / 'results.json'} --file {exp}"
@@ -88,7 +88,7 @@ def test_gate_prints_the_rows_that_changed_and_the_command_that_rewrites_them(or
     again = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "module:mutant_frombuffer_ragged_typeerror",
                             "--backend-path", str(MUTANTS), "--oracle-cache", str(oracle.cache), "--report-dir",
                             str(tmp_path / "r2"), "--expectations", str(exp), "--baseline", str(report_dir),
-                            "-k", "frombuffer_error and ragged and float32"], cwd=REPO, capture_output=True, text=True,
+                            "-k", "frombuffer_error and ragged and float32"], cwd=REPO, capture_output=True, text=True, env=kit_env(),
                            timeout=600)
     assert again.returncode == 1, again.stdout[-3000:] + again.stderr[-2000:]
     assert "0 fixed, 0 newly failing, 0 with another cause" in (tmp_path / "r2" / "index.html").read_text()

@@ -87,7 +87,8 @@ MUTANT_LIST = [
     Mutant("mutant_no_float8_e5m2", "torch.float8_e5m2", "MISSING", ("*float8_e5m2-*", "*float8_e5m2]*"),
            r"has no attribute 'float8_e5m2'|the target has no torch\.float8_e5m2",
            # transformers reads torch.float8_e5m2 while it imports; the replay lists it among the attributes read
-           with_transformers=("transformers[*]", "replay[*-torch-attributes]"),
+           # and torch._dynamo reads it while it imports: transformers_import's _dynamo rows are blocked
+           with_transformers=("transformers[*]", "replay[*-torch-attributes]", "transformers_import[torch._dynamo*"),
            transformers_detail=r"has no attribute 'float8_e5m2'"),   # the latter: requires_dtypes
     Mutant("mutant_version_two_parts", "torch.__version__", "FAIL",
            # safe_open(framework="pt") on the default (mmap) path parses torch.__version__ on every open;
@@ -97,7 +98,8 @@ MUTANT_LIST = [
             "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
            r"Could not parse torch package version 2\.13\.|value\.(rust_parses|branch)",
            # from_pretrained opens the checkpoint with safe_open(framework="pt")
-           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]",
+                              "transformers[*-roundtrip]", "transformers[*-train]"),
            transformers_detail=r"Could not parse torch package version 2\.13\."),
     # int64 views that start inside their storage; the int64 rows of every case that reads data_ptr():
     # a view's offset, _end_ptr (view(-1)[-1].data_ptr(), offset > 0 for any int64 tensor of > 1 element).
@@ -116,7 +118,8 @@ MUTANT_LIST = [
             "load_model[*", "!load_model[tied-strict-pread]", "load_model_no_writeback[*"),
            r"unexpected keyword argument 'dtype'",
            # from_pretrained reads the checkpoint through safe_open(framework="pt")'s mmap path
-           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]"),
+           with_transformers=("transformers[*-load]", "transformers[*-weights]", "transformers[*-forward]",
+                              "transformers[*-roundtrip]", "transformers[*-train]"),
            transformers_detail=r"unexpected keyword argument 'dtype'"),
     # The kit builds inputs with from_numpy and checks aliasing through the input itself: only from_numpy's
     # own rows see the copy.
@@ -140,7 +143,7 @@ MUTANT_LIST = [
     # the outputs.
     Mutant("mutant_layer_norm_scaled", "torch.nn.functional.layer_norm", "FAIL", (), "", needs_transformers=True,
            with_transformers=("replay[*-torch.nn.functional.layer_norm-float32-3d]", "replay[*-chained]",
-                              "transformers[*-forward]"),
+                              "transformers[*-forward]", "transformers[*-train]"),
            transformers_detail=r"values outside|first divergence: call \d+ torch\.nn\.functional\.layer_norm at "
                                r"transformers/models/\w+/modeling_\w+\.py:\d+"),
 ]

@@ -20,7 +20,7 @@ import pytest
 
 from conformance.observe import Context, ObservationError
 from conformance.trace import replay, rules
-from conformance.trace.store import Recording, build_tensor, layout_of, relaid
+from conformance.trace.store import Recording, TraceError, build_tensor, layout_of, relaid
 from kitrun import REPO, kit_env, run_kit
 
 HAS_TRANSFORMERS = importlib.util.find_spec("transformers") is not None
@@ -161,10 +161,20 @@ def test_the_oracle_must_replay_its_own_recording_byte_exactly(recorded, tmp_pat
     data = bytearray(blob.read_bytes())
     data[0] ^= 1
     blob.write_bytes(bytes(data))
-    with pytest.raises(ObservationError, match="does not replay its own recording byte-exactly"):
+    # a blob whose bytes are not the ones it is named after is refused as it is read
+    with pytest.raises(TraceError, match="does not hold the bytes it is named after"):
         replay.isolated(Context(torch), Recording(bad), [lin1], reference=True)
+    # the same bytes, consistently named: the recording reads, and the oracle does not reproduce it
+    import hashlib
+    new = hashlib.sha256(bytes(data)).hexdigest()
+    blob.rename(bad / "blobs" / f"{new}.bin")
+    trace = bad / "trace.json"
+    trace.write_text(trace.read_text().replace(out["blob"], new))
+    (lin1b, _) = _calls(Recording(bad), "torch.nn.functional.linear")
+    with pytest.raises(ObservationError, match="does not replay its own recording byte-exactly"):
+        replay.isolated(Context(torch), Recording(bad), [lin1b], reference=True)
     with pytest.raises(ObservationError, match="byte-exactly"):
-        replay.chained(Context(torch), Recording(bad), rec.calls, reference=True)
+        replay.chained(Context(torch), Recording(bad), Recording(bad).calls, reference=True)
 
 
 def test_the_chain_names_the_first_diverging_call_with_its_caller(recorded, monkeypatch):

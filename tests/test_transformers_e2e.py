@@ -44,7 +44,8 @@ def _env(tf_dir: Path, models: Path) -> dict[str, str]:
            if not k.startswith(("PYTEST_", "CONFORMANCE_")) and k != "PYTHONHASHSEED"}
     env["PYTHONPATH"] = os.pathsep.join([str(tf_dir), str(ROOT)]
                                         + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []))
-    env.update({"CONFORMANCE_MODELS_DIR": str(models), "PYTHONHASHSEED": "0",
+    # the mutant is real torch with two deviations: its sandbox keeps torch (--target-uses-torch)
+    env.update({"CONFORMANCE_MODELS_DIR": str(models), "PYTHONHASHSEED": "0", "CONFORMANCE_TARGET_USES_TORCH": "1",
                 "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     return env
 

@@ -171,7 +171,7 @@ def test_each_dtype_is_probed_through_every_carrier_the_target_has():
 
 def test_a_stride_that_is_a_tuple_is_an_observation_on_tensor_stride_not_a_blocked_encoder(tmp_path):
     r = run("module:mutant_stride_tuple", tmp_path / "r", tmp_path / "oracle", "-k", "api_kinds or view2torch",
-            path=(MUTANTS,))
+            path=(MUTANTS / "user_world",))
     cases = r.cases
     red = {i: c for i, c in cases.items() if c["outcome"] not in ("PASS", "SKIP")}
     assert set(red) == {"stride_kind[float32-2x3]"}, {i: (c["outcome"], c["summary"][:200]) for i, c in red.items()}
@@ -182,7 +182,7 @@ def test_a_stride_that_is_a_tuple_is_an_observation_on_tensor_stride_not_a_block
 
 def test_dtype_and_device_that_are_functions_are_observations_on_their_rows(tmp_path):
     r = run("module:mutant_dtype_device_functions", tmp_path / "r", tmp_path / "oracle", "-k", "api_kinds or view2torch",
-            path=(MUTANTS,))
+            path=(MUTANTS / "user_world",))
     red = {i: c for i, c in r.cases.items() if c["outcome"] not in ("PASS", "SKIP")}
     # the rows about the dtype constants' class and about torch.dtype / torch.device themselves, nothing else
     assert {i.split("[")[0] for i in red} == {"dtype_kind", "device_kind", "dtype_object"}, sorted(red)
@@ -240,8 +240,8 @@ def test_a_fix_unblocks_exactly_the_rows_whose_only_cause_it_is(tmp_path):
     the frombuffer fault is their only cause; rows that name it first but also meet the other stay red."""
     rows = "frombuffer or pread or load_multi or load_path or zeros"
     cache = tmp_path / "oracle"
-    both = run("module:mutant_frombuffer_bf16_and_zeros", tmp_path / "both", cache, "-k", rows, path=(MUTANTS,)).cases
-    fixed = run("module:mutant_zeros_empty_float64", tmp_path / "fixed", cache, "-k", rows, path=(MUTANTS,)).cases
+    both = run("module:mutant_frombuffer_bf16_and_zeros", tmp_path / "both", cache, "-k", rows, path=(MUTANTS / "user_world",)).cases
+    fixed = run("module:mutant_zeros_empty_float64", tmp_path / "fixed", cache, "-k", rows, path=(MUTANTS / "user_world",)).cases
     red = {i: c for i, c in both.items() if c["outcome"] not in ("PASS", "SKIP")}
     named = {i for i, c in red.items() if c["cause"]["api"] == "torch.frombuffer"}
     counted = {i for i in named if red[i]["cause"]["only_cause"]}
