@@ -4,10 +4,9 @@
     python -m conformance.activate --target mindtorch_v2 --backend-path ~/mindnlp/src -- -c 'import torch; ...'
     python -m conformance.activate --target pyborch -- -m my_module [ARGS]
 
-One activation path for every process that plays a target (the workers, the fresh-process cases and
-``python -m conformance exec``): the adapter from ``conformance.backends``, ``import torch``, and a check
-that a target declared not built on PyTorch did not load it. ``exec`` starts this module inside the
-target's sandbox, so a snippet runs in the world the kit's own workers see.
+The adapter from ``conformance.backends``, ``import torch``, and a check that a target declared not
+built on PyTorch did not load it: what the worker does before its first case. ``exec`` starts this module
+inside the target's sandbox, so a snippet runs in the world the kit's own workers see.
 """
 from __future__ import annotations
 

@@ -18,6 +18,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 MUTANTS = REPO / "tests" / "mutants"
+HOSTILE = REPO / "tests" / "hostile"
 OK_OUTCOMES = {"PASS", "SKIP"}
 RECORDING_SEED = "1"     # PYTHONHASHSEED of the run that records the oracle
 
@@ -32,6 +33,13 @@ def kit_env(**extra: str) -> dict[str, str]:
     # the mutants and most hostile targets are real torch with one deviation: their sandbox keeps torch
     env["CONFORMANCE_TARGET_USES_TORCH"] = "1"
     env.update(extra)
+    return env
+
+
+def hostile_env(**extra: str) -> dict[str, str]:
+    """``kit_env`` with the hostile targets (tests/hostile/) importable too."""
+    env = kit_env(**extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(HOSTILE), env["PYTHONPATH"]])
     return env
 
 

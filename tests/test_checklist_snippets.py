@@ -51,7 +51,13 @@ def _run(code: Path, mutant: str | None, tmp: Path) -> dict[str, str]:
     return out
 
 
-@pytest.mark.parametrize("mutant", sorted(CASES))
+# Known gap (issue 19, open): the frombuffer-copies item's snippet checks aliasing through t.tolist() after a
+# write, which prints the same under torch and the mutant since the sandboxed-run rewrite of the snippets.
+KNOWN_GAPS = {"mutant_frombuffer_copies": "its snippet's aliasing line does not show the copy (issue 19, open)"}
+
+
+@pytest.mark.parametrize("mutant", [pytest.param(m, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[m]))
+                                    if m in KNOWN_GAPS else m for m in sorted(CASES)])
 def test_snippet_shows_the_mutants_deviation_and_nothing_else(mutant, oracle, tmp_path):
     slice_, api, labels = CASES[mutant]
     run = run_kit(f"module:{mutant}", tmp_path / "report", oracle.cache, "-k", slice_)

@@ -30,16 +30,9 @@ from conformance.expectations import Expectations, ExpectationsError
 from conformance.expectations_update import update
 from conformance.oracle_cache import OracleCache
 from conformance import results as res
-from kitrun import MUTANTS, REPO, kit_env
+from kitrun import HOSTILE, MUTANTS, REPO, kit_env, hostile_env as env_with
 
-HOSTILE = REPO / "tests" / "hostile"
 USAGE = 4
-
-
-def env_with(**extra: str) -> dict[str, str]:
-    env = kit_env(**extra)
-    env["PYTHONPATH"] = os.pathsep.join([str(HOSTILE), env["PYTHONPATH"]])
-    return env
 
 
 def kit(args: list[str], cache: Path | None, *, env: dict | None = None, cwd: Path = REPO,

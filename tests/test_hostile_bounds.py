@@ -23,16 +23,9 @@ from conformance import results as res
 from conformance.oracle_cache import CacheError, OracleCache
 from conformance.trace import schema
 from conformance.trace.store import SCHEMA as TRACE_SCHEMA, Recording, TraceError
-from kitrun import REPO, kit_env
+from kitrun import REPO, hostile_env as env_with
 
-HOSTILE = REPO / "tests" / "hostile"
 USAGE = 4
-
-
-def env_with(**extra: str) -> dict[str, str]:
-    env = kit_env(**extra)
-    env["PYTHONPATH"] = os.pathsep.join([str(HOSTILE), env["PYTHONPATH"]])
-    return env
 
 
 def kit(args: list[str], cache: Path | None = None, *, env: dict | None = None,

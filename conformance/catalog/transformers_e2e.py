@@ -311,7 +311,10 @@ def _train(torch, ctx, model: str) -> dict[str, Any]:
     sd = m.state_dict()
     names = sorted(sd)
     picked = names[:2] + names[-2:]
-    return {"loss": _approx(ctx, loss.detach()), "updated": {k: _approx(ctx, sd[k]) for k in picked}}
+    obs = {"loss": _approx(ctx, loss.detach()), "updated": {k: _approx(ctx, sd[k]) for k in picked}}
+    if not _is_real_torch(torch):      # where values differ, the cause is the forward pass's first divergence
+        _first_divergence(torch, ctx, model)
+    return obs
 
 
 def _first_divergence(torch, ctx, model: str) -> None:
