@@ -180,6 +180,9 @@ def _make_sandbox(config: pytest.Config, state: State, cache_root: Path) -> None
         return
     replay = os.environ.get("CONFORMANCE_REPLAY")      # a user's recording (run --replay DIR): read-only
     try:
+        # folders filled later (the models, the oracle's records) must exist now to be bound or hidden
+        for folder in (_hf_models.root(), cache_root):
+            Path(folder).mkdir(parents=True, exist_ok=True)
         state.sandbox = sandbox.plan(
             hides_torch=hides, cache=cache_root.parent / "target-site",
             extra_read=[str(_hf_models.root()), os.getcwd(), *backend.sys_path, *([replay] if replay else [])],

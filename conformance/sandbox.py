@@ -157,7 +157,8 @@ def plan(*, hides_torch: bool, extra_read: list[str], empty: list[str], cache: P
     if version is None:
         raise SandboxError("bubblewrap is not installed or cannot make namespaces here "
                            "(apt-get install bubblewrap)")
-    read = set(_python_dirs()) | {p for p in sys.path if p and os.path.isdir(p)} | set(extra_read)
+    # bubblewrap refuses a source that does not exist: a folder made later is bound as made by the caller
+    read = set(_python_dirs()) | {p for p in [*sys.path, *extra_read] if p and os.path.isdir(p)}
     links = {d: os.readlink(d) for d in SYSTEM_DIRS if os.path.islink(d)}
     read |= {d for d in SYSTEM_DIRS if os.path.isdir(d) and d not in links}
     read.add(str(Path(__file__).resolve().parent.parent))        # the kit (read-only)
