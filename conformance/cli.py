@@ -188,10 +188,8 @@ def _exec(args: argparse.Namespace) -> int:
         env = {**os.environ, "TMPDIR": tmp}
         if not args.no_sandbox:
             try:
-                plan = sandbox.plan(hides_torch=not backend.uses_real_torch, cache=default_root().parent / "target-site",
-                                    extra_read=[os.getcwd(), *backend.sys_path], empty=[str(default_root())])
-                argv = plan.wrap(argv, writable=tmp)
-            except sandbox.SandboxError as e:
+                argv = sandbox.for_backend(backend, default_root()).wrap(argv, writable=tmp)
+            except (sandbox.SandboxError, OSError) as e:
                 if args.require_sandbox:
                     raise UsageError(f"--require-sandbox: {e}") from None
                 print(f"note: no sandbox ({e}): real torch stays findable", file=sys.stderr)

@@ -174,19 +174,14 @@ def _make_sandbox(config: pytest.Config, state: State, cache_root: Path) -> None
         backend.uses_real_torch = bool(config.getoption("target_uses_torch"))
     # Every process keys the tiny models and recordings by the oracle's torch, which a target cannot see.
     os.environ.setdefault(ORACLE_TORCH_ENV, installed_torch_version() or "")
-    hides = not backend.uses_real_torch
     if config.getoption("no_sandbox"):
         state.sandbox_note = {"engine": None, "hides_torch": False, "why": "--no-sandbox"}
         return
     replay = os.environ.get("CONFORMANCE_REPLAY")      # a user's recording (run --replay DIR): read-only
     try:
-        # folders filled later (the models, the oracle's records) must exist now to be bound or hidden
-        for folder in (_hf_models.root(), cache_root):
-            Path(folder).mkdir(parents=True, exist_ok=True)
-        state.sandbox = sandbox.plan(
-            hides_torch=hides, cache=cache_root.parent / "target-site",
-            extra_read=[str(_hf_models.root()), os.getcwd(), *backend.sys_path, *([replay] if replay else [])],
-            empty=[str(cache_root)])
+        # the models are made later, by the runner: the folder must exist now to be bound
+        _hf_models.root().mkdir(parents=True, exist_ok=True)
+        state.sandbox = sandbox.for_backend(backend, cache_root, [str(_hf_models.root()), *([replay] if replay else [])])
         state.sandbox_note = state.sandbox.describe()
     except (sandbox.SandboxError, OSError) as e:
         if config.getoption("require_sandbox"):

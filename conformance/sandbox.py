@@ -173,6 +173,15 @@ def plan(*, hides_torch: bool, extra_read: list[str], empty: list[str], cache: P
     return Sandbox(hides_torch, ordered, sorted(e for e in empty if e), replaced, version, links)
 
 
+def for_backend(backend, oracle_cache: Path, extra_read: list[str] = ()) -> Sandbox:
+    """The sandbox of one backend's processes (the workers, ``exec``): real torch hidden unless it is built
+    on it, the runner's folder and the backend's sources readable, the oracle cache hidden. The oracle
+    cache is made first: a folder that does not exist cannot be hidden under a read-only parent."""
+    Path(oracle_cache).mkdir(parents=True, exist_ok=True)
+    return plan(hides_torch=not backend.uses_real_torch, cache=Path(oracle_cache).parent / "target-site",
+                extra_read=[os.getcwd(), *backend.sys_path, *extra_read], empty=[str(oracle_cache)])
+
+
 def _outermost(paths: set[str]) -> list[str]:
     """Folders not inside another one of the set (binding those would be redundant mounts)."""
     keep = []
