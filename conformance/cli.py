@@ -170,6 +170,7 @@ def _exec(args: argparse.Namespace) -> int:
     import tempfile
 
     from . import backends, sandbox
+    from .backends import identity
     from .backends.base import from_caller
     from .oracle_cache import default_root
 
@@ -181,6 +182,10 @@ def _exec(args: argparse.Namespace) -> int:
         backend.locate()
     except backends.BackendError as e:
         raise UsageError(str(e)) from None
+    other = identity.differs(args.sources, identity.describe_sources(backend.package, backend.sys_path))
+    if other:
+        raise UsageError(f"{other}: this would not run the run's backend (point --backend-path at the run's "
+                         "sources, or drop --sources)")
     if backend.uses_real_torch is None:
         backend.uses_real_torch = bool(args.target_uses_torch)
     argv = [sys.executable, "-m", "conformance.activate", *backend.worker_args(), "--", *command[1:]]
@@ -214,6 +219,7 @@ def parser() -> argparse.ArgumentParser:
     exe.add_argument("--no-sandbox", action="store_true", help="run it without the target's sandbox")
     exe.add_argument("--require-sandbox", action="store_true", help="refuse to run without the sandbox")
     exe.add_argument("--target-uses-torch", action="store_true", help="a module:NAME target built on real PyTorch")
+    exe.add_argument("--sources", help="refuse unless the backend's code is this (run.target_spec.sources)")
     exe.add_argument("command", nargs=argparse.REMAINDER, help="-- python FILE [ARGS]")
     exe.set_defaults(func=_exec)
 

@@ -20,6 +20,7 @@ import pytest
 from . import backends, balance, expectations as expect, guard, loading_path, options, reaper, render, results as res
 from .render import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
+from .backends import identity
 from .backends.base import from_caller
 from .compare import judge, norm_api, settle
 from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
@@ -71,6 +72,7 @@ class State:
     not_run: list[str] = field(default_factory=list)   # selected, never started: the run was interrupted
     sandbox: Any = None                          # conformance.sandbox.Sandbox for target processes, or None
     sandbox_note: dict[str, Any] = field(default_factory=dict)   # what the run header says about it
+    target_sources: dict[str, Any] | None = None   # the code the target runs, as the run started (identity.py)
 
     def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
         """The oracle observation a case is judged against, and the __version__ it was recorded with
@@ -154,6 +156,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state.lock = lock
     _make_sandbox(config, state, root)
     if _is_controller(config):
+        state.target_sources = identity.describe_sources(backend.package, backend.sys_path)
         config.pluginmanager.register(_RecordCollector(state), "conformance-records")
         guard.end_like_ctrl_c()
     else:
@@ -676,7 +679,8 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
         expectations=state.expectations.path, gate_problems=problems,
         loading_path=state.loading_path() and {**state.loading_path(), "oracle_torch_version": state.path_oracle_version},
         interrupted=exitstatus == pytest.ExitCode.INTERRUPTED or guard.interrupted(), not_run=state.not_run,
-        processes={r["process"] for r in state.records if r.get("process")}, target_startup=state.target_startup)
+        processes={r["process"] for r in state.records if r.get("process")}, target_startup=state.target_startup,
+        target_spec=identity.target_spec(state.backend, state.target_hello, state.target_sources))
     results = res.build(run, state.records)
     if state.perf:
         results["performance"] = state.perf

@@ -2,6 +2,10 @@
 
     python -m conformance.repro 'frombuffer[bfloat16-special]'                   # whatever `import torch` gives
     python -m conformance.repro --target pyborch 'frombuffer[bfloat16-special]'  # make a backend `torch` first
+    python -m conformance.repro --target mindtorch_v2 --backend-path ~/mindnlp/src --sources 565a0d8a52cfadb0 ID
+
+The report prints that last form for each row: ``--sources`` names the code the run used (a source tree's
+digest, or ``name==version`` of an installed distribution), and repro refuses to run other code under it.
 
 No worker process, no oracle cache, no judging: the point is a short loop for a backend author,
 who can also step into the case with a debugger (``python -m pdb -m conformance.repro ...``).
@@ -16,6 +20,7 @@ import sys
 from typing import Any
 
 from . import backends
+from .backends import identity
 from .backends.base import RealTorchWatch, real_torch_dir
 from .registry import load_catalog
 from .worker import describe, run_case
@@ -37,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("case", nargs="+", help="case id(s), as in the report (quote the brackets in a shell)")
     ap.add_argument("--target", help="activate this backend first (torch, pyborch, mindtorch_v2, module:NAME)")
     ap.add_argument("--backend-path", action="append", default=[], help="folder put on sys.path for the backend")
+    ap.add_argument("--sources", help="refuse unless the backend's code is this (run.target_spec.sources, as the "
+                                      "report prints it)")
     args = ap.parse_args(argv)
 
     cases = load_catalog()
@@ -48,6 +55,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         backend = backends.resolve(args.target, args.backend_path) if args.target else _Plain()
         backend.locate()
+        other = identity.differs(args.sources, identity.describe_sources(backend.package, backend.sys_path))
+        if other:
+            print(f"error: {other}: this would not reproduce the run's row (point --backend-path at the run's "
+                  f"sources, or drop --sources to run these anyway)", file=sys.stderr)
+            return 2
         backend.activate()
         torch = importlib.import_module("torch")
     except Exception as e:

@@ -45,9 +45,11 @@ def reached_around(result: dict[str, Any]) -> list[str] | None:
 
 def run_header(*, target: str, oracle: Any, target_env: Any, catalog: str, cases_in_catalog: int,
                expectations: str, gate_problems: list[str], loading_path: Any, interrupted: bool,
-               processes: set[str], target_startup: float | None, not_run: list[str] | None = None) -> dict[str, Any]:
+               processes: set[str], target_startup: float | None, not_run: list[str] | None = None,
+               target_spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """The run's header (``run`` in docs/results-schema.md), before ``build`` adds the counts."""
-    return {"target": target, "oracle": oracle, "target_env": target_env, "catalog": catalog,
+    return {"target": target, "target_spec": target_spec, "oracle": oracle, "target_env": target_env,
+            "catalog": catalog,
             "cases_in_catalog": cases_in_catalog, "expectations": expectations, "gate_problems": gate_problems,
             "routes": (target_env or {}).get("routes"),     # also in target_env; the report reads it here
             "loading_path": loading_path, "interrupted": interrupted,

@@ -30,7 +30,8 @@ from .registry import load_catalog
 def describe(backend: backends.Backend, torch: Any, uses_real_torch: bool) -> dict[str, Any]:
     ver = getattr(torch, "__version__", None)
     return {
-        "target": backend.name, "how": backend.how, "module": getattr(torch, "__name__", None),
+        "target": backend.name, "how": backend.how, "answered_by": backend.answered_by,
+        "module": getattr(torch, "__name__", None),
         "file": getattr(torch, "__file__", None), "version": None if ver is None else str(ver),
         "version_type": type(ver).__name__, "uses_real_torch": uses_real_torch,
         "python": platform.python_version(), "numpy": dist_version("numpy"),

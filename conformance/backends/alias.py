@@ -14,7 +14,7 @@ import sys
 import types
 from typing import Any
 
-from .base import Backend, BackendError
+from .base import ANSWERED_BY, Backend, BackendError
 
 
 class _ExistingObjectLoader(importlib.abc.Loader):
@@ -78,12 +78,30 @@ def install_alias(module_name: str) -> Any:
     return mod
 
 
+def answer_import_torch(module_name: str) -> str:
+    """Make ``import torch`` mean ``module_name`` unless importing it already did (an import finder of its
+    own, as paddle's ``enable_compat()`` installs, or a module that is torch); returns an ANSWERED_BY key."""
+    before = list(sys.meta_path)
+    mod = importlib.import_module(module_name)
+    if getattr(mod, "__name__", None) == "torch":
+        return "module itself"
+    for finder in [f for f in sys.meta_path if f not in before]:
+        try:
+            spec = finder.find_spec("torch", None)
+        except Exception:       # noqa: BLE001  a finder that cannot answer is not the one answering
+            spec = None
+        if spec is not None:
+            return "module finder"
+    install_alias(module_name)
+    return "kit alias"
+
+
 class ModuleBackend(Backend):
     """``module:NAME``: any importable module that should answer ``import torch``."""
 
     def __init__(self, name: str, module: str, sys_path: list[str] | None = None):
         super().__init__(name=name, how=f"kit alias: import torch[.x] -> {module}[.x]",
-                         uses_real_torch=None, sys_path=list(sys_path or []))
+                         uses_real_torch=None, sys_path=list(sys_path or []), package=module.split(".")[0])
         self.module = module
 
     def locate(self) -> None:
@@ -103,4 +121,6 @@ class ModuleBackend(Backend):
 
     def activate(self) -> None:
         sys.path[:0] = self.sys_path
-        install_alias(self.module)
+        self.answered_by = answer_import_torch(self.module)
+        if self.answered_by != "kit alias":
+            self.how = f"{self.module}'s own import hook ({ANSWERED_BY[self.answered_by]})"

@@ -21,6 +21,16 @@ def from_caller(path: str) -> str:
     return str((caller_dir() / os.path.expanduser(path)).resolve())
 
 
+# Who answers ``import torch`` in the target: the run header records it, and repro commands depend on it.
+ANSWERED_BY = {
+    "real torch": "real PyTorch",
+    "kit alias": "the kit's import alias",
+    "backend hook": "the backend's own import hook",
+    "module finder": "the module's own import finder",
+    "module itself": "the module itself (importing it makes `torch` mean it)",
+}
+
+
 class BackendError(Exception):
     """A backend cannot be found or activated; the message says where we looked and how to fix it."""
 
@@ -31,6 +41,8 @@ class Backend:
     how: str = ""                   # one line for the report header: which hook made torch = backend
     uses_real_torch: bool | None = False   # None: decided at activation (module:NAME wrapping real torch)
     sys_path: list[str] = field(default_factory=list)   # folders prepended to sys.path in the target
+    package: str | None = None      # the top-level module holding the backend's code (its sources)
+    answered_by: str = ""           # a key of ANSWERED_BY, set by activate()
 
     def locate(self) -> None:
         """Check, without importing anything, that the backend can be found; raise BackendError if not."""

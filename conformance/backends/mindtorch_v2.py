@@ -66,7 +66,8 @@ def available(explicit: list[str] | None = None) -> bool:
 
 class MindtorchV2Backend(Backend):
     def __init__(self, sys_path: list[str] | None = None) -> None:
-        super().__init__(name="mindtorch_v2", uses_real_torch=False, sys_path=list(sys_path or []))
+        super().__init__(name="mindtorch_v2", uses_real_torch=False, sys_path=list(sys_path or []),
+                         package="mindtorch_v2")
 
     def locate(self) -> None:
         src = find_sources(self.sys_path)
@@ -80,9 +81,11 @@ class MindtorchV2Backend(Backend):
             if e.name != "mindtorch_v2._torch_proxy":
                 raise
             install_alias("mindtorch_v2")
+            self.answered_by = "kit alias"
             self.how = "kit alias: import torch[.x] -> mindtorch_v2[.x] (no _torch_proxy in this version)"
         else:
             proxy.install()
+            self.answered_by = "backend hook"
             self.how = "mindtorch_v2._torch_proxy.install() (its own import hook)"
 
     def expectations_hint(self, path: str, how: str) -> str | None:

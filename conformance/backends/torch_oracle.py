@@ -8,7 +8,8 @@ from .base import Backend, BackendError
 
 class TorchBackend(Backend):
     def __init__(self) -> None:
-        super().__init__(name="torch", how="real PyTorch (import torch)", uses_real_torch=True)
+        super().__init__(name="torch", how="real PyTorch (import torch)", uses_real_torch=True,
+                         package="torch", answered_by="real torch")
 
     def locate(self) -> None:
         if importlib.util.find_spec("torch") is None:

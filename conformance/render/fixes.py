@@ -131,8 +131,10 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, 
     case = catalog_cases.get(example["id"])
     doc = getattr(case, "doc", "") if case is not None else ""
     torch_does, target_does = _words(c, example, doc)
-    run = exec_command(header if header is not None else c.header) if snippet is not None else None
-    return Fix(c, torch_does, target_does, snippet, repro_command(target, example["id"]), example, target, run)
+    header = header if header is not None else c.header
+    run = exec_command(header) if snippet is not None else None
+    return Fix(c, torch_does, target_does, snippet, repro_command(header or {"target": target}, example["id"]),
+               example, target, run)
 
 
 def _preference(r: dict[str, Any]) -> tuple:

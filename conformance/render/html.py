@@ -193,7 +193,7 @@ def _evidence(report: Report, cases, catalog: Catalog) -> list[Evidence]:
                 ev = blocks[key] = Evidence(len(blocks) + 1, run, shown, r["outcome"] == "XFAIL",
                                             r.get("summary") or "", _note(r), _cause_text(r),
                                             catalog.key(case.id) or "", comparisons, exception,
-                                            repro_command(run.key.target, case.id), [],
+                                            repro_command(run.header, case.id), [],
                                             r["outcome"] if r["outcome"] not in (shown, "XFAIL") else "")
             ev.rows.append((case.id, case.id not in anchored))
             anchored.add(case.id)

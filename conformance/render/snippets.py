@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Any
 
+from ..backends import identity
 from ..dtypes import DTYPES
 from ..inputs import TensorInput, _describe_view
 
@@ -248,7 +249,7 @@ def backend_path(header: dict[str, Any]) -> str | None:
     """The folder the run put on the target's sys.path, from results.json's run header: its recorded
     ``backend_path`` when there is one, else the folder holding the module ``import torch`` gave (none
     for the oracle, or a module installed into site-packages, which any Python finds)."""
-    recorded = header.get("backend_path")
+    recorded = (header.get("target_spec") or {}).get("backend_path") or header.get("backend_path")
     if isinstance(recorded, list):
         recorded = recorded[0] if recorded else None
     if isinstance(recorded, str) and recorded:
@@ -272,8 +273,13 @@ def exec_command(header: dict[str, Any], script: str = SNIPPET_FILE) -> str | No
     if not target:
         return None
     path = backend_path(header)
+    spec = header.get("target_spec") or {}
+    uses_torch = str(target).startswith("module:") and spec.get("declared_uses_real_torch")
+    sources = identity.token(spec.get("sources"))
     return (f"python -m conformance exec --target {shlex.quote(str(target))}"
-            + (f" --backend-path {shlex.quote(path)}" if path else "") + f" -- python {shlex.quote(script)}")
+            + (f" --backend-path {shlex.quote(path)}" if path else "")
+            + (" --target-uses-torch" if uses_torch else "")
+            + (f" --sources {shlex.quote(sources)}" if sources else "") + f" -- python {shlex.quote(script)}")
 
 
 # -- replay rows: the recorded call, on inputs built the way the kit builds them ------------------------

@@ -11,6 +11,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
+from ..backends import identity
 from ..registry import catalog_digest, load_catalog
 
 
@@ -25,8 +26,17 @@ class CaseSource:
         return "src-" + self.key
 
 
-def repro_command(target: str, case_id: str) -> str:
-    return f"python -m conformance.repro --target {shlex.quote(target)} {shlex.quote(case_id)}"
+def repro_command(header: dict[str, Any], case_id: str) -> str:
+    """The command that runs ``case_id`` again on the run's exact target: its name, backend path and
+    sources (``run.target_spec``; an older results.json without it gives the name alone)."""
+    spec = header.get("target_spec") or {}
+    words = ["python -m conformance.repro --target", shlex.quote(str(spec.get("target") or header.get("target")))]
+    for folder in spec.get("backend_path") or []:
+        words += ["--backend-path", shlex.quote(folder)]
+    sources = identity.token(spec.get("sources"))
+    if sources:
+        words += ["--sources", shlex.quote(sources)]
+    return " ".join([*words, shlex.quote(case_id)])
 
 
 class Catalog:
