@@ -3,8 +3,12 @@
 - a tensor: ``T dtype shape stride offset crc`` (its bytes read through the kit's validated routes), and for
   a result how it relates to the call's inputs: ``=a0`` (the very object), ``~a1`` (shares its memory);
 - a storage: ``S nbytes crc``;
-- dtypes, devices and layouts by their string; Python scalars, strings, bytes and tuples by value (long
-  ones by length and crc); other objects by their class name;
+- dtypes, devices and layouts by their string (a dtype also where ``torch.dtype`` is no class: one of the
+  ``torch.<name>`` dtype constants); Python scalars, strings, bytes and tuples by value (long ones by length
+  and crc); other objects by their class name;
+- ``torch.__version__`` as safetensors reads it: the loading path it selects (``conformance/loading_path.py``),
+  so a backend's own version number is no divergence where the path is the oracle's (the kit runs the
+  oracle at a version of that path);
 - pointers never: a ``*_ptr`` result is its offset from the receiver's storage (``ptr+16``), or ``ptr``.
 
 A field the kit cannot read is ``?`` (``conformance/divergence.py`` lets it match anything): what the
@@ -18,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from . import loading_path, shapes
+
 UNINITIALIZED = frozenset({"torch.empty", "torch.empty_like", "torch.empty_strided", "Tensor.new_empty",
                            "Tensor.new_empty_strided", "torch.UntypedStorage", "Tensor.resize_"})
 MAX_ITEMS = 16      # longer sequences are digested by length and crc of their items' digests
 MAX_STR = 64
 UNKNOWN = "?"
+VERSION = "torch.__version__"
 
 
 def _crc(data: bytes) -> str:
@@ -40,6 +47,7 @@ class Digest:
         self.storage_cls = tuple(c for c in (self._cls("UntypedStorage"), self._cls("TypedStorage")) if c)
         self.simple = tuple((c, p) for c, p in ((self._cls("dtype"), "dt"), (self._cls("device"), "dev"),
                                                  (self._cls("layout"), "lay"), (self._cls("Size"), "Z")) if c)
+        self.dtype_by_value = self._cls("dtype") is None    # dtypes known only as the torch.<name> constants
         self.memo: dict[int, tuple[Any, str]] = {}     # id -> (object, digest) until something may write
         self.dtype_names: dict[int, tuple[Any, str]] = {}
         nn = getattr(torch, "nn", None)
@@ -70,6 +78,8 @@ class Digest:
         return ", ".join(out)
 
     def result(self, value: Any, api: str, args: tuple) -> str:
+        if api == VERSION and isinstance(value, str):
+            return "version:" + str(loading_path.decide(value)["path"] or "unparsable")
         if isinstance(value, int) and not isinstance(value, bool) and "ptr" in api.rsplit(".", 1)[-1]:
             return self._pointer(value, args)
         d = self.value(value, api)
@@ -136,6 +146,8 @@ class Digest:
                 return f"np {v.dtype.str} {list(v.shape)}"
         if isinstance(v, BaseException):
             return f"exc {type(v).__name__}"
+        if self.dtype_by_value and shapes.is_dtype(self.torch, v):     # torch.dtype a function, or absent
+            return "dt:" + self._field(lambda: self.dtype_name(v))
         kind = type(v).__name__     # a device or layout of a class torch no longer names (torch.device a function)
         if kind in ("device", "layout"):
             return f"{'dev' if kind == 'device' else 'lay'}:{self._field(lambda: str(v))}"

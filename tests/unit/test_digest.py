@@ -56,6 +56,33 @@ def test_storages_scalars_and_metadata(d):
     assert d.value(list(range(100))).startswith("l[100 items #")
 
 
+def test_version_reads_are_digested_as_the_loading_path_they_select(d):
+    """A backend's own version number is no divergence where safetensors takes the oracle's path (the kit runs
+    the oracle at 1.10.0 for a target below 1.11): mindtorch_v2 97aaaf23c's '0.1.0' was blamed for every
+    safe_open row, although the user's call failed on the missing torch.frombuffer."""
+    read = lambda v: d.result(v, "torch.__version__", ())    # noqa: E731
+    assert read("0.1.0") == read("1.10.0") == "version:frombuffer"
+    assert read("3.3.1") == read("2.13.0+cpu") == "version:storage"
+    assert read("2.13") == "version:unparsable" != read("2.13.0")
+    assert d.result("0.1.0", "torch.__doc__", ()) == "'0.1.0'"       # any other string: by value
+
+
+def test_dtypes_of_a_backend_without_a_dtype_class():
+    """mindtorch_v2 97aaaf23c has no torch.dtype (its class is DType): its dtype constants are still dtypes,
+    by value, not 'o DType' (which blamed torch.float32 for load_model rows)."""
+    import types
+
+    class DType:
+        def __init__(self, name):
+            self.name = name
+
+    fake = types.ModuleType("fake_torch")
+    fake.float32, fake.int64 = DType("float32"), DType("int64")
+    fd = Digest(Context(fake))
+    assert fd.value(fake.float32) == "dt:float32" and fd.value(fake.int64) == "dt:int64"
+    assert fd.value(DType("float32")).startswith("o ")      # not one of the module's constants: an object
+
+
 def test_the_recorder_on_real_torch_sees_properties_dunders_and_rust_calls(tmp_path):
     """In a fresh process: installing the recorder changes torch's classes for good."""
     code = textwrap.dedent("""
