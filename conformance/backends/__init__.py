@@ -1,6 +1,7 @@
 """Backend adapters: one small adapter per backend, chosen by ``--target``.
 
-Built in: ``torch`` (the oracle), ``mindtorch_v2``, ``pyborch`` and ``module:NAME``. A backend
+Built in: ``torch`` (the oracle), ``mindtorch_v2``, ``pyborch``, ``paddle`` (optional, its own
+environment) and ``module:NAME``. A backend
 package can add its own adapter through the entry point group ``torch_conformance.backends``:
 the entry point loads a callable that takes ``sys_path`` (a list of folders) and returns a
 ``Backend``.
@@ -12,6 +13,7 @@ from importlib.metadata import entry_points
 from .alias import ModuleBackend
 from .base import Backend, BackendError
 from .mindtorch_v2 import MindtorchV2Backend
+from .paddle import PaddleBackend
 from .pyborch import PyborchBackend
 from .torch_oracle import TorchBackend
 
@@ -20,6 +22,7 @@ BUILTIN = {
     "torch": lambda sys_path: TorchBackend(),
     "mindtorch_v2": MindtorchV2Backend,
     "pyborch": PyborchBackend,
+    "paddle": PaddleBackend,
 }
 
 
