@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from . import channel, guard, reaper
+from .logtail import LogTail
 from .calls import BREADCRUMB_FD_ENV, read_breadcrumb
 from .sandbox import tmp_root as sandbox_tmp_root
 from .observe import KIT_ERROR
@@ -46,7 +47,7 @@ DAMAGED = "the target wrote into the kit's channel"
 TOO_LARGE = "the worker's answer is too large to read"
 CHANNEL_LOST = ("the worker's reply channel stopped working while the process still ran (the target closed or "
                 "replaced the kit's file descriptor), so its answer was lost")
-TAIL_BYTES = 64 << 10      # of a dead worker's log read back: its last output, whatever it wrote before
+TAIL_BYTES = 64 << 10      # of a worker's output kept (conformance/logtail.py): its last words, whatever came before
 TAIL_CHARS = 1500          # of it shown
 
 
@@ -102,12 +103,12 @@ class WorkerClient:
         self.startup_seconds: float | None = None   # from spawn to hello, the last time
         self._pending: deque[str] = deque()   # case ids sent and not yet answered, in order
         self._idle_since = 0.0     # when the process finished its last answer (a case's clock starts then)
-        self._log_at = 0           # where in the process's stderr log the case in flight began
+        self._log_at = 0           # where in the process's output the case in flight began (bytes written before)
         self._reader: channel.Reader | None = None
         self._requests: int | None = None      # our end of the request pipe (None: the process's stdin)
         self._tmp: str | None = None           # the process's TMPDIR: case folders left by a crash go with it
         self._crumb: Any = None                # a sandboxed process's breadcrumb file (its TMPDIR is not on disk)
-        self._log = None
+        self._log: LogTail | None = None     # the process's stdout and stderr, as their last TAIL_BYTES
         self._spawned_at = 0.0
 
     # -- process lifecycle --------------------------------------------------------------------
@@ -121,13 +122,13 @@ class WorkerClient:
         if self._alive():
             return
         self.close()
-        self._log = tempfile.TemporaryFile()
         self.starts += 1
         self.hello = None
         self._spawned_at = time.monotonic()
         # Requests and replies travel on pipes of their own: the process's stdout and stderr are its log.
         req_r, req_w = os.pipe()
         rep_r, rep_w = os.pipe()
+        log_r, log_w = os.pipe()
         _sweep_stale_tmp()
         argv = [sys.executable, "-m", "conformance.worker", *self.worker_args, "--channel", f"{req_r},{rep_w}"]
         fds: tuple[int, ...] = (req_r, rep_w)
@@ -148,16 +149,19 @@ class WorkerClient:
             with _LIVE_LOCK:
                 self.proc = subprocess.Popen(
                     argv,
-                    stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log, pass_fds=fds,
+                    stdin=subprocess.DEVNULL, stdout=log_w, stderr=log_w, pass_fds=fds,
                     env=env, start_new_session=True)
                 _LIVE.add(self.proc.pid)
         except BaseException:
             os.close(req_w)
             os.close(rep_r)
+            os.close(log_r)
             raise
         finally:
             os.close(req_r)
             os.close(rep_w)
+            os.close(log_w)
+        self._log = LogTail(log_r, TAIL_BYTES)
         self._requests = req_w
         proc = self.proc
         self._reader = channel.Reader(rep_r, alive=lambda: proc.poll() is None)
@@ -305,7 +309,7 @@ class WorkerClient:
         if msg is not None:
             self._pending.popleft()
             self._idle_since = time.monotonic()
-            self._log_at = msg.get("log_end") or self._log_at   # the next case's output starts there
+            self._log_at = self._log.mark() if self._log else 0   # the next case's output starts there
         return msg
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -329,10 +333,5 @@ class WorkerClient:
                 status = f"killed by signal {-code}"
         else:
             status = f"exit code {code}"
-        tail = ""
-        if self._log is not None:       # only the tail is read: a worker may have written gigabytes
-            end = self._log.seek(0, os.SEEK_END)
-            self._log.seek(max(log_at, end - TAIL_BYTES))
-            tail = self._log.read(TAIL_BYTES).decode(errors="replace")[-TAIL_CHARS:].strip()
-            self._log.seek(end)
+        tail = self._log.since(log_at)[-TAIL_CHARS:].strip() if self._log is not None else ""
         return f"worker {what} ({status})" + (f"; last output:\n{tail}" if tail else "")

@@ -101,13 +101,14 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
             shutil.rmtree(ctx.workdir, ignore_errors=True)
 
 
-def _log_offset() -> int | None:
-    """How much this process has written to its log: the runner shows a crashed case only its own part."""
-    try:
-        sys.stderr.flush()
-        return os.lseek(2, 0, os.SEEK_CUR)
-    except (OSError, ValueError):
-        return None
+def _flush_output() -> None:
+    """What the case printed goes into the log before its answer: the runner counts the log's bytes when the
+    answer comes, and shows a crashed case only what came after the previous one."""
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def _target_args(argv: list[str]) -> list[str]:
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "the target must never load it", "case_obs": obs}
         ms = round((time.perf_counter() - start) * 1000, 3)
         # exiting: this process is no longer a clean target; the runner starts a new one
-        send({"case": case_id, "obs": obs, "ms": ms, "log_end": _log_offset(), "exiting": bool(tainted)})
+        _flush_output()
+        send({"case": case_id, "obs": obs, "ms": ms, "exiting": bool(tainted)})
         if tainted:
             return 3
     return 0

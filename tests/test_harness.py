@@ -19,9 +19,10 @@ import pytest
 
 from conformance import backends
 from conformance.backends.mindtorch_v2 import ENV_VAR, find_sources
-from conformance.client import WorkerClient
+from conformance.client import TAIL_BYTES, WorkerClient
 from conformance.compare import bytes_diff, diff, judge
 from conformance.expectations import Expectations, ExpectationsError, apply, rewrite
+from conformance.logtail import LogTail
 from conformance.oracle_cache import CacheError, OracleCache, cache_key
 from conformance.registry import catalog_digest
 from kitrun import REPO, kit_env, run_pytest
@@ -416,9 +417,11 @@ def _client_with(script: str, timeout: float) -> WorkerClient:
     from conformance import channel
 
     c = WorkerClient([], timeout=timeout)
-    c._log = tempfile.TemporaryFile()
+    log_r, log_w = os.pipe()
     c.proc = subprocess.Popen([sys.executable, "-c", _FRAMED_STDOUT + textwrap.dedent(script)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, stderr=c._log, start_new_session=True, env=kit_env())
+                              stdout=subprocess.PIPE, stderr=log_w, start_new_session=True, env=kit_env())
+    os.close(log_w)
+    c._log = LogTail(log_r, TAIL_BYTES)
     proc = c.proc
     c._reader = channel.Reader(os.dup(proc.stdout.fileno()), alive=lambda: proc.poll() is None)
     c.hello = {}
@@ -507,7 +510,7 @@ class TestWorkerClient:
                 sys.stderr.write(f"output of {case}\\n"); sys.stderr.flush()
                 if case == "b":
                     os._exit(7)
-                print(json.dumps({"case": case, "obs": {"value": 1}, "log_end": os.lseek(2, 0, 1)}), flush=True)
+                print(json.dumps({"case": case, "obs": {"value": 1}}), flush=True)
             """, timeout=30)
         assert "obs" in c.run("a")
         c.submit("b")
