@@ -5,8 +5,9 @@
     python -m conformance.activate --target pyborch -- -m my_module [ARGS]
 
 The adapter from ``conformance.backends``, ``import torch``, and a check that a target declared not
-built on PyTorch did not load it: what the worker does before its first case. ``exec`` starts this module
-inside the target's sandbox, so a snippet runs in the world the kit's own workers see.
+built on PyTorch did not load it: the one activation path, taken by the worker before its first case, by
+the child of a fresh-process case and by this command. ``exec`` starts this module inside the target's
+sandbox, so a snippet runs in the world the kit's own workers see.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import importlib
 import os
 import runpy
 import sys
+from dataclasses import dataclass
 from typing import Any
 
 from . import backends
@@ -25,8 +27,15 @@ class ActivationError(Exception):
     """The target could not be made ``torch``; the message says why."""
 
 
-def become_torch(target: str, backend_path: list[str], *, locate: bool = False) -> tuple[backends.Backend, Any, bool]:
-    """(adapter, the module ``import torch`` now gives, whether it is real PyTorch's)."""
+@dataclass
+class Activated:
+    backend: backends.Backend
+    torch: Any                  # the module ``import torch`` now gives
+    uses_real_torch: bool       # whether that is (built on) real PyTorch's
+    watch: RealTorchWatch       # keeps telling real-torch modules loaded since (the worker asks after each case)
+
+
+def become_torch(target: str, backend_path: list[str], *, locate: bool = False) -> Activated:
     watch = RealTorchWatch(real_torch_dir())
     backend = backends.resolve(target, backend_path)
     if locate:
@@ -38,7 +47,7 @@ def become_torch(target: str, backend_path: list[str], *, locate: bool = False) 
     if loaded and not uses_real:
         raise ActivationError(f"target {backend.name!r} is not built on PyTorch but loaded real torch while "
                               f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
-    return backend, torch, uses_real
+    return Activated(backend, torch, uses_real, watch)
 
 
 def main(argv: list[str] | None = None) -> int:

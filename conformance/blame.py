@@ -6,10 +6,10 @@ first backend frame below it name the API; for an AttributeError, the missing at
 """
 from __future__ import annotations
 
-import json
-import os
 import re
 from typing import Any
+
+from .side import target_name
 
 CALLERS = ("transformers", "safetensors", "conformance")   # code that calls the backend
 RECORDER = "conformance.calls"      # its wrappers sit between a caller and the backend: skipped
@@ -181,13 +181,6 @@ def _exc_line(e: BaseException) -> str:
     return f"{name}: {str(e)[:250]}"
 
 
-def target_name() -> str | None:
-    """The worker's --target (``torch`` for the oracle), from the arguments it exports."""
-    try:
-        args = json.loads(os.environ.get("CONFORMANCE_TARGET_ARGS") or "null")
-        return args[args.index("--target") + 1]
-    except (ValueError, TypeError, IndexError, AttributeError):
-        return None
 
 
 

@@ -184,10 +184,3 @@ def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
         return "XPASS", (f"passed, but {entry.pattern!r} (line {entry.line}) expects "
                          f"{'/'.join(entry.outcomes)}: {entry.reason}. Remove or narrow the entry.")
     return raw, f"expected {'/'.join(entry.outcomes)} ({entry.reason}), got {raw}"
-
-
-def rewrite(records: list[dict], old: Expectations, target: str, notes: list[str] = ()) -> str:
-    """A new expectations file from results (see ``expectations_update.update``, which also says what changed)."""
-    from .expectations_update import update
-
-    return update(records, old, target, notes).text

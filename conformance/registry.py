@@ -10,6 +10,7 @@ import hashlib
 import importlib
 import os
 import pkgutil
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -105,14 +106,54 @@ def catalog_dir() -> Path:
 
 
 def catalog_digest() -> str:
-    """Hash of everything that decides an oracle observation: the cases and the kit code that
-    builds inputs and encodes observations. A change here invalidates cached oracle records."""
+    """Hash of everything that decides an oracle observation: the cases and all the kit code a worker
+    process runs (target_side_files). A change here invalidates cached oracle records."""
     here = Path(__file__).parent
-    files = sorted(catalog_dir().glob("*.py")) + [here / n for n in ("dtypes.py", "inputs.py", "observe.py", "routes.py", "loading_path.py", "blame.py", "calls.py", "digest.py", "worker.py")]
-    files += sorted((here / "trace").glob("*.py"))    # the replay cases' recorder and engine
+    files = [(str(f.relative_to(here)), f) for f in target_side_files()]
     if os.environ.get("CONFORMANCE_REPLAY"):           # a user's recording: its cases and their inputs
-        files.append(Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json")
+        files.append(("replay:trace.json", Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json"))
     h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    for name, f in files:
+        h.update(name.encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
+
+
+def target_side_files() -> list[Path]:
+    """Every file of the kit that a worker process may import: the worker, the catalog and what they
+    import, followed through the code's own import statements (at any depth, in functions too)."""
+    here = Path(__file__).parent
+    todo = [here / "worker.py", *sorted(catalog_dir().glob("*.py"))]
+    seen: set[Path] = set()
+    while todo:
+        f = todo.pop()
+        if f in seen or not f.is_file():
+            continue
+        seen.add(f)
+        todo += _imported_files(f, here)
+    return sorted(seen)
+
+
+# import statements, read as text (an ast walk of the kit costs a second): a match in a docstring only
+# adds a file to the digest, never drops one
+_FROM_IMPORT = re.compile(r"^[ \t]*from[ \t]+(\.+[\w.]*|conformance\b[\w.]*)[ \t]+import[ \t]+(\([^)]*\)|[^\n#]+)", re.M)
+_IMPORT = re.compile(r"^[ \t]*import[ \t]+(conformance\b[\w.]*)", re.M)
+
+
+def _imported_files(f: Path, root: Path) -> list[Path]:
+    """The kit's own files that ``f`` imports (relative imports, and absolute ``conformance.*`` ones)."""
+    package = f.parent.relative_to(root.parent).parts        # ("conformance", "catalog")
+    text = f.read_text()
+    names = [m.split(".") for m in _IMPORT.findall(text)]
+    for module, imported in _FROM_IMPORT.findall(text):
+        level = len(module) - len(module.lstrip("."))
+        base = list(package[:len(package) - level + 1]) if level else []
+        dotted = [*base, *(p for p in module.lstrip(".").split(".") if p)]
+        names.append(dotted)
+        names += [[*dotted, n.split()[0]] for n in imported.strip("()").replace("\n", " ").split(",") if n.strip()]
+    out = []
+    for parts in names:
+        if parts[:1] != [root.name]:
+            continue
+        p = root.parent.joinpath(*parts)
+        out += [c for c in (p.with_suffix(".py"), p / "__init__.py") if c.is_file()]
+    return out

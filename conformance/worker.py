@@ -9,7 +9,6 @@ it uses stdin and the original stdout.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import platform
@@ -19,8 +18,7 @@ import time
 import traceback
 from typing import Any
 
-from . import backends, calls, channel, lifeline
-from .backends.base import RealTorchWatch, real_torch_dir
+from . import activate, backends, calls, channel, lifeline, side
 from .blame import blamed
 from .dists import dist_version
 from .observe import BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, Blocked, Context, exception, routes_for
@@ -179,21 +177,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="the oracle as safetensors sees a backend of this torch.__version__ (its loading path)")
     args = ap.parse_args(argv)
     # Cases that need a fresh process with this same target (catalog/_st_support.run_fresh) read it here.
-    os.environ["CONFORMANCE_TARGET_ARGS"] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
+    os.environ[side.TARGET_ARGS_ENV] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
     requests, send = _open_channel(args.channel)
 
-    watch = RealTorchWatch(real_torch_dir())
     try:
-        backend = backends.resolve(args.target, args.backend_path)
-        backend.activate()
-        torch = importlib.import_module("torch")
+        active = activate.become_torch(args.target, args.backend_path)
+        backend, torch, uses_real, watch = active.backend, active.torch, active.uses_real_torch, active.watch
         if args.torch_version:
             torch.__version__ = args.torch_version
-        loaded = watch.new_modules()
-        uses_real = bool(loaded) if backend.uses_real_torch is None else backend.uses_real_torch
-        if loaded and not uses_real:
-            raise RuntimeError(f"target {backend.name!r} is not built on PyTorch but loaded real torch while "
-                               f"becoming `torch` ({', '.join(loaded[:5])}); its results would be PyTorch's")
         cases = load_catalog()
         routes = routes_for(torch)
         recorder = _install_recorder(torch, routes)

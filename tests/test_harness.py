@@ -21,7 +21,8 @@ from conformance import backends
 from conformance.backends.mindtorch_v2 import ENV_VAR, find_sources
 from conformance.client import TAIL_BYTES, WorkerClient
 from conformance.compare import bytes_diff, diff, judge
-from conformance.expectations import Expectations, ExpectationsError, apply, rewrite
+from conformance.expectations import Expectations, ExpectationsError, apply
+from conformance.expectations_update import update
 from conformance.logtail import LogTail
 from conformance.oracle_cache import CacheError, OracleCache, cache_key
 from conformance.registry import catalog_digest
@@ -246,7 +247,7 @@ class TestExpectations:
                    self._rec("reshape[float32-6to2x3]", "PASS"),
                    self._rec("empty_zero_size[int16-0]", "TIMEOUT", summary="no answer within 30 s"),
                    self._rec("from_numpy[int8]", "FAIL", summary="value.bytes:\n   differ")]
-        text = rewrite(records, old, "mindtorch_v2")
+        text = update(records, old, "mindtorch_v2").text
         entries = Expectations.parse(text, "new.txt").entries
         got = {e.pattern: (e.outcomes, e.reason) for e in entries}
         assert got == {

@@ -28,9 +28,9 @@ from typing import Any
 
 from ..dtypes import DTYPES
 from ..observe import NOT_IN_THIS_SAFETENSORS
+from ..side import TARGET_ARGS_ENV
 
 UNSUPPORTED = NOT_IN_THIS_SAFETENSORS
-TARGET_ARGS_ENV = "CONFORMANCE_TARGET_ARGS"
 
 # safetensors' Dtype enum order (0.8.0; older versions list a subset in the same relative order).
 # Its serializer writes tensors by descending dtype, then by name.
@@ -117,7 +117,7 @@ def run_fresh(code: str, timeout: float = 60.0) -> dict[str, Any]:
 def _child(argv: list[str]) -> int:
     import argparse
 
-    from .. import backends
+    from ..activate import become_torch
     from ..observe import exception
 
     ap = argparse.ArgumentParser()
@@ -128,8 +128,7 @@ def _child(argv: list[str]) -> int:
     proto = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    backend = backends.resolve(args.target, args.backend_path)
-    backend.activate()
+    become_torch(args.target, args.backend_path)    # as the worker: a target that loads real torch fails
     ns: dict[str, Any] = {}
     try:
         exec(compile(code, "<fresh-case>", "exec"), ns)

@@ -38,7 +38,7 @@ from ..registry import case, param
 from ..trace import cache, replay as engine, rules, signatures
 from ..trace.store import Recording, TraceError
 from ._replay_signatures import SIGNATURES
-from .transformers_e2e import _is_real_torch
+from ..side import is_reference as _is_real_torch
 
 TIMEOUT = 300.0     # the first case of a model may make the tiny models and record them (seconds)
 NOT_INSTALLED = {NOT_IN_THIS_ENVIRONMENT: "transformers not installed"}

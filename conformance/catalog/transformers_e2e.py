@@ -41,7 +41,8 @@ from typing import Any
 import numpy as np
 
 from ..dtypes import DTYPES
-from ..blame import describe_failure, target_name as _target_name
+from ..blame import describe_failure
+from ..side import is_reference as _is_real_torch
 from ..observe import DISPLAY, NOT_IN_THIS_ENVIRONMENT, ObservationError
 from ..registry import case, param
 from . import _hf_models
@@ -455,11 +456,3 @@ def _rethrowable(e: Exception, display: dict[str, Any]) -> Exception:
     return new
 
 
-def _is_real_torch(torch) -> bool:
-    """Whether this process is the reference: real PyTorch as itself (not a backend built on it)."""
-    name = _target_name()
-    if name is not None:
-        return name == "torch"
-    from ..backends.base import real_torch_dir
-    d = real_torch_dir()
-    return bool(d) and str(getattr(torch, "__file__", "") or "").startswith(d.rstrip("/") + "/")
