@@ -8,11 +8,17 @@ For every dtype both torch and the target have, as a 2x3 tensor and as a 0-d one
 dtype, shape and byte hash, or the exception class. tests/test_reality.py runs it under the oracle and a
 target and holds the kit's entry-point verdicts against what it finds. Inputs are built and results read
 through the kit's validated routes (conformance/routes.py), never by asking the backend to convert values.
+
+With ``--calls`` each digest comes with the torch calls the user's call made, recorded at the torch boundary
+(conformance/calls.py, as the kit's workers record a case): ``{"digest", "calls", "raised"}``. The first call
+of the target's log that diverges from the oracle's (``first_failing_call``) is the cause a real safetensors
+call hits first, which tests/test_reality.py holds the kit's headline cause against.
 """
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
 import sys
@@ -28,36 +34,111 @@ def _digest(ctx, t) -> str:
     return f"{obs['dtype']} {obs['shape']} {hashlib.sha256(obs['bytes'].encode()).hexdigest()[:16]}"
 
 
-def _attempt(fn) -> str:
+RECORD: dict = {}      # {"log": the CallLog} when --calls: every user call is recorded
+IMPORT = "import safetensors.torch"
+ENTRY_POINTS = ("save", "load(bytes)", "safe_open(pt)")
+IMPORTED = "imported"
+
+
+def _attempt(call, read=lambda r: r) -> "str | dict":
+    """``read(call())``, or ``raises <builtin class>``; only ``call`` (the user's own call) is recorded."""
+    log = RECORD.get("log")
+    raised = None
+    if log is not None:
+        log.start()
     try:
-        return fn()
+        try:
+            result = call()
+        finally:
+            entries = log.stop() if log is not None else None
+        from conformance import calls
+        with calls.paused():
+            digest = read(result)
     except Exception as e:
         base = next((c for c in type(e).__mro__ if c.__module__ == "builtins"), Exception)
-        return f"raises {base.__name__}"
+        digest, raised = f"raises {base.__name__}", f"{type(e).__name__}: {str(e)[:200]}"
+        if log is not None:
+            from conformance import calls
+            raised = {"message": raised, "in": getattr(e, calls.API_ATTR, None),
+                      "on": _producer(calls.raised_on(e, log), entries)}
+    if log is None:
+        return digest
+    return {"digest": digest, "calls": entries, "raised": raised}
+
+
+def _producer(index, entries) -> "str | None":
+    return entries[index][0] if index is not None and entries and 0 <= index < len(entries) else None
+
+
+def digest_of(value) -> str:
+    """A probe's digest, with or without its calls."""
+    return value["digest"] if isinstance(value, dict) else value
+
+
+def first_failing_call(oracle: "str | dict", target: "str | dict", oracle_import: "dict | None" = None) -> str:
+    """The first torch call of the target's user call that diverges from the oracle's (conformance/divergence.py),
+    for a probe whose digests differ; else the call an exception outside any call was raised on, else where
+    it was raised, else ``unisolated``. A missing attribute the user's AttributeError names comes first. A
+    probe that is the failed ``import safetensors.torch`` is held against the oracle's import (``oracle_import``)."""
+    from conformance.calls import MISSING, READ
+    from conformance.compare import _missing_attribute, same_api
+    from conformance.divergence import first_divergence
+
+    # The attribute the user's AttributeError names, read as missing: that read failed the call. A missing
+    # read before it was survived (``getattr(torch, "float8_e4m3fn", None)`` at safetensors' import).
+    if target.get("input"):
+        return f"input not built (by {target['input']})"
+    raised = target.get("raised") or {}
+    named = _missing_attribute(raised.get("message", "").split(": ", 1)[-1])
+    if named and any(e[1] == MISSING and e[2] == READ and same_api(e[0], named) for e in target["calls"]):
+        return named
+    theirs = oracle_import if target.get("during") == IMPORT and oracle_import else oracle
+    found = first_divergence(theirs["calls"], target["calls"])
+    if found is not None:
+        return found["api"]
+    return raised.get("on") or raised.get("in") or "unisolated"
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--target", required=True)
     ap.add_argument("--backend-path", action="append", default=[])
+    ap.add_argument("--calls", action="store_true", help="record each user call's torch calls")
+    ap.add_argument("--active", action="store_true",
+                    help="`import torch` already means the target (run under `python -m conformance exec`)")
     args = ap.parse_args(argv)
     from conformance import backends
     from conformance.observe import Context
 
-    backends.resolve(args.target, args.backend_path).activate()
+    if not args.active:
+        backends.resolve(args.target, args.backend_path).activate()
     import torch
     try:
         import torch.nn  # noqa: F401   (model code imports it before safetensors.torch)
     except ImportError:
         pass
     import safetensors
-    import safetensors.torch as st
 
     from conformance.catalog._st_support import accepts
 
     ctx = Context(torch)
-    pread = accepts(st.load_file, "backend")
-    out: dict[str, dict[str, str]] = {"save": {}, "load(bytes)": {}, "safe_open(pt)": {}}
+    if args.calls:
+        from conformance import calls
+        from conformance.digest import Digest
+
+        digest = Digest(Context(torch, ctx.routes))
+        log = calls.CallLog(digest.result, digest.given, None, digest.forget)
+        calls.install(torch, log)
+        RECORD["log"] = log
+    # save, load and load_file are reached through `import safetensors.torch`, which a backend can fail
+    # (a dtype its import-time tables need): then each of their probes is that import's failure
+    imported = _attempt(lambda: importlib.import_module("safetensors.torch"), lambda module: IMPORTED)
+    st = sys.modules.get("safetensors.torch") if digest_of(imported) == IMPORTED else None
+    if st is None and isinstance(imported, dict):
+        imported["during"] = IMPORT
+    out: dict[str, dict] = {"save": {}, "load(bytes)": {}, "safe_open(pt)": {}, IMPORT: {"import": imported}}
+    # without the module, which probes exist is the oracle's business: each gives the import's failure
+    pread = accepts(st.load_file, "backend") if st is not None else True
     with tempfile.TemporaryDirectory(prefix="conformance-reality-") as work:
         _probe_all(ctx, torch, st, safetensors, pread, work, out)
     print(json.dumps(out, sort_keys=True))
@@ -78,32 +159,35 @@ def _probe_all(ctx, torch, st, safetensors, pread: bool, work: str, out: dict) -
             try:
                 t = ctx.input(spec)
             except Exception as e:
-                for ep in out:
-                    out[ep][probe] = f"input not built ({type(e).__name__})"
+                why = f"input not built ({type(e).__name__})"
+                for ep in ENTRY_POINTS:     # the kit's routes could not make the tensor: no user call was made
+                    out[ep][probe] = {"digest": why, "calls": [], "raised": None,
+                                      "input": getattr(e, "api", type(e).__name__)} if RECORD else why
                 continue
             path = os.path.join(work, f"{probe}.safetensors")
 
-            def save() -> str:
-                st.save_file({"t": t}, path)
+            def saved(_) -> str:
                 with open(path, "rb") as f:
                     return hashlib.sha256(f.read()).hexdigest()[:16]
-            out["save"][probe] = _attempt(save)
+            failed = out[IMPORT]["import"] if st is None else None
+            out["save"][probe] = failed or _attempt(lambda: st.save_file({"t": t}, path), saved)
             # loading reads a file the kit writes without torch, byte-identical to safetensors' own
             write_st(path, [("t", name, shape, spec.raw())])
             with open(path, "rb") as f:
                 data = f.read()
-            out["load(bytes)"][probe] = _attempt(lambda: _digest(ctx, st.load(data)["t"]))
-            out["safe_open(pt)"][f"load_file {probe}"] = _attempt(lambda: _digest(ctx, st.load_file(path)["t"]))
+            read = lambda loaded: _digest(ctx, loaded["t"])     # noqa: E731
+            out["load(bytes)"][probe] = failed or _attempt(lambda: st.load(data), read)
+            out["safe_open(pt)"][f"load_file {probe}"] = failed or _attempt(lambda: st.load_file(path), read)
             if pread:       # the same entry point without mmap (safetensors 0.8.0 on)
-                out["safe_open(pt)"][f"load_file(backend=pread) {probe}"] = _attempt(
-                    lambda: _digest(ctx, st.load_file(path, backend="pread")["t"]))
+                out["safe_open(pt)"][f"load_file(backend=pread) {probe}"] = failed or _attempt(
+                    lambda: st.load_file(path, backend="pread"), read)
 
-            def get(slice_: bool) -> str:
+            def get(slice_: bool):
                 with safetensors.safe_open(path, framework="pt") as f:
-                    return _digest(ctx, f.get_slice("t")[0:1] if slice_ else f.get_tensor("t"))
-            out["safe_open(pt)"][f"get_tensor {probe}"] = _attempt(lambda: get(False))
+                    return {"t": f.get_slice("t")[0:1] if slice_ else f.get_tensor("t")}
+            out["safe_open(pt)"][f"get_tensor {probe}"] = _attempt(lambda: get(False), read)
             if shape:
-                out["safe_open(pt)"][f"get_slice[0:1] {probe}"] = _attempt(lambda: get(True))
+                out["safe_open(pt)"][f"get_slice[0:1] {probe}"] = _attempt(lambda: get(True), read)
 
 
 if __name__ == "__main__":
