@@ -7,6 +7,11 @@ One entry per line, ``#`` starts a comment::
     frombuffer[bfloat16-*]   FAIL      bf16 frombuffer returns float32 data (issue 123)
 
 An exact id wins over a prefix, and the longest prefix wins over shorter ones.
+
+A file may start with ``include OTHER`` (a path relative to it): OTHER's entries hold too, and an entry
+of this file with the same pattern replaces OTHER's. ``PASS`` as the outcome says that OTHER's entry
+does not hold for this target (its cases are expected to pass here). Two targets that share most gaps,
+such as mindtorch_v2 with and without ``_torch_proxy``, so keep each shared gap in one place.
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from typing import Iterable, Iterator
 from .outcomes import EXPECTABLE
 
 FORMAT = "<case id or id-prefix*> <OUTCOME[,OUTCOME]> <reason>"
+INCLUDE = "include"
+PASS_HERE = "PASS"      # only over an included entry: it does not hold for this target
 
 
 class ExpectationsError(Exception):
@@ -33,6 +40,11 @@ class Entry:
     # The comment lines between the previous entry and this one (a heading such as "# BLOCKED by X: 3 rows"):
     # a rewrite keeps them above what replaces this entry.
     comments: tuple[str, ...] = field(default=(), compare=False)
+    source: str = field(default="", compare=False)      # the file it is written in (an included one, maybe)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source}:{self.line}" if self.source else f"line {self.line}"
 
     @cached_property
     def prefix(self) -> str | None:
@@ -72,20 +84,28 @@ HEADER = ("# Expected failures of target ", "# Rewritten by `python -m conforman
 
 
 class Expectations:
-    def __init__(self, entries: list[Entry], path: str = "<none>", trailing: tuple[str, ...] = ()):
-        self.entries = entries
+    def __init__(self, entries: list[Entry], path: str = "<none>", trailing: tuple[str, ...] = (),
+                 base: "Expectations | None" = None, include: str | None = None):
+        self.own = entries            # this file's entries (a PASS_HERE one only cancels an included entry)
         self.path = path
         self.trailing = trailing      # comment lines after the last entry
+        self.base = base              # the included file's expectations, or None
+        self.include = include        # the include line's path, as written
+        mine = {e.pattern for e in entries}
+        # what matches cases: the included entries this file does not replace, then its own
+        self.entries = [e for e in (base.entries if base else []) if e.pattern not in mine] + [
+            e for e in entries if e.outcomes != (PASS_HERE,)]
 
     @classmethod
     def empty(cls) -> "Expectations":
         return cls([])
 
     @classmethod
-    def parse(cls, text: str, path: str) -> "Expectations":
+    def parse(cls, text: str, path: str, _including: tuple[str, ...] = ()) -> "Expectations":
         entries: list[Entry] = []
         seen: dict[str, int] = {}
         comments: list[str] = []
+        base, include = None, None
         for n, raw in enumerate(text.splitlines(), 1):
             line = raw.strip()
             if line.startswith("#"):
@@ -93,6 +113,13 @@ class Expectations:
                     comments.append(line)
                 continue
             if not line:
+                continue
+            if line.split(None, 1)[0] == INCLUDE:
+                if entries or include is not None:
+                    raise ExpectationsError(f"{path}:{n}: 'include FILE' must come before every entry, once")
+                include = line.split(None, 1)[1].strip() if len(line.split(None, 1)) > 1 else ""
+                base = cls._included(include, path, n, _including)
+                comments = []
                 continue
             parts = line.split(None, 2)
             if len(parts) < 3:
@@ -103,16 +130,31 @@ class Expectations:
                 raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern (or just "
                                         f"before its closing ']'): {pattern!r}")
             names = tuple(o.strip().upper() for o in outcomes.split(","))
-            bad = [o for o in names if o not in EXPECTABLE]
+            if names == (PASS_HERE,):
+                if base is None or not any(e.pattern == pattern for e in base.entries):
+                    raise ExpectationsError(f"{path}:{n}: PASS only cancels an entry of the included file, and "
+                                            f"{'there is no include' if base is None else f'{include} has no entry {pattern!r}'}")
+            bad = [o for o in names if o not in EXPECTABLE and names != (PASS_HERE,)]
             if bad:
                 raise ExpectationsError(f"{path}:{n}: unknown outcome {bad[0]!r}; use one or more of "
                                         f"{', '.join(EXPECTABLE)} separated by commas")
             if pattern in seen:
                 raise ExpectationsError(f"{path}:{n}: {pattern!r} is already listed on line {seen[pattern]}")
             seen[pattern] = n
-            entries.append(Entry(pattern, names, reason.strip(), n, tuple(comments)))
+            entries.append(Entry(pattern, names, reason.strip(), n, tuple(comments), path))
             comments = []
-        return cls(entries, path, tuple(comments))
+        return cls(entries, path, tuple(comments), base, include)
+
+    @classmethod
+    def _included(cls, include: str, path: str, n: int, including: tuple[str, ...]) -> "Expectations":
+        if not include:
+            raise ExpectationsError(f"{path}:{n}: 'include' needs a file name (relative to {path})")
+        other = Path(path).parent / include
+        if str(other.resolve()) in including or other.resolve() == Path(path).resolve():
+            raise ExpectationsError(f"{path}:{n}: including {include} makes a circle of includes")
+        if not other.is_file():
+            raise ExpectationsError(f"{path}:{n}: included file {other} does not exist")
+        return cls.parse(read_text(other), str(other), (*including, str(Path(path).resolve())))
 
     @classmethod
     def load(cls, path: str | Path) -> "Expectations":
@@ -151,13 +193,17 @@ class Expectations:
         return out
 
     def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
+        """Entries (a PASS_HERE one too) that match none of ``case_ids``: stale, or a typo."""
+        case_ids = list(case_ids)
         hit: set[int] = set()
         for i in case_ids:
             e = self._exact.get(i)
             if e is not None:
                 hit.add(id(e))
             hit.update(id(e) for e in self._prefix_matches(i))
-        return [e for e in self.entries if id(e) not in hit]
+        cancels = [e for e in self.own if e.outcomes == (PASS_HERE,)]
+        return [e for e in self.entries if id(e) not in hit] + [
+            e for e in cancels if not any(e.matches(i) for i in case_ids)]
 
 
 def read_text(p: Path) -> str:
@@ -181,6 +227,6 @@ def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
     if raw in entry.outcomes:
         return "XFAIL", entry.reason
     if raw == "PASS":
-        return "XPASS", (f"passed, but {entry.pattern!r} (line {entry.line}) expects "
+        return "XPASS", (f"passed, but {entry.pattern!r} ({entry.where}) expects "
                          f"{'/'.join(entry.outcomes)}: {entry.reason}. Remove or narrow the entry.")
     return raw, f"expected {'/'.join(entry.outcomes)} ({entry.reason}), got {raw}"

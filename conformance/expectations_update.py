@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .expectations import FORMAT, Entry, Expectations
+from .expectations import FORMAT, INCLUDE, PASS_HERE, Entry, Expectations
 from .outcomes import EXPECTABLE
 
 MACHINE = "TRIAGE:"          # reasons starting with this were written by the kit, and it may rewrite them
@@ -137,16 +137,33 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         reason = machine_reason(rec, _count_prefix(n))
         under[cause].entries.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
+    if old.base is not None:
+        _over_base(sections, old)
     _recount(sections, raw, universe)
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
              f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
-             *notes, ""]
+             *notes, ""] + ([f"{INCLUDE} {old.include}", ""] if old.base is not None else [])
     width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
     for s in sections:
         lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
         lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
     return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept_not_run)
+
+
+def _over_base(sections: list[_Section], old: Expectations) -> None:
+    """For a file that includes another: only what differs from it. An entry the included file already
+    has (same pattern, same outcomes) goes; an included entry that holds no more gets a PASS entry."""
+    base = {e.pattern: e for e in old.base.entries}
+    kept = {p for s in sections for p, _, _ in s.entries}
+    for s in sections:
+        s.entries = [(p, o, r) for p, o, r in s.entries if not (p in base and base[p].outcomes == o)]
+    reasons = {e.pattern: e.reason for e in old.own if e.outcomes == (PASS_HERE,)}
+    gone = [p for p in base if p not in kept]
+    if gone:
+        sections.append(_Section([f"# Entries of {old.include} that do not hold for this target"], [
+            (p, (PASS_HERE,), reasons.get(p) or f"{MACHINE} passes here; {old.include} expects "
+                                                f"{'/'.join(base[p].outcomes)}") for p in gone]))
 
 
 def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str]) -> None:

@@ -121,3 +121,58 @@ def test_a_file_of_comments_only_keeps_them(lines):
     assert old.entries == []
     up = update([rec("ok[1]", "PASS")], old, "t", [line for line in lines if line.startswith("## ")])
     assert all(line in up.text for line in lines)
+
+
+# -- a file that includes another (two targets sharing most of their gaps) ---------------------------
+
+def _effective(e: Expectations) -> dict[str, tuple[str, ...] | None]:
+    return {i: (m.outcomes if (m := e.match(i)) else None) for i in CATALOG}
+
+
+def test_an_including_file_holds_only_what_differs_and_round_trips(tmp_path):
+    from conformance.expectations import ExpectationsError
+
+    base = tmp_path / "base.txt"
+    base.write_text(first_file())
+    # the other target: save[f32] passes there, size[0] fails otherwise, view[u8] fails too
+    other = [dict(r) for r in RESULTS]
+    for r in other:
+        if r["id"] == "save[f32]":
+            r["raw_outcome"] = r["outcome"] = "PASS"
+            r.pop("cause")
+        elif r["id"] == "size[0]":
+            r["raw_outcome"] = r["outcome"] = "FAIL"
+        elif r["id"] == "view[u8]":
+            r.update(raw_outcome="FAIL", outcome="FAIL", cause={"api": "Tensor.view", "phase": "call", "evidence": "e"})
+    mine = tmp_path / "mine.txt"
+    mine.write_text("include base.txt\n")
+    up = update(other, Expectations.load(mine), "t2", catalog_ids=CATALOG)
+    mine.write_text(up.text)
+    text = up.text
+    assert "include base.txt" in text.splitlines()
+    entries = [l.split()[0] for l in text.splitlines() if l.strip() and not l.startswith(("#", "include"))]
+    assert sorted(entries) == ["save[f32]", "size[0]", "view[u8]"], text      # nothing base.txt already says
+    loaded = Expectations.load(mine)
+    expected = {r["id"]: ((r["raw_outcome"],) if r["raw_outcome"] != "PASS" else None) for r in other}
+    assert _effective(loaded) == expected
+    again = update(other, loaded, "t2", catalog_ids=CATALOG)
+    assert [str(c) for c in again.changes] == [] and again.text == text
+    assert loaded.match("load[f32-0]").where == f"{base}:" + str(Expectations.load(base).match("load[f32-0]").line)
+
+    (tmp_path / "loop.txt").write_text("include loop2.txt\n")
+    (tmp_path / "loop2.txt").write_text("include loop.txt\n")
+    with pytest.raises(ExpectationsError, match="circle of includes"):
+        Expectations.load(tmp_path / "loop.txt")
+    (tmp_path / "bad.txt").write_text("include base.txt\nnot_in_base[1]  PASS  nothing to cancel\n")
+    with pytest.raises(ExpectationsError, match="PASS only cancels an entry of the included file"):
+        Expectations.load(tmp_path / "bad.txt")
+    (tmp_path / "late.txt").write_text("x[1]  FAIL  r\ninclude base.txt\n")
+    with pytest.raises(ExpectationsError, match="must come before every entry"):
+        Expectations.load(tmp_path / "late.txt")
+
+
+def test_a_cancel_that_matches_no_case_is_stale(tmp_path):
+    (tmp_path / "base.txt").write_text("gone[1]  FAIL  a case the catalog dropped\nview[*  FAIL  r\n")
+    (tmp_path / "mine.txt").write_text("include base.txt\ngone[1]  PASS  passes here\n")
+    stale = Expectations.load(tmp_path / "mine.txt").unmatched(CATALOG)
+    assert [(e.pattern, e.outcomes, Path(e.source).name) for e in stale] == [("gone[1]", ("PASS",), "mine.txt")]
