@@ -78,22 +78,32 @@ def digest_of(value) -> str:
 def first_failing_call(oracle: "str | dict", target: "str | dict", oracle_import: "dict | None" = None) -> str:
     """The first torch call of the target's user call that diverges from the oracle's (conformance/divergence.py),
     for a probe whose digests differ; else the call an exception outside any call was raised on, else where
-    it was raised, else ``unisolated``. A missing attribute the user's AttributeError names comes first. A
-    probe that is the failed ``import safetensors.torch`` is held against the oracle's import (``oracle_import``)."""
+    it was raised, else ``unisolated``. Missing reads before the one the user's AttributeError names are left
+    out. A probe that is the failed ``import safetensors.torch`` is held against the oracle's import
+    (``oracle_import``)."""
     from conformance.calls import MISSING, READ
     from conformance.compare import _missing_attribute, same_api
     from conformance.divergence import first_divergence
 
-    # The attribute the user's AttributeError names, read as missing: that read failed the call. A missing
-    # read before it was survived (``getattr(torch, "float8_e4m3fn", None)`` at safetensors' import).
     if target.get("input"):
         return f"input not built (by {target['input']})"
+    # The attribute the user's AttributeError names, read as missing, failed the call: a missing read before
+    # it was survived (``getattr(torch, "float8_e4m3fn", None)`` at safetensors' import), so it is no cause;
+    # a wrong value read before it still is (paddle's Tensor.layout 'NCHW' before the missing torch.strided).
+    log = target["calls"]
     raised = target.get("raised") or {}
     named = _missing_attribute(raised.get("message", "").split(": ", 1)[-1])
-    if named and any(e[1] == MISSING and e[2] == READ and same_api(e[0], named) for e in target["calls"]):
-        return named
+    at = next((i for i, e in enumerate(log) if named and e[1] == MISSING and e[2] == READ and same_api(e[0], named)),
+              None)
+    if at is not None:
+        log = [e for i, e in enumerate(log) if i >= at or e[1] != MISSING]
+        at = next(i for i, e in enumerate(log) if e[1] == MISSING and same_api(e[0], named))
     theirs = oracle_import if target.get("during") == IMPORT and oracle_import else oracle
-    found = first_divergence(theirs["calls"], target["calls"])
+    found = first_divergence(theirs["calls"], log)
+    if found is not None and (at is None or found["index"] < at):
+        return found["api"]
+    if at is not None:      # the oracle's reads of classes are not logged: the named read is the cause anyway
+        return named
     if found is not None:
         return found["api"]
     return raised.get("on") or raised.get("in") or "unisolated"
@@ -104,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--target", required=True)
     ap.add_argument("--backend-path", action="append", default=[])
     ap.add_argument("--calls", action="store_true", help="record each user call's torch calls")
+    ap.add_argument("--torch-version", help="the oracle as safetensors sees a backend of this torch.__version__ "
+                    "(its loading path), as the kit records it for a target on another path")
     ap.add_argument("--active", action="store_true",
                     help="`import torch` already means the target (run under `python -m conformance exec`)")
     args = ap.parse_args(argv)
@@ -113,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.active:
         backends.resolve(args.target, args.backend_path).activate()
     import torch
+    if args.torch_version:
+        torch.__version__ = args.torch_version
     try:
         import torch.nn  # noqa: F401   (model code imports it before safetensors.torch)
     except ImportError:

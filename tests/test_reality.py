@@ -33,11 +33,14 @@ from test_backends import MINDTORCH_SRC, needs_mindtorch
 ENTRY_POINTS = ("save", "load(bytes)", "safe_open(pt)")    # the keys of reports/entry_points.py
 
 
-def probe(target: str, *backend_path: str, calls: bool = False, sandboxed: bool = False) -> dict[str, dict]:
+def probe(target: str, *backend_path: str, calls: bool = False, sandboxed: bool = False,
+          torch_version: str | None = None) -> dict[str, dict]:
     """The reality probe's digests (with ``calls``: and each user call's recorded torch calls); ``sandboxed``:
-    run in the target's sandbox, through ``python -m conformance exec``."""
+    run in the target's sandbox, through ``python -m conformance exec``; ``torch_version``: the oracle's
+    ``torch.__version__`` as the kit records it for a target on another loading path."""
     args = [a for p in backend_path for a in ("--backend-path", p)]
-    script = [str(REPO / "tests" / "reality_probe.py"), "--target", target, *args, *(["--calls"] if calls else [])]
+    script = [str(REPO / "tests" / "reality_probe.py"), "--target", target, *args, *(["--calls"] if calls else []),
+              *(["--torch-version", torch_version] if torch_version else [])]
     cmd = ([sys.executable, "-m", "conformance", "exec", "--target", target, "--require-sandbox", *args, "--",
             "python", *script, "--active"] if sandboxed else [sys.executable, *script])
     p = subprocess.run(cmd, cwd=REPO, env=kit_env(), capture_output=True, text=True, timeout=600)
@@ -137,13 +140,16 @@ class Pair:
 
 def cause_agreement(target: str, report_dir: Path, cache: Path, backend_path: list[str],
                     reuse: bool = False) -> list[Pair]:
-    """Every entry point's headline cause held against the first failing call of the real safetensors calls."""
-    truth = probe("torch", calls=True)
-    seen = probe(target, *backend_path, calls=True, sandboxed=True)
+    """Every entry point's headline cause held against the first failing call of the real safetensors calls.
+    The oracle's calls are those of real torch on the target's loading path (``run.loading_path``), as the
+    kit compares them: a target below 1.11 is held against torch that safetensors sees as 1.10.0."""
     args = [a for p in backend_path for a in ("--backend-path", p)]
     if not (reuse and (report_dir / "results.json").is_file()):
         run = run_kit(target, report_dir, cache, *args, "--require-sandbox", timeout=3600)
         assert run.returncode in (0, 1), run.output[-4000:]
+    path = json.loads((report_dir / "results.json").read_text())["run"].get("loading_path") or {}
+    truth = probe("torch", calls=True, torch_version=path.get("oracle_torch_version"))
+    seen = probe(target, *backend_path, calls=True, sandboxed=True)
     report = render.load([report_dir / "results.json"])
     verdicts = {v.entry.key: v for v in report.verdicts(report.runs[0])}
     pairs = []
