@@ -70,6 +70,7 @@ class State:
     path_oracle: dict[str, Any] | None = None    # the oracle on the target's loading path, when it differs
     path_oracle_version: str | None = None       # the torch.__version__ it was recorded with
     not_run: list[str] = field(default_factory=list)   # selected, never started: the run was interrupted
+    stopped: str | None = None                 # interrupted before any case could run (recording the oracle)
     sandbox: Any = None                          # conformance.sandbox.Sandbox for target processes, or None
     sandbox_note: dict[str, Any] = field(default_factory=dict)   # what the run header says about it
     target_sources: dict[str, Any] | None = None   # the code the target runs, as the run started (identity.py)
@@ -225,7 +226,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         if _is_controller(session.config):
             if session.config.getoption("rebuild_oracle"):
                 state.cache.clear()
-            state.oracle, state.oracle_hello = ensure_recorded(state.cache, list(load_catalog()), state.timeout)
+            try:
+                state.oracle, state.oracle_hello = ensure_recorded(state.cache, list(load_catalog()), state.timeout)
+            except KeyboardInterrupt as e:    # a cold cache: what was recorded is kept; reports say nothing ran
+                state.stopped = f"{e or 'interrupted'} while the oracle's observations were being recorded"
             if state.report_dir:
                 state.report_dir.mkdir(parents=True, exist_ok=True)
                 res.mark_incomplete(state.report_dir)     # the reports there are not this run's until the end
@@ -245,10 +249,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "Check that `python -c 'import torch'` works here (pip install torch==2.13.0 for the CPU "
                     "build), or point --oracle-cache at records made elsewhere.",
                     returncode=pytest.ExitCode.USAGE_ERROR)
-    if _is_controller(session.config) and state.sandbox is not None and state.sandbox.hides_torch:
-        _prepare_workloads()
-    if not _distributes(session.config) and not session.config.option.collectonly:
+    if _is_controller(session.config) and state.sandbox is not None and state.sandbox.hides_torch and not state.stopped:
+        try:
+            _prepare_workloads()
+        except KeyboardInterrupt as e:
+            state.stopped = f"{e or 'interrupted'} while the tiny models and recordings were being made"
+    if not _distributes(session.config) and not session.config.option.collectonly and not state.stopped:
         state.target().spawn()     # it imports the backend while pytest collects
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Interrupted before the cases could start: the session ends as Ctrl-C ends it, every case not run."""
+    state = session.config.stash.get(STATE, None)
+    if state is not None and state.stopped and _is_controller(session.config):
+        state.gate_problems.append(f"{state.stopped}: no case ran (what was recorded is kept for the next run)")
+        raise session.Interrupted(state.stopped)
 
 
 def _prepare_workloads() -> None:

@@ -196,6 +196,25 @@ def test_ctrl_c_twice_ends_the_run_with_reports_and_no_traceback(tmp_path, oracl
     assert not (report / "INCOMPLETE").exists()
 
 
+def test_ctrl_c_while_the_oracle_is_recorded_writes_the_reports(tmp_path):
+    """Ctrl-C on a cold oracle cache (a machine's first run): no reports at all were written."""
+    report, cache = tmp_path / "r", tmp_path / "cold-cache"
+    proc = subprocess.Popen(run_cmd("torch", report, cache, *INT8), cwd=REPO, env=env_with(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    recorded = lambda: [p for p in cache.rglob("records.jsonl") if p.stat().st_size]  # noqa: E731
+    assert wait_for(lambda: proc.poll() is not None or recorded())
+    assert proc.poll() is None, "the oracle was recorded before the test could interrupt it"
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in out, out[-3000:]
+    results = json.loads((report / "results.json").read_text())
+    assert results["run"]["interrupted"] is True and results["cases"] == []
+    assert "frombuffer[int8-ordinary]" in results["run"]["not_run"], results["run"]
+    assert any("while the oracle's observations were being recorded" in p for p in results["run"]["gate_problems"])
+    assert (report / "index.html").is_file() and not (report / "INCOMPLETE").exists()
+    assert recorded()                  # what it recorded is kept for the next run
+
+
 def test_a_closed_terminal_ends_the_run_like_sigterm(tmp_path, oracle):
     """Try: closing the terminal: exit 4 with "error: Input/output error (no file named)"."""
     report = tmp_path / "r"
