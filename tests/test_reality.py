@@ -178,12 +178,33 @@ def table(label: str, pairs: list[Pair]) -> str:
     return "\n".join(out)
 
 
-@pytest.mark.parametrize("backend", UNTUNED, ids=lambda b: b.label.split(" ")[0])
+@pytest.mark.parametrize("backend", [   # skipped at collection: the oracle is not recorded for nothing
+    pytest.param(b, id=b.label.split(" ")[0], marks=pytest.mark.skipif(b.backend_path() is None, reason=b.how_to_enable()))
+    for b in UNTUNED])
 def test_untuned_backends_headline_causes_agree_with_real_safetensors_calls(oracle, tmp_path, backend):
     backend_path = backend.backend_path()
-    if backend_path is None:
-        pytest.skip(backend.how_to_enable())
     pairs = cause_agreement(backend.target, tmp_path / "report", oracle.cache, backend_path)
     print("\n" + table(backend.label, pairs))
     wrong = [(p.entry, p.reality, p.kit, dict(p.first_calls)) for p in pairs if not p.agrees]
     assert not wrong, f"{backend.label}: the headline names another cause than real safetensors calls hit: {wrong}"
+
+
+def test_the_first_failing_call_of_a_real_call_skips_survived_missing_reads_only():
+    """The reality side's rule, on the logs that made it: safetensors' import reads float8 dtypes with
+    getattr(..., None) before the torch.int32 that raised (mindtorch_v2 97aaaf23c); paddle's wrong Tensor.layout
+    comes before the missing torch.strided that raised, and stays the cause; without a raise, the first
+    diverging call."""
+    t = "T float32 [2,3] [3,1] 0 f34dd366"
+    oracle = {"calls": [["torch.float8_e4m3fn", "dt:float8_e4m3fn", "<read>", 0], ["torch.int32", "dt:int32", "<read>", 0]]}
+    import_failed = {"calls": [["torch.float8_e4m3fn", "missing", "<read>", 0], ["torch.int32", "missing", "<read>", 0]],
+                     "raised": {"message": "AttributeError: module 'mindtorch_v2' has no attribute 'int32'"}}
+    assert first_failing_call(oracle, import_failed) == "torch.int32"
+    assert first_failing_call(oracle, {**import_failed, "raised": None}) == "torch.float8_e4m3fn"
+    oracle = {"calls": [["Tensor.layout", "lay:torch.strided", t, 0], ["torch.strided", "lay:torch.strided", "<read>", 0]]}
+    paddle = {"calls": [["Tensor.layout", "'NCHW'", t, 0], ["torch.strided", "missing", "<read>", 0]],
+              "raised": {"message": "AttributeError: module 'torch' has no attribute 'strided'"}}
+    assert first_failing_call(oracle, paddle) == "Tensor.layout"
+    # a class the oracle's log does not read (torch.UntypedStorage): the named missing read is the cause
+    no_class = {"calls": [["torch.UntypedStorage", "missing", "<read>", 0]],
+                "raised": {"message": "AttributeError: module 'torch' has no attribute 'UntypedStorage'"}}
+    assert first_failing_call({"calls": []}, no_class) == "torch.UntypedStorage"
