@@ -185,7 +185,8 @@ def _make_sandbox(config: pytest.Config, state: State, cache_root: Path) -> None
     try:
         # the models are made later, by the runner: the folder must exist now to be bound
         _hf_models.root().mkdir(parents=True, exist_ok=True)
-        state.sandbox = sandbox.for_backend(backend, cache_root, [str(_hf_models.root()), *([replay] if replay else [])])
+        state.sandbox = sandbox.for_backend(backend, cache_root, [str(_hf_models.root()), *([replay] if replay else [])],
+                                            report_dir=str(state.report_dir) if state.report_dir else None)
         state.sandbox_note = state.sandbox.describe()
     except (sandbox.SandboxError, OSError) as e:
         if config.getoption("require_sandbox"):

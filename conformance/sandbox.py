@@ -13,7 +13,8 @@ target needs is mounted, read-only:
   backend's folders, the tiny models and recordings the runner made;
 - a site-packages that holds PyTorch's files is replaced by a copy without them (hard links, made once
   and cached beside it: see ``torchless_site``), so the folder lists no ``torch`` at all;
-- the oracle cache folder is an empty tmpfs; the only writable folder is the worker's own ``TMPDIR``.
+- the oracle cache folder and the report folder are empty tmpfs; the only writable folder is the worker's own
+  ``TMPDIR``.
 The pid namespace ends with the runner (``--die-with-parent``): nothing a target starts outlives it.
 
 Threat model and costs: docs/backends.md ("The target's sandbox").
@@ -53,6 +54,7 @@ class Sandbox:
     replaced: dict[str, str] = field(default_factory=dict)  # site-packages -> its copy without torch
     version: str = ""
     links: dict[str, str] = field(default_factory=dict)    # /lib -> usr/lib on merged-/usr systems
+    exposed: list[str] = field(default_factory=list)       # kit state left readable, since it holds what the target reads
 
     def wrap(self, argv: list[str], writable: str) -> list[str]:
         """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR, a tmpfs) its one writable folder."""
@@ -74,7 +76,7 @@ class Sandbox:
     def describe(self) -> dict:
         return {"engine": f"{ENGINE} {self.version}".strip(), "hides_torch": self.hides_torch,
                 "torchless_site_packages": sorted(self.replaced), "empty": sorted(self.empty),
-                "writable": "the worker's TMPDIR only"}
+                "writable": "the worker's TMPDIR only", **({"readable_report_dir": self.exposed} if self.exposed else {})}
 
 
 def engine_version() -> str | None:
@@ -173,13 +175,24 @@ def plan(*, hides_torch: bool, extra_read: list[str], empty: list[str], cache: P
     return Sandbox(hides_torch, ordered, sorted(e for e in empty if e), replaced, version, links)
 
 
-def for_backend(backend, oracle_cache: Path, extra_read: list[str] = ()) -> Sandbox:
+def for_backend(backend, oracle_cache: Path, extra_read: list[str] = (), report_dir: str | None = None) -> Sandbox:
     """The sandbox of one backend's processes (the workers, ``exec``): real torch hidden unless it is built
     on it, the runner's folder and the backend's sources readable, the oracle cache hidden. The oracle
-    cache is made first: a folder that does not exist cannot be hidden under a read-only parent."""
+    cache is made first: a folder that does not exist cannot be hidden under a read-only parent.
+
+    The report folder is hidden too: a previous run's results.json there holds the oracle's observation of
+    every case (a target that read it, under the runner's folder, answered every case with it), unless it
+    holds a folder the target must read (``--report-dir .`` in the kit's checkout); ``exposed`` says so."""
     Path(oracle_cache).mkdir(parents=True, exist_ok=True)
-    return plan(hides_torch=not backend.uses_real_torch, cache=Path(oracle_cache).parent / "target-site",
-                extra_read=[os.getcwd(), *backend.sys_path, *extra_read], empty=[str(oracle_cache)])
+    sb = plan(hides_torch=not backend.uses_real_torch, cache=Path(oracle_cache).parent / "target-site",
+              extra_read=[os.getcwd(), *backend.sys_path, *extra_read], empty=[str(oracle_cache)])
+    if report_dir and os.path.isdir(report_dir):
+        folder = os.path.realpath(report_dir)
+        if any(r == folder or r.startswith(folder.rstrip("/") + "/") for r in sb.read_only):
+            sb.exposed.append(folder)
+        else:
+            sb.empty = sorted({*sb.empty, folder})
+    return sb
 
 
 def _outermost(paths: set[str]) -> list[str]:

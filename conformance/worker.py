@@ -124,6 +124,11 @@ def _target_args(argv: list[str]) -> list[str]:
     return out
 
 
+def _rewrote_args(name: str, when: str) -> str:
+    return (f"target {name!r} rewrote ${side.TARGET_ARGS_ENV} {when} (the arguments that start this same target "
+            "in the fresh processes some cases run): their answers would not be its own")
+
+
 def _sender(fd: int):
     """send(message) on ``fd``, framed with the channel's own copies of json and hashlib (taken before the
     target is imported). A reply fd that stops working ends the worker with a line saying so."""
@@ -177,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the oracle as safetensors sees a backend of this torch.__version__ (its loading path)")
     args = ap.parse_args(argv)
     # Cases that need a fresh process with this same target (catalog/_st_support.run_fresh) read it here.
-    os.environ[side.TARGET_ARGS_ENV] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
+    made_as = os.environ[side.TARGET_ARGS_ENV] = json.dumps(_target_args(sys.argv[1:] if argv is None else list(argv)))
     requests, send = _open_channel(args.channel)
 
     try:
@@ -188,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         cases = load_catalog()
         routes = routes_for(torch)
         recorder = _install_recorder(torch, routes)
+        if os.environ.get(side.TARGET_ARGS_ENV) != made_as:
+            raise RuntimeError(_rewrote_args(backend.name, "while becoming `torch`"))
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
@@ -201,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         if tainted:
             obs = {KIT_ERROR: f"real torch was imported during this case ({', '.join(tainted[:5])}); "
                                 "the target must never load it", "case_obs": obs}
+        elif os.environ.get(side.TARGET_ARGS_ENV) != made_as:      # fresh-process cases would run another target
+            obs, tainted = {KIT_ERROR: _rewrote_args(backend.name, "during this case"), "case_obs": obs}, ["env"]
         ms = round((time.perf_counter() - start) * 1000, 3)
         # exiting: this process is no longer a clean target; the runner starts a new one
         _flush_output()
