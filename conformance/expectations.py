@@ -8,9 +8,9 @@ One entry per line, ``#`` starts a comment::
 
 An exact id wins over a prefix, and the longest prefix wins over shorter ones.
 
-A file may start with ``include OTHER`` (a path relative to it): OTHER's entries hold too, and an entry
-of this file with the same pattern replaces OTHER's. ``PASS`` as the outcome says that OTHER's entry
-does not hold for this target (its cases are expected to pass here). Two targets that share most gaps,
+A file may start with ``include OTHER`` (a path relative to it): OTHER's entries hold for every case
+that none of this file's entries matches. ``PASS`` as the outcome (only in such a file) says that the
+cases it matches are expected to pass here, whatever OTHER says. Two targets that share most gaps,
 such as mindtorch_v2 with and without ``_torch_proxy``, so keep each shared gap in one place.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from .outcomes import EXPECTABLE
 
 FORMAT = "<case id or id-prefix*> <OUTCOME[,OUTCOME]> <reason>"
 INCLUDE = "include"
-PASS_HERE = "PASS"      # only over an included entry: it does not hold for this target
+PASS_HERE = "PASS"      # only in a file that includes another: its cases pass here
 
 
 class ExpectationsError(Exception):
@@ -86,15 +86,13 @@ HEADER = ("# Expected failures of target ", "# Rewritten by `python -m conforman
 class Expectations:
     def __init__(self, entries: list[Entry], path: str = "<none>", trailing: tuple[str, ...] = (),
                  base: "Expectations | None" = None, include: str | None = None):
-        self.own = entries            # this file's entries (a PASS_HERE one only cancels an included entry)
+        self.own = entries            # this file's entries (PASS_HERE ones included)
         self.path = path
         self.trailing = trailing      # comment lines after the last entry
         self.base = base              # the included file's expectations, or None
         self.include = include        # the include line's path, as written
-        mine = {e.pattern for e in entries}
-        # what matches cases: the included entries this file does not replace, then its own
-        self.entries = [e for e in (base.entries if base else []) if e.pattern not in mine] + [
-            e for e in entries if e.outcomes != (PASS_HERE,)]
+        # every entry that can decide a case: this file's, then the included file's
+        self.entries = [e for e in entries if e.outcomes != (PASS_HERE,)] + (base.entries if base else [])
 
     @classmethod
     def empty(cls) -> "Expectations":
@@ -130,10 +128,9 @@ class Expectations:
                 raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern (or just "
                                         f"before its closing ']'): {pattern!r}")
             names = tuple(o.strip().upper() for o in outcomes.split(","))
-            if names == (PASS_HERE,):
-                if base is None or not any(e.pattern == pattern for e in base.entries):
-                    raise ExpectationsError(f"{path}:{n}: PASS only cancels an entry of the included file, and "
-                                            f"{'there is no include' if base is None else f'{include} has no entry {pattern!r}'}")
+            if names == (PASS_HERE,) and base is None:
+                raise ExpectationsError(f"{path}:{n}: PASS only says a case passes here although an included file "
+                                        "expects it to fail, and this file includes none")
             bad = [o for o in names if o not in EXPECTABLE and names != (PASS_HERE,)]
             if bad:
                 raise ExpectationsError(f"{path}:{n}: unknown outcome {bad[0]!r}; use one or more of "
@@ -166,10 +163,12 @@ class Expectations:
         return cls.parse(read_text(p), str(p))
 
     def match(self, case_id: str) -> Entry | None:
-        exact = self._exact.get(case_id)
-        if exact is not None:
-            return exact
-        return next(self._prefix_matches(case_id), None)
+        """The entry that decides ``case_id``: this file's (exact, then longest prefix), else the included
+        file's; None when none does, or this file's is PASS_HERE."""
+        mine = self._exact.get(case_id) or next(self._prefix_matches(case_id), None)
+        if mine is not None:
+            return None if mine.outcomes == (PASS_HERE,) else mine
+        return self.base.match(case_id) if self.base is not None else None
 
     def _prefix_matches(self, case_id: str) -> Iterator[Entry]:
         """Prefix entries matching ``case_id``, longest prefix first, file order among equals.
@@ -182,18 +181,18 @@ class Expectations:
 
     @cached_property
     def _exact(self) -> dict[str, Entry]:
-        return {e.pattern: e for e in self.entries if not e.is_prefix}
+        return {e.pattern: e for e in self.own if not e.is_prefix}
 
     @cached_property
     def _by_prefix(self) -> dict[str, list[Entry]]:
         out: dict[str, list[Entry]] = {}
-        for e in self.entries:
+        for e in self.own:
             if e.is_prefix:
                 out.setdefault(e.prefix, []).append(e)
         return out
 
     def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
-        """Entries (a PASS_HERE one too) that match none of ``case_ids``: stale, or a typo."""
+        """Entries (a PASS_HERE one and the included file's too) that decide none of ``case_ids``."""
         case_ids = list(case_ids)
         hit: set[int] = set()
         for i in case_ids:
@@ -201,9 +200,7 @@ class Expectations:
             if e is not None:
                 hit.add(id(e))
             hit.update(id(e) for e in self._prefix_matches(i))
-        cancels = [e for e in self.own if e.outcomes == (PASS_HERE,)]
-        return [e for e in self.entries if id(e) not in hit] + [
-            e for e in cancels if not any(e.matches(i) for i in case_ids)]
+        return [e for e in self.own if id(e) not in hit] + (self.base.unmatched(case_ids) if self.base else [])
 
 
 def read_text(p: Path) -> str:

@@ -106,6 +106,8 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
     raw = {r["id"]: r for r in records}
     universe = set(catalog_ids) if catalog_ids is not None else set(raw)
     universe |= set(raw)
+    if old.base is not None:
+        return _update_over_base(raw, old, target, notes, universe)
     decided: dict[int, list[str]] = {}          # entry -> the catalog cases it decides (exact/longest wins)
     for cid in sorted(universe):
         e = old.match(cid)
@@ -137,13 +139,11 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         reason = machine_reason(rec, _count_prefix(n))
         under[cause].entries.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
-    if old.base is not None:
-        _over_base(sections, old)
     _recount(sections, raw, universe)
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
              f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
-             *notes, ""] + ([f"{INCLUDE} {old.include}", ""] if old.base is not None else [])
+             *notes, ""]
     width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
     for s in sections:
         lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
@@ -151,19 +151,66 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
     return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept_not_run)
 
 
-def _over_base(sections: list[_Section], old: Expectations) -> None:
-    """For a file that includes another: only what differs from it. An entry the included file already
-    has (same pattern, same outcomes) goes; an included entry that holds no more gets a PASS entry."""
-    base = {e.pattern: e for e in old.base.entries}
-    kept = {p for s in sections for p, _, _ in s.entries}
+def _holds(entry: Entry | None, r: dict[str, Any]) -> bool:
+    """Whether the entry deciding a case that ran (None: no entry) expects what it did."""
+    if r["raw_outcome"] == "SKIP":
+        return True
+    if not _failing(r["raw_outcome"]):
+        return entry is None
+    return entry is not None and r["raw_outcome"] in entry.outcomes
+
+
+def _update_over_base(raw: dict[str, dict], old: Expectations, target: str, notes: Iterable[str],
+                      universe: set[str]) -> Update:
+    """A file that includes another holds only where this target differs from it: for the cases that ran
+    and that the included file does not expect as they came out, entries made as for new failures (PASS for
+    those that pass here), keeping a reason written before for the same pattern; entries none of whose
+    cases ran stay as they are."""
+    base, changes = old.base, []
+    decides: dict[int, list[str]] = {}
+    for cid in universe:
+        e = old.match(cid) or next((o for o in old.own if o.outcomes == (PASS_HERE,) and o.matches(cid)), None)
+        if e is not None:
+            decides.setdefault(id(e), []).append(cid)
+    sections, kept = [_Section([])], 0
+    for e in old.own:                    # kept as written: none of its cases ran
+        if not any(c in raw for c in decides.get(id(e), [])):
+            kept += 1
+            if e.comments:
+                sections.append(_Section(list(e.comments)))
+            sections[-1].entries.append((e.pattern, e.outcomes, e.reason))
+    todo = {cid for cid, r in raw.items() if not _holds(base.match(cid), r)}
+    for cid in sorted(raw):
+        before, r = old.match(cid), raw[cid]
+        if not _holds(before, r):
+            kind = "fixed" if not _failing(r["raw_outcome"]) else "new" if before is None else "outcome changed"
+            changes.append(Change(kind, cid, f"{'/'.join(before.outcomes) if before else 'no entry'} -> "
+                                             f"{r['raw_outcome']}"))
+    written = {(e.pattern, e.outcomes): e.reason for e in old.own}
+    under: dict[tuple, _Section] = {}
+    for pattern, outcome, rec, n in _new_entries(raw, todo, universe):
+        passes = not _failing(outcome)
+        outcomes = (PASS_HERE,) if passes else (outcome,)
+        cause = ("PASS", None) if passes else (outcome, cause_api(rec))
+        if cause not in under:
+            under[cause] = _Section([f"# passing here, although {old.include} expects them to fail"] if passes
+                                    else [heading(outcome, cause[1], 0)])
+            sections.append(under[cause])
+        reason = written.get((pattern, outcomes)) or (
+            f"{MACHINE} passes here, unlike what {old.include} expects" if passes
+            else machine_reason(rec, _count_prefix(n)))
+        under[cause].entries.append((pattern, outcomes, reason))
+    _recount(sections, raw, universe)
+    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
+             "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
+             f"still hold are kept, and reasons starting with {MACHINE} are the kit's own. Only where this target "
+             f"differs from {old.include}.",
+             *notes, "", f"{INCLUDE} {old.include}"]
+    width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
     for s in sections:
-        s.entries = [(p, o, r) for p, o, r in s.entries if not (p in base and base[p].outcomes == o)]
-    reasons = {e.pattern: e.reason for e in old.own if e.outcomes == (PASS_HERE,)}
-    gone = [p for p in base if p not in kept]
-    if gone:
-        sections.append(_Section([f"# Entries of {old.include} that do not hold for this target"], [
-            (p, (PASS_HERE,), reasons.get(p) or f"{MACHINE} passes here; {old.include} expects "
-                                                f"{'/'.join(base[p].outcomes)}") for p in gone]))
+        lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
+        lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
+    return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept)
 
 
 def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str]) -> None:

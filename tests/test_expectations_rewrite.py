@@ -125,16 +125,8 @@ def test_a_file_of_comments_only_keeps_them(lines):
 
 # -- a file that includes another (two targets sharing most of their gaps) ---------------------------
 
-def _effective(e: Expectations) -> dict[str, tuple[str, ...] | None]:
-    return {i: (m.outcomes if (m := e.match(i)) else None) for i in CATALOG}
-
-
-def test_an_including_file_holds_only_what_differs_and_round_trips(tmp_path):
-    from conformance.expectations import ExpectationsError
-
-    base = tmp_path / "base.txt"
-    base.write_text(first_file())
-    # the other target: save[f32] passes there, size[0] fails otherwise, view[u8] fails too
+def _other_target() -> list[dict]:
+    """RESULTS as another target sees them: save[f32] passes there, size[0] fails otherwise, view[u8] fails."""
     other = [dict(r) for r in RESULTS]
     for r in other:
         if r["id"] == "save[f32]":
@@ -144,35 +136,51 @@ def test_an_including_file_holds_only_what_differs_and_round_trips(tmp_path):
             r["raw_outcome"] = r["outcome"] = "FAIL"
         elif r["id"] == "view[u8]":
             r.update(raw_outcome="FAIL", outcome="FAIL", cause={"api": "Tensor.view", "phase": "call", "evidence": "e"})
+    return other
+
+
+def test_an_including_file_holds_only_what_differs_and_round_trips(tmp_path):
+    base = tmp_path / "base.txt"
+    base.write_text(first_file())
+    other = _other_target()
     mine = tmp_path / "mine.txt"
     mine.write_text("include base.txt\n")
     up = update(other, Expectations.load(mine), "t2", catalog_ids=CATALOG)
+    assert sorted(c.pattern for c in up.new_failures) == ["size[0]", "view[u8]"]
     mine.write_text(up.text)
-    text = up.text
-    assert "include base.txt" in text.splitlines()
-    entries = [l.split()[0] for l in text.splitlines() if l.strip() and not l.startswith(("#", "include"))]
-    assert sorted(entries) == ["save[f32]", "size[0]", "view[u8]"], text      # nothing base.txt already says
+    entries = [l.split()[:2] for l in up.text.splitlines() if l.strip() and not l.startswith(("#", "include"))]
+    assert sorted(entries) == [["save[f32]", "PASS"], ["size[0]", "FAIL"], ["view[u8]", "FAIL"]], up.text
     loaded = Expectations.load(mine)
-    expected = {r["id"]: ((r["raw_outcome"],) if r["raw_outcome"] != "PASS" else None) for r in other}
-    assert _effective(loaded) == expected
+    # every case decided as it came out: a failure by an entry naming its outcome, a pass by none
+    assert {r["id"]: (m.outcomes if (m := loaded.match(r["id"])) else None) for r in other} == {
+        r["id"]: ((r["raw_outcome"],) if r["raw_outcome"] != "PASS" else None) for r in other}
     again = update(other, loaded, "t2", catalog_ids=CATALOG)
-    assert [str(c) for c in again.changes] == [] and again.text == text
-    assert loaded.match("load[f32-0]").where == f"{base}:" + str(Expectations.load(base).match("load[f32-0]").line)
-
-    (tmp_path / "loop.txt").write_text("include loop2.txt\n")
-    (tmp_path / "loop2.txt").write_text("include loop.txt\n")
-    with pytest.raises(ExpectationsError, match="circle of includes"):
-        Expectations.load(tmp_path / "loop.txt")
-    (tmp_path / "bad.txt").write_text("include base.txt\nnot_in_base[1]  PASS  nothing to cancel\n")
-    with pytest.raises(ExpectationsError, match="PASS only cancels an entry of the included file"):
-        Expectations.load(tmp_path / "bad.txt")
-    (tmp_path / "late.txt").write_text("x[1]  FAIL  r\ninclude base.txt\n")
-    with pytest.raises(ExpectationsError, match="must come before every entry"):
-        Expectations.load(tmp_path / "late.txt")
+    assert [str(c) for c in again.changes] == [] and again.text == up.text
+    shared = loaded.match("load[f32-0]")
+    assert shared.source == str(base) and shared.where == f"{base}:{shared.line}", "a shared gap stays in base.txt"
+    # the person's reason of an entry that still holds is kept
+    mine.write_text(up.text.replace("TRIAGE: passes here", "cheap on this target, see PR 12"))
+    assert "cheap on this target, see PR 12" in update(other, Expectations.load(mine), "t2", catalog_ids=CATALOG).text
 
 
-def test_a_cancel_that_matches_no_case_is_stale(tmp_path):
-    (tmp_path / "base.txt").write_text("gone[1]  FAIL  a case the catalog dropped\nview[*  FAIL  r\n")
+def test_include_errors_are_one_line_each(tmp_path):
+    from conformance.expectations import ExpectationsError
+
+    (tmp_path / "base.txt").write_text("x[1]  FAIL  r\n")
+    for name, text, message in [
+            ("loop.txt", "include loop2.txt\n", "circle of includes"),
+            ("alone.txt", "x[1]  PASS  r\n", "includes none"),
+            ("late.txt", "x[1]  FAIL  r\ninclude base.txt\n", "must come before every entry"),
+            ("gone.txt", "include no_such.txt\n", "does not exist")]:
+        (tmp_path / name).write_text(text)
+        (tmp_path / "loop2.txt").write_text("include loop.txt\n")
+        with pytest.raises(ExpectationsError, match=message) as e:
+            Expectations.load(tmp_path / name)
+        assert "\n" not in str(e.value)
+
+
+def test_a_pass_that_matches_no_case_is_stale(tmp_path):
+    (tmp_path / "base.txt").write_text("view[*  FAIL  r\n")
     (tmp_path / "mine.txt").write_text("include base.txt\ngone[1]  PASS  passes here\n")
     stale = Expectations.load(tmp_path / "mine.txt").unmatched(CATALOG)
     assert [(e.pattern, e.outcomes, Path(e.source).name) for e in stale] == [("gone[1]", ("PASS",), "mine.txt")]
