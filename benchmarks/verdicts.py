@@ -4,8 +4,9 @@
     python benchmarks/verdicts.py results out/results.json     # one run: outcomes, ranked causes, reach-arounds
     python benchmarks/verdicts.py unseen --reports /tmp/e      # tests/mutants/unseen against its truth.py
 
-A mutant's cause precision is the share of its non-PASS rows whose cause names the API it breaks (the
-declaration in tests/test_mutants.py); tests/test_mutants.py requires all of them, this prints the table.
+A mutant's cause precision is the share of its red rows (neither PASS, SKIP nor ERROR, the kit's own fault)
+whose cause names the API it breaks (the declaration in tests/test_mutants.py); tests/test_mutants.py requires
+all of them, this prints the table.
 ``unseen`` does the same for the mutants of tests/mutants/unseen, whose ground truth is that folder's
 truth.py (written before looking at how the kit blames them); it reuses REPORTS/<mutant>/results.json where
 a run left one and runs the kit for the others.
@@ -27,7 +28,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 def run(target: str, out: Path, *extra: str) -> dict:
     env_path = f"{REPO}:{REPO / 'tests' / 'mutants'}"
-    subprocess.run([sys.executable, "-m", "conformance", "run", "--target", target, "--report-dir", str(out), *extra],
+    # the mutants are real torch with one deviation: their sandbox must keep torch
+    uses_torch = ["--target-uses-torch"] if target.startswith("module:") else []
+    subprocess.run([sys.executable, "-m", "conformance", "run", "--target", target, *uses_torch,
+                    "--report-dir", str(out), *extra],
                    cwd=REPO, env={**__import__("os").environ, "PYTHONPATH": env_path}, capture_output=True, timeout=1800)
     return json.loads((out / "results.json").read_text())
 
@@ -60,8 +64,9 @@ def names_api(cause_api: str, spellings: set[str]) -> bool:
 
 
 def precision(res: dict, spellings: set[str]) -> tuple[list[dict], list[dict]]:
-    """(red rows, red rows whose cause names one of ``spellings``)."""
-    red = [r for r in res["cases"] if r["raw_outcome"] not in ("PASS", "SKIP")]
+    """(red rows, red rows whose cause names one of ``spellings``). An ERROR is the kit's own fault (a lost
+    result), no verdict on the backend: left out, as tests/test_mutants.py does."""
+    red = [r for r in res["cases"] if r["raw_outcome"] not in ("PASS", "SKIP", "ERROR")]
     return red, [r for r in red if names_api((r.get("cause") or {}).get("api", ""), spellings)]
 
 
@@ -81,8 +86,9 @@ def unseen(truth_path: Path, reports: Path, show_wrong: int) -> None:
         share = len(right) / len(red) if red else None
         if share is not None:
             per_mutant.append(share)
+        errors = sum(1 for r in res["cases"] if r["raw_outcome"] == "ERROR")
         print(f"{name:34} {kind[:26]:26} {api:26} {len(red):5} {len(right):5} "
-              f"{'not caught' if share is None else f'{share:.1%}':>9}")
+              f"{'not caught' if share is None else f'{share:.1%}':>9}" + (f"  ({errors} ERROR)" if errors else ""))
         wrong = Counter((r.get("cause") or {}).get("api", "-") for r in red if r not in right)
         for cause, n in wrong.most_common(show_wrong):
             print(f"{'':36}{n:4} blamed on {cause}")
