@@ -11,6 +11,7 @@ import select
 import threading
 
 CHUNK = 64 << 10
+MAX_TAKE = 4 << 20   # read per hold of the lock
 POLL = 0.5           # seconds between looks at whether the tail was closed while the pipe stays open
 
 
@@ -28,8 +29,9 @@ class LogTail:
         self._thread.start()
 
     def _take(self) -> bool:
-        """Read what the pipe holds now (under the lock); False at end of file."""
-        while True:
+        """Read what the pipe holds now (under the lock), at most MAX_TAKE bytes, so that a writer that never
+        pauses cannot keep the runner waiting on the lock; False at end of file."""
+        for _ in range(MAX_TAKE // CHUNK):
             try:
                 data = os.read(self.fd, CHUNK)
             except BlockingIOError:
@@ -42,6 +44,7 @@ class LogTail:
             self._buf += data
             if len(self._buf) > 2 * self.keep:       # trimmed now and then: linear in what it writes
                 del self._buf[:-self.keep]
+        return True
 
     def _drain(self) -> None:
         while True:
