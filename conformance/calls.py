@@ -29,7 +29,9 @@ from contextlib import contextmanager
 from typing import Any, Callable
 
 API_ATTR = "_conformance_api"   # set on an exception raised by a recorded call: the innermost one's API
-MAX_DEPTH = 2            # the case's own calls and the calls they make; deeper is the backend's business
+# The case's own calls, the calls they make, and theirs: nn.Module's methods recurse into submodules before
+# they reach a tensor method (state_dict -> a child's state_dict -> Tensor.detach); deeper is the backend's business
+MAX_DEPTH = 3
 MAX_CALLS = 400          # a log keeps the first calls only: a case's first divergence is near its start
 BREADCRUMB_FILE = "conformance-breadcrumb"      # in the worker's TMPDIR, read by the runner (client.py)
 BREADCRUMB_SIZE = 512
@@ -231,6 +233,8 @@ def raised_on(e: BaseException, log: CallLog) -> int | None:
     value it was raised on (an AttributeError's object, else a local of the frame that raised), or None."""
     if getattr(e, API_ATTR, None) is not None:
         return None         # raised inside a recorded call: the rule sees that call raise
+    if isinstance(e, TypeError) and str(e).startswith(("isinstance() arg 2", "issubclass() arg 2")):
+        return None         # the class it was asked about is no class: not the instance's fault
     obj = getattr(e, "obj", None) if isinstance(e, AttributeError) else None
     if obj is not None and log.producer_of(obj) is not None:
         return log.producer_of(obj)

@@ -1,8 +1,12 @@
 """Digests of what a recorded torch call was given and returned: short, backend-neutral strings.
 
-- a tensor: ``T dtype shape stride offset crc`` (its bytes read through the kit's validated routes), and for
-  a result how it relates to the call's inputs: ``=a0`` (the very object), ``~a1`` (shares its memory);
-- a storage: ``S nbytes crc``;
+- a tensor: ``T dtype shape stride offset crc`` (its bytes read through the kit's validated routes; none for
+  uninitialized memory and random samples), and for a result how it relates to the call's inputs: ``=a0``
+  (the very object), ``~a1`` (shares its memory);
+- a storage: ``S nbytes crc``, and for a result ``~a0`` where it is the memory of the tensor it came from
+  (``untyped_storage()`` aliases, a copy does not);
+- a dict, list or tuple of tensors as a result: for each input, how many of them share its memory
+  (``~a0:3``: a state_dict's values are its module's parameters, not copies);
 - dtypes, devices and layouts by their string (a dtype also where ``torch.dtype`` is no class: one of the
   ``torch.<name>`` dtype constants); Python scalars, strings, bytes and tuples by value (long ones by length
   and crc); other objects by their class name;
@@ -26,6 +30,15 @@ from . import loading_path, shapes
 
 UNINITIALIZED = frozenset({"torch.empty", "torch.empty_like", "torch.empty_strided", "Tensor.new_empty",
                            "Tensor.new_empty_strided", "torch.UntypedStorage", "Tensor.resize_"})
+# Random sampling: its bytes are whatever the generator's state gave, and that state depends on what ran before
+# in the process (cases share one), so they are no evidence; as for UNINITIALIZED, everything else of it is.
+RANDOM = frozenset({f"Tensor.{n}" for n in ("uniform_", "normal_", "random_", "bernoulli_", "exponential_",
+                                           "geometric_", "cauchy_", "log_normal_", "bernoulli")}
+                   | {f"torch.{n}" for n in ("rand", "randn", "randint", "randperm", "rand_like", "randn_like",
+                                            "randint_like", "normal", "bernoulli", "multinomial", "poisson")}
+                   | {f"torch.nn.functional.{n}" for n in ("dropout", "dropout1d", "dropout2d", "dropout3d",
+                                                          "alpha_dropout", "feature_alpha_dropout")})
+NO_BYTES = UNINITIALIZED | RANDOM
 MAX_ITEMS = 16      # longer sequences are digested by length and crc of their items' digests
 MAX_STR = 64
 UNKNOWN = "?"
@@ -49,6 +62,7 @@ class Digest:
                                                  (self._cls("layout"), "lay"), (self._cls("Size"), "Z")) if c)
         self.dtype_by_value = self._cls("dtype") is None    # dtypes known only as the torch.<name> constants
         self.memo: dict[int, tuple[Any, str]] = {}     # id -> (object, digest) until something may write
+        self.stable: bool | None = None     # does one tensor's untyped_storage() give the same memory each call
         self.dtype_names: dict[int, tuple[Any, str]] = {}
         nn = getattr(torch, "nn", None)
         self.module_cls = getattr(nn, "Module", None) if nn is not None else None
@@ -83,7 +97,7 @@ class Digest:
         if isinstance(value, int) and not isinstance(value, bool) and "ptr" in api.rsplit(".", 1)[-1]:
             return self._pointer(value, args)
         d = self.value(value, api)
-        if self.tensor_cls is not None and isinstance(value, self.tensor_cls) and args:
+        if args and (isinstance(value, (list, tuple, dict)) or self._holds_memory(value)):
             rel = self._relation(value, args)
             if rel:
                 d += " " + rel
@@ -108,7 +122,7 @@ class Digest:
         tc = self.tensor_cls
         if tc is not None and isinstance(v, tc):
             hit = self.memo.get(id(v))
-            if hit is not None and hit[0] is v and api not in UNINITIALIZED:
+            if hit is not None and hit[0] is v and api not in NO_BYTES:
                 return hit[1]
             d = self.tensor(v, api)
             self.memo[id(v)] = (v, d)
@@ -182,7 +196,7 @@ class Digest:
         shape = f(lambda: [int(s) for s in t.shape])
         stride = f(lambda: [int(s) for s in t.stride()])
         offset = f(lambda: int(t.storage_offset()))
-        if api in UNINITIALIZED:       # its bytes are whatever the memory held
+        if api in NO_BYTES:       # its bytes are whatever the memory or the random generator held
             data = "-"
         else:
             try:
@@ -219,52 +233,121 @@ class Digest:
             return "ptr0"
         recv = args[0] if args else None
         if self.tensor_cls is not None and isinstance(recv, self.tensor_cls):
+            if not self._storages_stable():     # no storage to measure from (each call gives a copy): unseen
+                return UNKNOWN
             try:
                 return f"ptr+{value - int(recv.untyped_storage().data_ptr())}"
             except Exception:
                 return "ptr"
         return "ptr"
 
-    def _relation(self, t: Any, args: tuple) -> str:
-        """How result ``t`` relates to the call's inputs: the same object, or memory shared with one."""
+    def _relation(self, v: Any, args: tuple) -> str:
+        """How result ``v`` relates to the call's inputs: the same object (``=a0``), memory shared with one
+        (``~a1``: a tensor or storage); for a dict, list or tuple of tensors, how many of them share memory
+        with each input (``~a0:3``: a state_dict's values and the module's parameters)."""
         for i, a in enumerate(args):
-            if a is t:
+            if a is v:
                 return f"=a{i}"
-        span = None
+        keep: list[Any] = []    # storages read for their spans stay alive: a freed one's address is reused
+        items = self._tensor_items(v)
+        if items is None:
+            mine = self._spans(v, keep)
+            if mine:
+                for i, a in enumerate(args):
+                    if not isinstance(a, _SCALARS) and _overlap(mine, self._spans(a, keep) or ()):
+                        return f"~a{i}"
+            return ""
+        if not items:
+            return ""
+        out, spans = [], [self._spans(t, keep) or () for t in items]
         for i, a in enumerate(args):
-            if isinstance(a, (bool, int, float, str, type(None))):
-                continue
-            if span is None:
-                span = _span(t, self.tensor_cls)
-                if span is None:
-                    return ""
-            other = _span(a, self.tensor_cls)
-            if other is not None and other[0] < span[1] and span[0] < other[1]:
-                return f"~a{i}"
-        return ""
+            theirs = () if isinstance(a, _SCALARS) else self._spans(a, keep)
+            n = sum(1 for s in spans if theirs and _overlap(s, theirs))
+            if n:
+                out.append(f"~a{i}:{n}")
+        return " ".join(out)
 
+    def _holds_memory(self, v: Any) -> bool:
+        return (self.tensor_cls is not None and isinstance(v, self.tensor_cls)) or \
+            bool(self.storage_cls) and isinstance(v, self.storage_cls)
 
-def _span(v: Any, tensor_cls: type | None) -> tuple[int, int] | None:
-    """[start, end) of the memory ``v`` holds: a tensor's storage, a buffer's bytes; None when unknown."""
-    try:
-        if tensor_cls is not None and isinstance(v, tensor_cls):
+    def _tensor_items(self, v: Any) -> list[Any] | None:
+        """The tensors of a dict's values, a list or a tuple (None: ``v`` is no such container)."""
+        if self.tensor_cls is None or not isinstance(v, (dict, list, tuple)):
+            return None
+        values = list(v.values()) if isinstance(v, dict) else list(v)
+        if len(values) > MAX_RELATED:
+            return []
+        return [x for x in values if isinstance(x, self.tensor_cls)]
+
+    def _storages_stable(self) -> bool:
+        if self.stable is None:
+            self.stable = True
             try:
-                s = v.untyped_storage()
-                start = int(s.data_ptr())
-                return start, start + int(s.nbytes())
+                t = self.torch.zeros(4, dtype=self.torch.uint8)
+                one, two = t.untyped_storage(), t.untyped_storage()
+                self.stable = int(one.data_ptr()) == int(two.data_ptr())
             except Exception:
-                start = int(v.data_ptr())
-                return start, start + int(v.numel()) * int(v.element_size())
-        if isinstance(v, np.ndarray):
-            base = v
-            while isinstance(base.base, np.ndarray):
-                base = base.base
-            start = int(base.__array_interface__["data"][0])
-            return start, start + int(base.nbytes)
-        if not isinstance(v, (list, tuple, dict)):      # any buffer: bytes, bytearray, mmap, memoryview
-            a = np.frombuffer(v, dtype=np.uint8)
-            start = int(a.__array_interface__["data"][0]) if a.size else 0
-            return start, start + int(a.size)
-    except Exception:
+                pass
+        return self.stable
+
+    def _spans(self, v: Any, keep: list[Any]) -> list[tuple[int, int]] | None:
+        """The [start, end) ranges of memory ``v`` holds (addresses, never compared across processes): a
+        tensor's storage's, a storage's, a module's parameters' and buffers', an array's or a buffer's bytes;
+        None for anything else. Where this backend's ``untyped_storage()`` hands out different memory for one
+        tensor on each call (copies), a tensor's storage says nothing of what it shares: it is spanned by the
+        bytes its elements occupy (``data_ptr`` and strides) instead, so a storage that is a copy shows as
+        sharing nothing with its tensor, and views still share their base's memory."""
+        try:
+            if self.tensor_cls is not None and isinstance(v, self.tensor_cls):
+                if self._storages_stable():
+                    try:
+                        s = v.untyped_storage()
+                        keep.append(s)
+                        return [_range(int(s.data_ptr()), int(s.nbytes()))]
+                    except Exception:       # no storage to ask: its elements
+                        pass
+                return [_elements(v)]
+            if self.storage_cls and isinstance(v, self.storage_cls):
+                return [_range(int(v.data_ptr()), int(v.nbytes()))]
+            if self.module_cls is not None and isinstance(v, self.module_cls):
+                out: list[tuple[int, int]] = []
+                for t in [*v.parameters(), *v.buffers()][:MAX_RELATED]:
+                    out += self._spans(t, keep) or []
+                return out
+            if isinstance(v, np.ndarray):
+                base = v
+                while isinstance(base.base, np.ndarray):
+                    base = base.base
+                return [_range(int(base.__array_interface__["data"][0]), int(base.nbytes))]
+            if not isinstance(v, (list, tuple, dict)):      # any buffer: bytes, bytearray, mmap, memoryview
+                a = np.frombuffer(v, dtype=np.uint8)
+                return [_range(int(a.__array_interface__["data"][0]) if a.size else 0, int(a.size))]
+        except Exception:
+            return None
         return None
-    return None
+
+
+MAX_RELATED = 4096      # a container or module larger than this is not related item by item
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def _range(start: int, nbytes: int) -> tuple[int, int]:
+    return start, start + nbytes
+
+
+def _elements(t: Any) -> tuple[int, int]:
+    """[start, end) of the bytes a tensor's elements occupy, from its data_ptr, shape and strides."""
+    shape, stride = [int(s) for s in t.shape], [int(s) for s in t.stride()]
+    if 0 in shape:
+        return 0, 0
+    size = int(t.element_size())
+    lo = sum((n - 1) * st for n, st in zip(shape, stride) if st < 0)
+    hi = sum((n - 1) * st for n, st in zip(shape, stride) if st > 0)
+    start = int(t.data_ptr())
+    return start + lo * size, start + (hi + 1) * size
+
+
+def _overlap(a: Any, b: Any) -> bool:
+    """Whether two lists of [start, end) ranges meet (an empty range meets nothing)."""
+    return any(x0 < y1 and y0 < x1 for x0, x1 in a for y0, y1 in b)

@@ -36,7 +36,12 @@ def is_dtype(torch: Any, v: Any) -> bool:
 
 
 def is_device(torch: Any, v: Any) -> bool:
-    return is_instance(v, getattr(torch, "device", None))
+    """A device of this backend: an instance of ``torch.device`` where that is a class, else an object of a
+    class named ``device`` (what a ``torch.device`` function returns)."""
+    cls = getattr(torch, "device", None)
+    if isinstance(cls, type):
+        return is_instance(v, cls)
+    return type(v).__name__ == "device"
 
 
 def _called_or_value(t: Any, name: str) -> Any:

@@ -74,6 +74,7 @@ def _run(torch, ctx, model: str, step: str):
         if reference:
             raise ObservationError(f"under real torch, {model} step {got.step!r} failed (environment problem): "
                                    f"{got.display['error']}")
+        _failure_cause(torch, ctx, model, got)
         if s != step:
             exc = RuntimeError(f"blocked: step {got.step!r} failed: {got.display['error']}"[:480])
             setattr(exc, DISPLAY, {**got.display, "blocked_by": f"{model}-{got.step}"})
@@ -138,6 +139,29 @@ def step_train(torch, ctx, model, step):
 class _Failed:
     def __init__(self, step: str, exc: BaseException, display: dict[str, Any]):
         self.step, self.exc, self.display = step, exc, display
+        self.cause: dict[str, Any] | None = None
+        self.probed = False
+
+
+# Steps that run the model's forward pass: where one raises, the forward pass's first diverging call (the
+# chained replay) is what went wrong first, as where its values differ.
+FORWARD_STEPS = ("forward", "train")
+
+
+def _failure_cause(torch, ctx, model: str, got: _Failed) -> None:
+    """The cause of a row whose step, or a step before it, raised in the forward pass: that pass's first
+    diverging call, found once per failure. Other failing steps (load, roundtrip) have no trace of their own
+    here: their rows keep the exception's cause."""
+    if got.step not in FORWARD_STEPS:
+        return
+    if not got.probed:
+        got.probed = True
+        found = _forward_divergence(torch, ctx, model)
+        if found:
+            got.cause = {**found, "evidence": f"step {got.step!r} raised ({got.display['error'][:160]}); "
+                                              f"{found['evidence']}"[:600]}
+    if got.cause:
+        ctx.cause = got.cause
 
 
 _STATE: dict[Any, Any] = {}      # (model, step) -> observation or _Failed; plus objects the steps share
@@ -322,6 +346,14 @@ def _first_divergence(torch, ctx, model: str) -> None:
     """Where a target's outputs differ, the cause is the first call of the same forward pass that diverges:
     the chained replay of the model's recording (catalog/replay.py) names it, here in the target, so the
     row blames that call whatever order the cases run in. Shown only when the outputs differ."""
+    found = _forward_divergence(torch, ctx, model)
+    if found:
+        ctx.cause = found
+
+
+def _forward_divergence(torch, ctx, model: str) -> dict[str, Any] | None:
+    """The first call of ``model``'s recorded forward pass that diverges on this torch (the chained replay), as
+    a cause, or None."""
     from ..observe import Context
     from . import replay
 
@@ -329,10 +361,11 @@ def _first_divergence(torch, ctx, model: str) -> None:
     try:
         replay._chained(torch, probe, model)
     except Exception:       # no recording, or the replay itself failed: the row keeps its own cause
-        return
-    if probe.cause:
-        ctx.cause = {**probe.cause, "evidence": f"the first call of {model}'s forward pass that diverges "
-                                               f"(as replay[{model}-chained] finds): {probe.cause['evidence']}"[:600]}
+        return None
+    if not probe.cause:
+        return None
+    return {**probe.cause, "evidence": f"the first call of {model}'s forward pass that diverges "
+                                      f"(as replay[{model}-chained] finds): {probe.cause['evidence']}"[:600]}
 
 
 # -- which safetensors functions transformers called --------------------------------------------------

@@ -45,6 +45,32 @@ def test_results_relate_to_inputs_never_by_address(d):
     assert d.result(s.data_ptr(), "UntypedStorage.data_ptr", (s,)) == "ptr"
 
 
+def test_storages_and_containers_relate_to_what_they_came_from(d):
+    v = torch.arange(6, dtype=torch.int64)[2:4]
+    assert d.result(v.untyped_storage(), "Tensor.untyped_storage", (v,)).endswith(" ~a0")
+    copy = v.untyped_storage().clone()
+    assert not d.result(copy, "Tensor.untyped_storage", (v,)).endswith("~a0")     # same bytes, other memory
+    m = torch.nn.Linear(2, 3)
+    assert d.result(m.state_dict(), "nn.Module.state_dict", (m,)).endswith("} ~a0:2")
+    clones = {k: t.clone() for k, t in m.state_dict().items()}
+    assert d.result(clones, "nn.Module.state_dict", (m,)).endswith("}")
+    assert d.result(torch.split(v, 1), "torch.split", (v, 1)).endswith(") ~a0:2")
+    assert d.result(torch.rand(3), "torch.rand", (3,)).endswith(" -")       # a random sample's bytes: no evidence
+
+
+def test_storages_that_are_copies_leave_views_related_by_their_elements():
+    """Where untyped_storage() hands out a copy on each call, storages say nothing of aliasing: tensors are
+    related by the bytes their elements occupy, and a storage that is a copy relates to nothing."""
+    d = Digest(Context(torch, routes_for(torch)))
+    d.stable = False
+    t = torch.arange(6, dtype=torch.int64)
+    assert d.result(t[1:3], "Tensor.__getitem__", (t, slice(1, 3))).endswith("~a0")
+    assert d.result(t.t(), "Tensor.t", (t,)).endswith("~a0")
+    assert not d.result(t.clone(), "Tensor.clone", (t,)).endswith("~a0")
+    assert not d.result(t.untyped_storage().clone(), "Tensor.untyped_storage", (t,)).endswith("~a0")
+    assert d.result(t.data_ptr(), "Tensor.data_ptr", (t,)) == "?"      # no storage to measure it from
+
+
 def test_storages_scalars_and_metadata(d):
     s = torch.arange(4, dtype=torch.uint8).untyped_storage()
     assert d.value(s).startswith("S 4 ") and d.value(s) != d.value(torch.zeros(4, dtype=torch.uint8).untyped_storage())
