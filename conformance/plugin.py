@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from . import backends, balance, expectations as expect, guard, loading_path, options, reaper, render, results as res
+from . import backends, balance, expectations as expect, guard, loading_path, options, reaper, render, results as res, snippet_check
 from .render import perf as perf_report
 from .client import _LIVE, _LIVE_LOCK, SEND_AHEAD, WorkerClient, WorkerStartError
 from .backends import identity
@@ -703,6 +703,7 @@ def _write_reports(session: pytest.Session, state: State, problems: list[str], e
         results["performance"] = state.perf
     if session.config.getoption("surface"):
         results["surface"] = _trace_surface()
+    snippet_check.measure(results)     # the checklist shows only snippets measured to show their difference
     res.write(state.report_dir / "results.json", results)
     render.write_all(render.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
                       state.report_dir)   # perf: carried in results

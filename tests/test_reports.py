@@ -322,6 +322,67 @@ def test_causes_rank_silent_data_then_failures_by_entry_points_and_count_what_th
     assert 'class="badge BLOCKED known"' in page and 'class="badge MISSING known"' in page
 
 
+def _items(page: str) -> list[str]:
+    """The "What to fix first" items of index.html, in order."""
+    return re.findall(r'<li class="[^"]*cause" id="fix-.*?</li>', page, re.S)
+
+
+def test_the_page_shows_each_items_weight_and_the_command_that_runs_its_snippet(tmp_path):
+    from markupsafe import escape     # as the page's Jinja2 autoescape writes it
+
+    from conformance.render import fixes
+    from conformance.render.causes import SECTIONS
+    results = cause_sample()
+    report = render.from_results([results])
+    run = report.runs[0]
+    found = fixes.fixes(report.causes(run), run.label, load_catalog(), run.header)
+    items = _items(render_all([results], tmp_path)["index.html"].decode())
+    assert len(items) == len(found) == 3
+    for f, item in zip(found, items):
+        w = f.cause.weight
+        # what users lose: the tier, the entry points and workloads it breaks, its rows
+        assert f"<b>Weight:</b> {escape(SECTIONS[f.cause.section])}: {escape(w.text())}" in item, item
+        assert w.uses and all(f"<code>{escape(t)}</code>" in item for t in w.uses.values()), item
+        if f.snippet is not None:
+            assert escape(f.snippet.code) in item and f'<pre class="cmd run-snippet">{escape(f.run_snippet)}</pre>' in item
+    shown = [f for f in found if f.snippet is not None]
+    assert shown and shown[0].run_snippet == "python -m conformance exec --target t --backend-path /site -- python snippet.py"
+
+
+def test_a_snippet_the_run_measured_to_print_the_same_is_dropped_for_the_repro_command(tmp_path):
+    """run.snippet_checks decides: a snippet measured to reproduce is shown as measured, one measured to print
+    the same under both is not shown (the item says why and gives its repro command), an unmeasured one is
+    shown as not run."""
+    from conformance.render import fixes
+    from conformance.snippet_check import digest
+    results = cause_sample()
+    report = render.from_results([results])
+    run = report.runs[0]
+    found = fixes.fixes(report.causes(run), run.label, load_catalog(), run.header)
+    reshape = next(f for f in found if f.cause.api == "Tensor.reshape")
+    assert reshape.snippet is not None and reshape.checked is None
+    same = {"shows": list(reshape.snippet.shows), "differ": [], "reproduces": False,
+            "why": "its values line printed the same under PyTorch and the target"}
+    for verdict, shown in ((same, False), ({**same, "differ": same["shows"], "reproduces": True, "why": ""}, True)):
+        measured = copy.deepcopy(results)
+        measured["run"]["snippet_checks"] = {"command": "python -m conformance exec --target t -- python snippet.py",
+                                             "checked": {digest(reshape.snippet.code): verdict}}
+        files = render_all([measured], tmp_path / str(shown))
+        text, page = files["checklist.md"].decode(), files["index.html"].decode()
+        item = next(i for i in _items(page) if "<code>Tensor.reshape</code>" in i)
+        section = text[text.index("`Tensor.reshape`: wrong"):text.index("`torch.frombuffer`: missing")]
+        if shown:
+            assert "y = x.reshape([6])" in section and "(measured when this report was made)" in section
+            assert "(measured when this report was made)" in item and "No snippet" not in item
+        else:
+            assert "```python" not in section and "y = x.reshape" not in item
+            assert ("No snippet: what was generated for it did not show the difference when the run measured it "
+                    "(its values line printed the same under PyTorch and the target)") in section
+            assert "python -m conformance.repro --target t" in section and "No snippet" in item
+    # results that measured nothing show the snippet, saying so
+    assert "(not run when this report was made)" in render_all([results], tmp_path / "plain")["checklist.md"].decode()
+
+
 def test_fail_missing_and_blocked_have_their_own_colours():
     from conformance.outcomes import OUTCOMES as table
     colours = {o: table[o].colour for o in ("FAIL", "MISSING", "BLOCKED", "XFAIL")}

@@ -93,9 +93,14 @@ def _fix_section(i: int, f: Fix) -> list[str]:
         shows = ", ".join(f.snippet.shows)
         run = (f" Save it as `snippet.py` and run it under the backend with {md_code(f.run_snippet)}"
                if f.run_snippet else " Run it under the backend")
+        measured = " (measured when this report was made)" if f.checked else \
+            " (not run when this report was made)"
         out += [f"{run.strip()}; the `{shows}` line{'s differ' if len(f.snippet.shows) > 1 else ' differs'} "
-                "from PyTorch's (`python snippet.py`):", "", "```python",
+                f"from PyTorch's (`python snippet.py`){measured}:", "", "```python",
                 f.snippet.code.rstrip("\n").replace("```", "` ` `"), "```", ""]
+    elif f.dropped:
+        out += [f"No snippet: what was generated for it did not show the difference when the run measured it "
+                f"({md(f.dropped)}). Reproduce it with the example's command: {md_code(f.repro)}", ""]
     return out
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..dtypes import DTYPES
+from ..snippet_check import digest
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
 from .snippets import Snippet, blocked_input, exec_command, generate, probe
 from .sources import repro_command
@@ -29,6 +30,8 @@ class Fix:
     example: dict[str, Any]
     target: str                      # the target's name, for the reader
     run_snippet: str | None = None   # the command that runs the snippet under the target (conformance exec)
+    checked: dict[str, Any] | None = None   # the run's verdict on the snippet (None: not measured)
+    dropped: str | None = None       # why no snippet is shown: the ones tried printed the same on both sides
 
     @property
     def key(self) -> str:
@@ -109,32 +112,57 @@ def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
     return contract, _short(r.get("summary"))
 
 
-def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, Any] | None = None) -> Fix:
-    """The words and snippet of one cause, from the first of its own rows a snippet can be made for."""
-    snippet = None
-    example = c.example
+MAX_CANDIDATES = 4       # snippets tried per cause: the run measures each (snippet_check.py)
+
+
+def candidates(c: Cause, catalog_cases: dict[str, Any]) -> list[tuple[dict[str, Any], Snippet]]:
+    """The snippets a cause could show, best first, each with the row it was made from: from its own rows
+    (two at most), else from an input the kit built for a row it blocks, then a probe of the API alone."""
+    own: list[tuple[dict[str, Any], Snippet]] = []
     for r in sorted(c.own, key=_preference):
         case = catalog_cases.get(r["id"])
         g, _ = kind(r)
-        snippet = generate(r, case, silent_fields(r) if g == "silent" else diff_fields(r), g) if case is not None else None
-        if snippet is not None:
-            example = r
-            break
-    if snippet is None:       # the fault is in an input the kit built: build it the same way
-        for r in sorted(c.blocked, key=_preference):
-            snippet = blocked_input(r)
-            if snippet is not None:
-                example = r
+        s = generate(r, case, silent_fields(r) if g == "silent" else diff_fields(r), g) if case is not None else None
+        if s is not None and all(s.code != o.code for _, o in own):
+            own.append((r, s))
+            if len(own) == 2:
                 break
-    if snippet is None:
-        snippet = probe(c.api, c.evidence())
+    built = next(((r, s) for r in sorted(c.blocked, key=_preference) for s in [blocked_input(r)] if s is not None), None)
+    probed = probe(c.api, c.evidence())
+    out = own + ([built] if built else []) + ([(c.example, probed)] if probed else [])
+    unique: dict[str, tuple[dict[str, Any], Snippet]] = {}
+    for r, s in out:
+        unique.setdefault(s.code, (r, s))
+    return list(unique.values())[:MAX_CANDIDATES]
+
+
+def _checks(header: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's measured snippet verdicts (run.snippet_checks.checked), or None when it measured none."""
+    checks = header.get("snippet_checks")
+    checked = checks.get("checked") if isinstance(checks, dict) else None
+    return checked if isinstance(checked, dict) else None
+
+
+def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, Any] | None = None) -> Fix:
+    """The words and snippet of one cause: the first candidate the run measured to show its difference
+    (or, in results that measured none, the first candidate); none when every one measured printed the same."""
+    header = header if header is not None else c.header
+    checked = _checks(header)
+    found = candidates(c, catalog_cases)
+    example, snippet, verdict, dropped = (found[0][0] if found else c.example), None, None, None
+    for r, s in found:
+        v = checked.get(digest(s.code)) if checked is not None else None
+        if checked is not None and v is not None and not v.get("reproduces"):
+            dropped = dropped or str(v.get("why") or "it printed the same under PyTorch and the target")
+            continue
+        example, snippet, verdict = r, s, v
+        break
     case = catalog_cases.get(example["id"])
     doc = getattr(case, "doc", "") if case is not None else ""
     torch_does, target_does = _words(c, example, doc)
-    header = header if header is not None else c.header
     run = exec_command(header) if snippet is not None else None
     return Fix(c, torch_does, target_does, snippet, repro_command(header or {"target": target}, example["id"]),
-               example, target, run)
+               example, target, run, verdict, None if snippet is not None else dropped)
 
 
 def _preference(r: dict[str, Any]) -> tuple:

@@ -181,8 +181,12 @@ def _frombuffer(params: dict[str, Any], labels: list[str], keyword: bool) -> lis
     if "values" in labels:
         after.append('print("values", bytes(t.view(torch.uint8).tolist()).hex())   # the raw bytes it reads')
     if "aliasing" in labels:
-        # read back through tolist only: view(dtype) may be what the backend breaks
-        after += ["before = t.tolist()", "buf[0] ^= 1", 'print("aliasing", t.tolist() != before)   # shares the buffer?']
+        # Every bit of the buffer flipped (bool: its one bit), so every element changes and none stays a NaN;
+        # read back through tolist only (view(dtype) may be what the backend breaks) and compared as text,
+        # since NaN != NaN would make a copy look changed.
+        flip = "0x01" if dtype == "bool" else "0xff"
+        after += ["before = str(t.tolist())", f"buf[:] = bytes(b ^ {flip} for b in buf)   # write into the buffer",
+                  'print("aliasing", str(t.tolist()) != before)   # does the tensor see it?']
     if "shape" in labels or "dtype" in labels:
         after.append('print("shape", tuple(t.shape))' if "shape" in labels else 'print("dtype", t.dtype)')
     return build[:1] + (_guarded(build[1:], after) if "raises" in labels else build[1:] + after)
@@ -266,9 +270,9 @@ def backend_path(header: dict[str, Any]) -> str | None:
     return None if root.name in _SITE_DIRS else str(root)
 
 
-def exec_command(header: dict[str, Any], script: str = SNIPPET_FILE) -> str | None:
-    """``python -m conformance exec --target T [--backend-path D] -- python snippet.py`` for the run's target."""
-    import shlex
+def exec_words(header: dict[str, Any]) -> list[str] | None:
+    """``python -m conformance exec --target T [--backend-path D] ...`` for the run's target, as words up to
+    the ``--`` that precedes the command it runs (None when the header names no target)."""
     target = header.get("target") or (header.get("target_env") or {}).get("target")
     if not target:
         return None
@@ -276,10 +280,16 @@ def exec_command(header: dict[str, Any], script: str = SNIPPET_FILE) -> str | No
     spec = header.get("target_spec") or {}
     uses_torch = str(target).startswith("module:") and spec.get("declared_uses_real_torch")
     sources = identity.token(spec.get("sources"))
-    return (f"python -m conformance exec --target {shlex.quote(str(target))}"
-            + (f" --backend-path {shlex.quote(path)}" if path else "")
-            + (" --target-uses-torch" if uses_torch else "")
-            + (f" --sources {shlex.quote(sources)}" if sources else "") + f" -- python {shlex.quote(script)}")
+    return (["python", "-m", "conformance", "exec", "--target", str(target)]
+            + (["--backend-path", path] if path else []) + (["--target-uses-torch"] if uses_torch else [])
+            + (["--sources", sources] if sources else []))
+
+
+def exec_command(header: dict[str, Any], script: str = SNIPPET_FILE) -> str | None:
+    """``python -m conformance exec --target T [--backend-path D] -- python snippet.py`` for the run's target."""
+    import shlex
+    words = exec_words(header)
+    return None if words is None else shlex.join([*words, "--", "python", script])
 
 
 # -- replay rows: the recorded call, on inputs built the way the kit builds them ------------------------
@@ -424,6 +434,8 @@ def replay(record: dict[str, Any], labels: list[str], group: str) -> Snippet | N
         elif lb == "dtype":
             show.append('print("dtype", [t.dtype for t in ys])')
     head = ["import numpy as np   # the kit builds replay inputs with from_numpy of a strided numpy view", where]
+    if api.startswith("nn.functional."):    # as the model's code imports it: `import torch` alone need not bring it
+        head.insert(0, "import torch.nn.functional")
     body = _guarded([f"y = {expr}"], []) if group == "error" else [f"y = {expr}"] + show
     return Snippet("\n".join(["import torch"] + head + build + body) + "\n", tuple(labels), record["id"])
 

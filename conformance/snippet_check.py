@@ -1,0 +1,203 @@
+"""Whether the checklist's snippets show their difference, measured: each run under PyTorch and under the target.
+
+A generated snippet is a claim ("run this under the backend: the `aliasing` line differs"); a claim the
+kit does not check misleads the reader it is for. So a run that writes reports runs every candidate
+snippet of its causes (render/fixes.candidates) twice: under plain ``python`` (real PyTorch) and through
+the exact ``python -m conformance exec`` command the checklist prints beside it. A snippet reproduces when
+both sides ran to the end, printed the same labels, and differ on exactly the labels it names. The
+verdicts go into results.json (``run.snippet_checks``) and the renderers keep only snippets that
+reproduce; an item without one shows its repro command.
+
+Cheap: one process start a side for all the snippets of a run. This module is also the driver both sides
+run (``python -m conformance.snippet_check FILE``): it imports nothing but the standard library, forks
+once per snippet (a snippet that crashes or hangs takes only its own child) and prints one JSON line.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .render.snippets import Snippet
+
+SNIPPET_SECONDS = 120         # a few lines; `import torch._dynamo` alone takes 20 s on 2 busy cores
+MARK = "@@conformance-snippet-check@@ "    # the driver's answer line (a target may print while importing)
+OUTPUT_CHARS = 4000
+
+
+def digest(code: str) -> str:
+    """The key of a snippet's verdict in run.snippet_checks."""
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def lines(output: str) -> dict[str, str]:
+    """label -> the rest of its printed line; a label printed twice keeps both, one per line."""
+    out: dict[str, str] = {}
+    for line in output.splitlines():
+        label, _, rest = line.partition(" ")
+        out[label] = f"{out[label]}\n{rest}" if label in out else rest
+    return out
+
+
+def verdict(shows: list[str], torch_side: dict[str, Any], target_side: dict[str, Any]) -> dict[str, Any]:
+    """Whether one snippet's two runs show what it claims, and in one line why not."""
+    for name, side in (("PyTorch", torch_side), ("the target", target_side)):
+        if side.get("rc") != 0:
+            last = (side.get("err") or "").strip().splitlines()[-1:] or [f"exit status {side.get('rc')}"]
+            return {"shows": shows, "differ": [], "reproduces": False,
+                    "why": f"it failed under {name}: {' '.join(last[0].split())[:200]}"}
+    mine, theirs = lines(torch_side.get("out") or ""), lines(target_side.get("out") or "")
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    same = [s for s in shows if s not in differ]
+    extra = [d for d in differ if d not in shows]
+    why = ""
+    if same:
+        why = f"its {', '.join(same)} line{'s' if len(same) > 1 else ''} printed the same under PyTorch and the target"
+    elif extra:
+        why = f"it also differs on {', '.join(extra)}, which it does not name"
+    return {"shows": shows, "differ": differ, "reproduces": not why, "why": why}
+
+
+# -- the measurement: in the kit's process, as the run writes its reports -----------------------------
+
+START_SECONDS = 300           # one side's start-up (import torch), before its snippets
+
+
+def _side(argv: list[str], cwd: str, env: dict[str, str], n: int) -> list[dict[str, Any]] | str:
+    """The driver's answers, one per snippet, or one line saying why it gave none. A Ctrl-C, SIGTERM or
+    SIGHUP of the run (held while it writes its reports) stops it: the reports come first."""
+    import subprocess
+
+    from .guard import interrupted
+    limit = START_SECONDS + n * SNIPPET_SECONDS
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         errors="replace", start_new_session=True)
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            stdout, stderr = p.communicate(timeout=0.5)
+            break
+        except subprocess.TimeoutExpired:
+            if interrupted() or time.monotonic() > deadline:
+                os.killpg(p.pid, 9)
+                p.communicate()
+                return "the run was interrupted" if interrupted() else f"no answer within {limit} s"
+    answer = next((line[len(MARK):] for line in reversed(stdout.splitlines()) if line.startswith(MARK)), None)
+    try:
+        got = json.loads(answer) if answer is not None else None
+    except ValueError:
+        got = None
+    if not isinstance(got, list) or len(got) != n:
+        last = (stderr.strip().splitlines() or [f"exit status {p.returncode}"])[-1]
+        return f"{' '.join(argv[:3])}... gave no answer: {' '.join(last.split())[:300]}"
+    return got
+
+
+def measure(results: dict[str, Any]) -> None:
+    """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
+    ``results["run"]["snippet_checks"]``: ``command`` (the exec command, as the checklist prints it),
+    ``checked`` (digest -> verdict), or ``error`` when a side could not run them."""
+    import shlex
+
+    from .guard import interrupted
+    from .render import checklist, fixes, from_results
+    from .render.snippets import exec_words
+
+    header = results["run"]
+    words = exec_words(header)
+    if words is None or header.get("interrupted") or interrupted():
+        return
+    report = from_results([results])
+    codes: dict[str, Snippet] = {}
+    for run in report.runs:
+        for c in report.causes(run):
+            for _, s in fixes.candidates(c, checklist._catalog_cases()):
+                codes.setdefault(digest(s.code), s)
+    if not codes:
+        return
+    started = time.monotonic()
+    if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
+        words = [*words, "--no-sandbox"]        # as the run's own target processes ran
+    kit = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([kit, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    out: dict[str, Any] = {"command": shlex.join([*words, "--", "python", "snippet.py"])}
+    with tempfile.TemporaryDirectory(prefix="conformance-snippets-") as tmp:
+        path = os.path.join(tmp, "snippets.json")      # in the cwd: the target's sandbox reads it
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump([s.code for s in codes.values()], f)
+        driver = ["-m", "conformance.snippet_check", path]
+        torch_side = _side([sys.executable, *driver], tmp, env, len(codes))
+        target_side = torch_side if isinstance(torch_side, str) else \
+            _side([sys.executable, *words[1:], "--", "python", *driver], tmp, env, len(codes))
+    for name, side in (("PyTorch", torch_side), ("the target", target_side)):
+        if isinstance(side, str):
+            out["error"] = f"under {name}: {side}"
+            break
+    else:
+        out["checked"] = {key: verdict(list(s.shows), a, b)
+                          for (key, s), a, b in zip(codes.items(), torch_side, target_side)}
+    out["seconds"] = round(time.monotonic() - started, 1)
+    header["snippet_checks"] = out
+
+
+# -- the driver: runs in both processes ---------------------------------------------------------------
+
+def _run_one(code: str) -> dict[str, Any]:
+    out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:                                   # the child: the snippet as `python snippet.py` runs it
+        status = 1
+        try:
+            os.dup2(out.fileno(), 1)
+            os.dup2(err.fileno(), 2)
+            exec(compile(code, "snippet.py", "exec"), {"__name__": "__main__"})
+            status = 0
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+    deadline = time.monotonic() + SNIPPET_SECONDS
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            rc = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            rc = f"timeout after {SNIPPET_SECONDS} s"
+            break
+        time.sleep(0.005)
+    texts = []
+    for f in (out, err):
+        f.seek(0)
+        texts.append(f.read().decode("utf-8", "replace"))
+        f.close()
+    return {"rc": rc, "out": texts[0][:OUTPUT_CHARS], "err": texts[1][-OUTPUT_CHARS:]}
+
+
+def main(argv: list[str]) -> int:
+    """``python -m conformance.snippet_check FILE``: FILE holds a JSON list of snippets' code."""
+    with open(argv[0], encoding="utf-8") as f:
+        codes = json.load(f)
+    import torch  # noqa: F401  (once, in the parent: under exec this is the target, as in the snippet)
+    answers = [_run_one(code) for code in codes]
+    sys.stdout.write(MARK + json.dumps(answers) + "\n")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
