@@ -649,7 +649,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ended_early = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldfail or session.shouldstop)
     _complete(state, session, ended_early)
     stale = state.expectations.unmatched(load_catalog())
-    problems += res.summarised(stale, GATE_ROWS, lambda e: f"{state.expectations.path}:{e.line}: entry {e.pattern!r} "
+    problems += res.summarised(stale, GATE_ROWS, lambda e: f"{e.where}: entry {e.pattern!r} "
                                "matches no case in the catalog; remove it or fix the id",
                                f"... and {{n}} more entries of {state.expectations.path} that match no case "
                                "(`python -m conformance expectations` drops them)")
