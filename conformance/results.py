@@ -24,7 +24,7 @@ def counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def case_record(case: Any, target: str, verdict: Any, entry: Any, final: str, note: str, result: dict[str, Any],
-                *, off_path: str | None, oracle_version: str | None, process: str, seq: int) -> dict[str, Any]:
+                *, off_path: str | None, oracle_version: str | None, process: str | None, seq: int | None) -> dict[str, Any]:
     """One case's record (the table "Case record" of docs/results-schema.md); the controller adds ``oracle``."""
     return {
         "id": case.id, "api": case.api, "origin": case.origin, "module": case.module,

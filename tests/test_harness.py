@@ -380,7 +380,8 @@ class TestOracleCache:
 def test_slow_cases_are_split_so_both_target_processes_end_together():
     from types import SimpleNamespace
 
-    from conformance.plugin import CaseItem, _slow_lane_share
+    from conformance.items import CaseItem
+    from conformance.lanes import slow_lane_share as _slow_lane_share
 
     def item(cid: str, slow: bool) -> CaseItem:
         it = CaseItem.__new__(CaseItem)      # only .case is read

@@ -441,7 +441,7 @@ def test_a_target_writing_into_the_channel_costs_only_its_own_cases(tmp_path, or
 def test_every_selected_case_is_in_the_results_exactly_once():
     from types import SimpleNamespace
 
-    from conformance.plugin import _complete
+    from conformance.gathering import complete as _complete
 
     def r(i, outcome):
         return {"id": i, "outcome": outcome}

@@ -1,0 +1,112 @@
+"""The catalog as pytest items: one CaseItem per case, run in the target, judged and recorded."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from . import expectations as expect, loading_path, results as res
+from .client import SEND_AHEAD
+from .compare import judge, norm_api, settle
+from .registry import load_catalog
+from .run_state import STATE, State
+
+
+PROPERTY = "conformance"
+
+
+class CatalogFile(pytest.File):
+    def collect(self):
+        for case in load_catalog().values():
+            if case.module == self.path.stem:
+                yield CaseItem.from_parent(self, name=case.id, case=case)
+
+
+def sent_ahead(state: State, case_id: str) -> list[str]:
+    """The main-target cases to queue while ``case_id`` runs: the next SEND_AHEAD in one process,
+    the next item only under xdist (a worker does not know its later items)."""
+    at = state.main_index.get(case_id)
+    if at is not None:
+        return state.main_order[at + 1:at + 1 + SEND_AHEAD]
+    nxt = state.next_item
+    if isinstance(nxt, CaseItem) and nxt.case.id not in state.lane_cases:
+        return [nxt.case.id]
+    return []
+
+
+_API_NAMES: dict[str, str] = {}
+
+
+def api_names() -> dict[str, str]:
+    """``norm_api(api) -> api`` for the catalog's APIs (a plain spelling wins), and each API to itself."""
+    if not _API_NAMES:
+        for c in load_catalog().values():     # a plain name (torch.empty) wins over a qualified one
+            key = norm_api(c.api)
+            if key not in _API_NAMES or ("(" in _API_NAMES[key] and "(" not in c.api):
+                _API_NAMES[key] = c.api
+        _API_NAMES.update({c.api: c.api for c in load_catalog().values()})
+    return _API_NAMES
+
+
+class CaseFailed(Exception):
+    def __init__(self, record: dict[str, Any]):
+        super().__init__(record["summary"])
+        self.record = record
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, case, **kw):
+        super().__init__(**kw)
+        self.case = case
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        lane = state.slow_lane if self.case.id in state.lane_cases else None
+        then = sent_ahead(state, self.case.id)
+        timeout = max(state.timeout, self.case.timeout or 0)
+        # The next cases wait in the main target's input, so it goes from one to the next without
+        # waiting for this process to judge and report (their cost varies case by case).
+        if lane:
+            for case_id in then:
+                state.target().submit(case_id)
+            result = lane.run(self.case.id, timeout=timeout)
+        else:
+            result = state.target().run(self.case.id, timeout=timeout, then=then)
+        target = lane or state.target()
+        oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
+        verdict = settle(judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads),
+                         self.case.api, result.get("obs"), api_names(), res.reached_around(result))
+        entry = state.expectations.match(self.case.id)
+        final, note = expect.apply(verdict.outcome, entry)
+        record = res.case_record(self.case, state.backend.name, verdict, entry, final, note, result,
+                                 off_path=loading_path.off_path(self.case.path, state.loading_path()),
+                                 oracle_version=oracle_version, seq=state.ran,
+                                 process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
+        state.ran += 1
+        # One JSON string, not a dict: xdist's pure-Python serializer is slow per object (~1 ms a record
+        # as a dict). The controller adds the oracle's observation, which it already has.
+        self.user_properties.append((PROPERTY, json.dumps(record)))
+        if final == "PASS":
+            return
+        if final == "SKIP":
+            pytest.skip(verdict.summary)
+        if final == "XFAIL":
+            pytest.xfail(f"{verdict.outcome}: {note}")
+        raise CaseFailed(record)
+
+    def repr_failure(self, excinfo, style=None):
+        if isinstance(excinfo.value, CaseFailed):
+            r = excinfo.value.record
+            lines = [f"{r['outcome']}: {r['api']} ({r['origin']}): {r['summary']}"]
+            if r["note"]:
+                lines.append(r["note"])
+            for d in r["diffs"][:6]:
+                lines.append("  " + json.dumps(d, sort_keys=True)[:400])
+            return "\n".join(lines)
+        if isinstance(excinfo.value, pytest.xfail.Exception):
+            return str(excinfo.value)      # pytest's traceback formatting costs ~0.4 s a case here
+        return super().repr_failure(excinfo, style="short")
+
+    def reportinfo(self):
+        return self.path, None, f"{self.case.id} [{self.case.api}]"
