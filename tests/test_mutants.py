@@ -13,11 +13,12 @@ import importlib.util
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from conformance.compare import same_api
-from kitrun import MUTANTS, expand, run_kit
+from kitrun import MUTANTS, expand, once_per_session, run_kit
 
 
 @dataclass(frozen=True)
@@ -247,19 +248,22 @@ def test_expected_row_patterns():
 
 # -- unseen mutants (tests/mutants/unseen): kinds the kit was not built against, written before looking at how it
 # blames them. Their ground truth is that folder's truth.py; `python benchmarks/verdicts.py unseen --reports DIR`
-# measures cause precision on them. Here only: each has its ground truth, and each one the kit catches stays caught.
+# prints the same cause precision as the tests here: each has its ground truth, each one the kit catches stays caught,
+# and its red rows name the API it breaks (one full run per mutant and session).
 UNSEEN = MUTANTS / "unseen"
 
 
-def _unseen_truth() -> dict[str, tuple[str, str, tuple[str, ...]]]:
+def _unseen_truth():
     spec = importlib.util.spec_from_file_location("unseen_truth", UNSEEN / "truth.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.TRUTH
+    return module
 
 
-UNSEEN_TRUTH = _unseen_truth()
-# One row each turned red when measured (kit at c83fa81): run alone with -k, so each check is one short run.
+_TRUTH_MODULE = _unseen_truth()
+UNSEEN_TRUTH: dict[str, tuple[str, str, tuple[str, ...]]] = _TRUTH_MODULE.TRUTH
+# A row each turns red (measured at c83fa81), in the mutant's one full run of the session, which the precision
+# checks below read too.
 UNSEEN_CAUGHT_BY = {
     "mutant_layout_str": "save_bytes[bfloat16-0d]",
     "mutant_tensor_device_cpu0": "device[bfloat16-scalar]",
@@ -279,14 +283,10 @@ UNSEEN_CAUGHT_BY = {
     "mutant_load_state_dict_none": "module_load_state_dict[strict-false-all]",
     "mutant_state_dict_clones": "load_model[missing-key-non-strict]",
     "mutant_data_ptr_exit_float16": "save_bytes[float16]",
+    "mutant_tanh_strided_scrambled": "replay[albert-torch.tanh-float32-3d]",    # the replay's transposed variant
 }
-# No catalog row exercises these deviations yet (every row PASSes): coverage gaps, not attribution ones.
-UNSEEN_NOT_CAUGHT = {
-    "mutant_contains_skips_last": "the replay's __contains__ inputs never hold the element only at the end",
-    "mutant_copy_offset_view": "no case copies into a view with storage_offset() > 0 through Tensor.copy_",
-    "mutant_add_inplace_returns_copy": "no case checks that add_ returns self",
-    "mutant_tanh_strided_scrambled": "the replay's tanh inputs are contiguous",
-}
+# No row reaches these deviations (truth.py says why): coverage gaps, not attribution ones.
+UNSEEN_NOT_CAUGHT: dict[str, str] = _TRUTH_MODULE.UNREACHED
 
 
 def test_unseen_mutants_have_ground_truth():
@@ -302,13 +302,81 @@ def test_unseen_mutants_have_ground_truth():
         assert kind and api
 
 
+def _unseen_run(name: str, oracle, tmp_path_factory) -> dict:
+    """The one kit run of unseen mutant ``name`` in this test session (shared by xdist workers: the first test
+    that needs it runs it, the others read it): its exit code, output tail and results.json path."""
+    def prepare(shared):
+        report = shared / "report"
+        run = run_kit(f"module:{name}", report, oracle.cache, "--backend-path", str(UNSEEN))
+        return {"returncode": run.returncode, "output": run.output[-4000:], "results": str(report / "results.json")}
+    return once_per_session(tmp_path_factory, f"unseen-{name}", prepare)
+
+
+def _unseen_cases(info: dict) -> dict[str, dict]:
+    assert info["returncode"] == 1, f"exit code {info['returncode']}:\n{info['output']}"
+    return {c["id"]: c for c in json.loads(Path(info["results"]).read_text())["cases"]}
+
+
 @pytest.mark.parametrize("name", sorted(UNSEEN_CAUGHT_BY))
-def test_unseen_mutant_is_caught(name, oracle, tmp_path):
+def test_unseen_mutant_is_caught(name, oracle, tmp_path_factory):
     row = UNSEEN_CAUGHT_BY[name]
     if row.startswith(("transformers[", "replay[")) and not HAS_TRANSFORMERS:
         pytest.skip("its row is a transformers step: needs transformers (pip install transformers==4.57.6)")
-    run = run_kit(f"module:{name}", tmp_path / "report", oracle.cache, "--backend-path", str(UNSEEN), "-k", row)
-    assert run.returncode == 1, f"exit code {run.returncode}:\n{run.output[-4000:]}"
-    cases = run.cases
-    assert row in cases, f"-k {row} did not select {row}: {sorted(cases)[:10]}"
+    cases = _unseen_cases(_unseen_run(name, oracle, tmp_path_factory))
+    assert row in cases, f"the run has no row {row}: {sorted(cases)[:10]}"
     assert cases[row]["outcome"] not in ("PASS", "SKIP"), f"{name} no longer turns {row} red: {cases[row]['summary']}"
+
+
+# Cause precision on the unseen mutants: the share of a mutant's red rows whose cause names the API it breaks
+# (truth.py), from the same runs as above. ERROR rows are the kit's own fault (a lost result), no verdict on
+# the mutant: left out. The targets are issue 21's; where a mutant is below its target, the measured figure
+# is the reason of a strict xfail, so the gap stays visible and closing it is noticed.
+PRECISION_EACH, PRECISION_OVERALL = 0.9, 0.95
+# Measured with `python benchmarks/verdicts.py unseen --reports DIR` at d55047f. The transformers steps run
+# unrecorded (worker.UNLOGGED), so a load/import/roundtrip step that fails names its own API, not isolated.
+_UNLOGGED_STEPS = "the transformers steps' rows (load, import, roundtrip: unrecorded) name their own API"
+UNSEEN_PRECISION_GAPS: dict[str, str] = {
+    "mutant_tensor_device_cpu0": f"measured 16/31 (51.6%): {_UNLOGGED_STEPS} (from_pretrained fails on cpu:0)",
+    "mutant_device_function": f"measured 5/31 (16.1%): {_UNLOGGED_STEPS}; transformers_import's rows blame "
+                              "torch.<module>, and the reads of torch.device (a callable) are not recorded",
+    "mutant_version_object": f"measured 114/140 (81.4%): {_UNLOGGED_STEPS} (torch.compiler.disable, a torch "
+                             "frame, from the exception)",
+    "mutant_detach_copies": f"measured 8/10 (80.0%): {_UNLOGGED_STEPS} (save_pretrained)",
+    "mutant_state_dict_clones": f"measured 8/10 (80.0%): {_UNLOGGED_STEPS} (save_pretrained)",
+    "mutant_load_state_dict_none": "measured 17/19 (89.5%, before the random-sample digest fix; not re-run): "
+                                   "2 rows blamed Tensor.uniform_",
+}
+UNSEEN_OVERALL_GAP: str | None = "measured 806/900 (89.6%) red rows name the deviating API, target 95%"
+
+
+def _red_and_right(name: str, cases: dict[str, dict]) -> tuple[int, int]:
+    truth = UNSEEN_TRUTH[name]
+    spellings = {truth[1], *truth[2]}
+    red = [c for c in cases.values() if c["raw_outcome"] not in ("PASS", "SKIP", "ERROR")]
+    right = [c for c in red if any(same_api((c.get("cause") or {}).get("api", ""), s) for s in spellings)]
+    return len(red), len(right)
+
+
+def _gap(reason: str | None):
+    return [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=_gap(UNSEEN_PRECISION_GAPS.get(n)))
+                                  for n in sorted(UNSEEN_CAUGHT_BY)])
+def test_unseen_mutant_cause_precision(name, oracle, tmp_path_factory):
+    if not HAS_TRANSFORMERS:
+        pytest.skip("measured with the transformers rows: needs transformers (pip install transformers==4.57.6)")
+    red, right = _red_and_right(name, _unseen_cases(_unseen_run(name, oracle, tmp_path_factory)))
+    assert red, f"{name} turns no row red"
+    assert right / red >= PRECISION_EACH, f"{name}: {right}/{red} red rows name {UNSEEN_TRUTH[name][1]}"
+
+
+@pytest.mark.xfail(UNSEEN_OVERALL_GAP is not None, reason=UNSEEN_OVERALL_GAP or "", strict=True)
+def test_unseen_cause_precision_overall(oracle, tmp_path_factory):
+    if not HAS_TRANSFORMERS:
+        pytest.skip("measured with the transformers rows: needs transformers (pip install transformers==4.57.6)")
+    counts = {n: _red_and_right(n, _unseen_cases(_unseen_run(n, oracle, tmp_path_factory)))
+              for n in sorted(UNSEEN_CAUGHT_BY)}
+    red, right = sum(r for r, _ in counts.values()), sum(g for _, g in counts.values())
+    assert right / red >= PRECISION_OVERALL, f"{right}/{red} red rows name the deviating API: {counts}"
+
