@@ -180,6 +180,21 @@ def test_rows_that_only_check_the_kits_error_paths_are_no_item_and_do_not_block_
     assert [c.api for c in _ranked([real])[1]] == ["Tensor.to_sparse"]
 
 
+def test_rows_no_recorded_call_isolated_are_their_own_kind_never_an_item():
+    """A row whose cause is ``isolated: false`` names a suspect on a guess: the checklist lists it apart,
+    and the isolated row beside it stays an item."""
+    loose = _bytes_row("frombuffer[f32]", "torch.frombuffer", "_view2torch")
+    loose["cause"] = {**loose["cause"], "isolated": False, "evidence": "bytes (not isolated: every call agreed)"}
+    seen = _bytes_row("reshape[f32]", "Tensor.reshape", "_view2torch")
+    seen["cause"] = {**seen["cause"], "isolated": True}
+    report, ranked = _ranked([loose, seen])
+    assert [c.api for c in ranked] == ["Tensor.reshape"]
+    text = checklist.render(report)
+    section = text[text.index("#### Not isolated"):]
+    assert "1 failing row: every torch call" in section and "suspect `torch.frombuffer`" in section and "frombuffer\\[f32\\]" in section
+    assert "reshape" not in section
+
+
 def test_identical_snippets_are_one_item():
     # two APIs missing with different messages: two causes, but both probes touch nothing else
     a = _missing("rows[a]", "torch.thing", "_view2torch", phase="input", cause_api="torch.thing")

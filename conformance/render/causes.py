@@ -5,7 +5,8 @@ API only when the phase is "call", otherwise it is blocked by the cause's API. R
 before causes existed are read as failing for their own API. A cause item collects the rows its
 API breaks directly and the rows it blocks; items whose rows show the same wrong result are one
 item listing the APIs it surfaces in (roots.py); rows that only check the kit's own error paths are
-no item (rows.kit_error_path). Items are ranked by ranking.py: tier, then entry points and workloads
+no item (rows.kit_error_path), nor are rows whose fault no recorded call isolated (rows.not_isolated).
+Items are ranked by ranking.py: tier, then entry points and workloads
 a fix unblocks, then rows.
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ from . import roots
 from .entry_points import EntryPoint, rank, record_entry_points
 from .ranking import TIERS, Weight, row_tier, universe, weigh
 from .rows import (accepts_refused, blocked, cause_of, diff_fields, is_e2e, kind, kit_error_path,  # noqa: F401
-                   raised_inside, raw, shown_outcome, silent_fields, works)
+                   not_isolated, raised_inside, raw, shown_outcome, silent_fields, works)
 
 # What kind of failure an item's own rows show (the snippet and the words depend on it).
 GROUPS = {
@@ -116,6 +117,12 @@ def kit_only(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted((r for r in records if cause_of(r) is not None and kit_error_path(r)), key=lambda r: r["id"])
 
 
+def unisolated(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Failing rows no recorded call was seen to diverge in: listed as their own kind, never an item (a fix
+    item would name the row's own API on a guess)."""
+    return sorted((r for r in records if not_isolated(r) and not kit_error_path(r)), key=lambda r: r["id"])
+
+
 def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = None) -> list[Cause]:
     """Every root cause of the failing records, ranked by what users lose (ranking.py)."""
     records = list(records)
@@ -124,7 +131,7 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
     pending: list[dict[str, Any]] = []
     for r in sorted(records, key=lambda r: r["id"]):
         c = cause_of(r)
-        if c is None or kit_error_path(r):
+        if c is None or kit_error_path(r) or not_isolated(r):
             continue
         if c["phase"] != "call":
             pending.append(r)

@@ -11,7 +11,7 @@ import re
 from urllib.parse import quote
 
 from . import fixes as fixes_mod, loading_path
-from .causes import SECTIONS, Verdict, kit_only
+from .causes import SECTIONS, Verdict, kit_only, unisolated
 from .fixes import Fix
 from .model import Report, Run, anchor
 
@@ -149,6 +149,18 @@ def _run_section(report: Report, run: Run) -> list[str]:
                 f"{plural(len(kit), 'row')} failed while the kit was still building the bad input an entry point "
                 "must refuse, so the entry point's error path never ran: "
                 + ", ".join(f"{case_link(r['id'])} (blocked by {md_code(r['cause']['api'])})" for r in kit) + ".", ""]
+    loose = unisolated(run.cases.values())
+    if loose:
+        suspects: dict[str, list[str]] = {}
+        for r in loose:
+            suspects.setdefault(r["cause"]["api"], []).append(r["id"])
+        out += ["#### Not isolated: rows where no recorded torch call was seen to diverge", "",
+                f"{plural(len(loose), 'failing row')}: every torch call the recorder saw in them returned what PyTorch's "
+                "did given the same inputs, so the kit names a suspect, not a fault. Reproduce one with its repro "
+                "command in index.html, and look inside it:", ""]
+        out += [f"- suspect {md_code(api)}: " + ", ".join(case_link(i) for i in ids[:8])
+                + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+                for api, ids in sorted(suspects.items(), key=lambda kv: (-len(kv[1]), kv[0]))] + [""]
     return out
 
 

@@ -37,6 +37,13 @@ def cause_of(record: dict[str, Any]) -> dict[str, Any] | None:
     return {"api": record["api"], "phase": "call", "evidence": record.get("summary") or ""}
 
 
+def not_isolated(record: dict[str, Any]) -> bool:
+    """A failing row where no recorded torch call was seen to diverge (``cause.isolated: false``): its
+    cause names a suspect, not a fault the kit saw."""
+    c = record.get("cause")
+    return not works(record) and isinstance(c, dict) and c.get("isolated") is False
+
+
 def blocked(record: dict[str, Any]) -> bool:
     c = cause_of(record)
     return c is not None and c["phase"] != "call"
