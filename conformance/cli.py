@@ -32,7 +32,7 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
             return USAGE
         from .trace.store import Recording, TraceError
         try:
-            Recording(Path(args.replay))     # the schema, checked here: a crafted file is one line, not a traceback
+            Recording(Path(args.replay)).check_blobs()   # a crafted file or blob is one line, not a traceback
         except TraceError as e:
             print(f"error: --replay {args.replay}: {e}", file=sys.stderr)
             return USAGE

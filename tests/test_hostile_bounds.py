@@ -349,6 +349,12 @@ def test_replay_of_a_crafted_recording_is_one_line_and_exit_4(tmp_path):
     (folder / "trace.json").write_text(json.dumps({"schema": TRACE_SCHEMA, "workload": "x"}))
     p = kit(["run", "--target", "torch", "--replay", str(folder)], tmp_path / "cache")
     assert "is not a recording: \"calls\" must be a list" in one_clear_line(p)
+    folder = _recording(tmp_path / "zero")           # a blob linked to /dev/zero: INTERNALERROR from the catalog
+    (blob,) = (folder / "blobs").iterdir()
+    blob.unlink()
+    blob.symlink_to("/dev/zero")
+    p = kit(["run", "--target", "torch", "--replay", str(folder)], tmp_path / "cache")
+    assert "lacks blob" in one_clear_line(p)
 
 
 def test_case_ids_from_a_script_name_are_made_safe_for_the_expectations_grammar():

@@ -75,6 +75,20 @@ class Recording:
     def calls(self) -> list[dict[str, Any]]:
         return self.data["calls"]
 
+    def check_blobs(self) -> None:
+        """Read (and verify) every blob the recording names, now: a missing or crafted one is one TraceError
+        before the run, not an error in the middle of loading the catalog."""
+        stack: list[Any] = [self.data["calls"]]
+        while stack:
+            v = stack.pop()
+            if isinstance(v, dict):
+                if "blob" in v:
+                    self.blob(v["blob"])
+                stack.extend(v.values())
+            elif isinstance(v, list):
+                stack.extend(v)
+        self._blobs.clear()
+
     def blob(self, sha: str) -> bytes:
         """The bytes named ``sha``: only a regular file of the recording's own blobs/ folder (no symlink, no
         name that leaves it), of at most MAX_BLOB_BYTES, whose sha256 is its name."""
