@@ -217,13 +217,23 @@ def read_text(p: Path) -> str:
                                 "expectations files must be UTF-8: save it again as UTF-8") from None
 
 
+# What of an entry's reason each row it decides carries (its note, its expectation): a reason is meant to
+# be a line, and a row is copied into results.jsonl, junit.xml and index.html; the file keeps it whole.
+REASON_IN_ROW = 300
+
+
+def row_reason(reason: str) -> str:
+    return reason if len(reason) <= REASON_IN_ROW else reason[:REASON_IN_ROW] + f"... ({len(reason)} characters)"
+
+
 def apply(raw: str, entry: Entry | None) -> tuple[str, str]:
     """(final outcome, note) for a raw outcome and the expectation that covers its case."""
     if entry is None or raw == "SKIP":
         return raw, ""
+    reason = row_reason(entry.reason)
     if raw in entry.outcomes:
-        return "XFAIL", entry.reason
+        return "XFAIL", reason
     if raw == "PASS":
         return "XPASS", (f"passed, but {entry.pattern!r} ({entry.where}) expects "
-                         f"{'/'.join(entry.outcomes)}: {entry.reason}. Remove or narrow the entry.")
-    return raw, f"expected {'/'.join(entry.outcomes)} ({entry.reason}), got {raw}"
+                         f"{'/'.join(entry.outcomes)}: {reason}. Remove or narrow the entry.")
+    return raw, f"expected {'/'.join(entry.outcomes)} ({reason}), got {raw}"

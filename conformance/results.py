@@ -9,6 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from .expectations import row_reason
 from .outcomes import ORDER
 
 SCHEMA = "torch-conformance/results/1"
@@ -30,7 +31,7 @@ def case_record(case: Any, target: str, verdict: Any, entry: Any, final: str, no
         "id": case.id, "api": case.api, "origin": case.origin, "module": case.module,
         "target": target, "outcome": final, "raw_outcome": verdict.outcome,
         "summary": verdict.summary, "note": note, "diffs": verdict.diffs, "cause": verdict.cause,
-        "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": entry.reason,
+        "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": row_reason(entry.reason),
                         "outcomes": list(entry.outcomes)} if entry else None,
         "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": reached_around(result),
         "off_path": off_path, "oracle_torch_version": oracle_version, "process": process, "seq": seq,
