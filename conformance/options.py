@@ -48,6 +48,9 @@ RUN = (
            "cannot be made", "flag", False),
     Option("--no-sandbox", "run the target without its sandbox (real torch then stays findable; the run header "
            "says so)", "flag", False),
+    Option("--skip-snippet-check", "with --report-dir: do not run the checklist's snippets under PyTorch and the "
+           "target (the checklist then shows each snippet marked not run)", "flag", False,
+           env="CONFORMANCE_SKIP_SNIPPET_CHECK"),
     Option("--target-uses-torch", "a module:NAME target that is built on real PyTorch (a wrapper, a mutant): its "
            "sandbox keeps torch; without this a module target never sees real torch", "flag", False,
            env="CONFORMANCE_TARGET_USES_TORCH"),

@@ -7,6 +7,7 @@ reuse it). Recording it is itself a check: real PyTorch as the target must PASS 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from typing import Any
 import pytest
 
 from kitrun import RECORDING_SEED, file_state, not_applicable, once_per_session, run_kit
+
+# Every kit run the tests start skips the checklist's snippet measurement (about a minute a run) unless it
+# asks for it, as tests/test_checklist_snippets.py does.
+os.environ.setdefault("CONFORMANCE_SKIP_SNIPPET_CHECK", "1")
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from conformance.registry import load_catalog
 from conformance.render import fixes
 from kitrun import MUTANTS, REPO, kit_env, once_per_session, run_kit
 
+CHECKED = {"CONFORMANCE_SKIP_SNIPPET_CHECK": ""}     # these runs measure their snippets, as a user's run does
+
 # mutant -> (pytest -k slice, the cause API its deviation must be blamed on, the labels it must change)
 CASES = {
     "mutant_reshape_strides": ("reshape and transposed", "Tensor.reshape", {"stride"}),
@@ -62,7 +64,7 @@ def _run(code: Path, mutant: str | None, tmp: Path) -> dict[str, str]:
 @pytest.mark.parametrize("mutant", sorted(CASES))
 def test_snippet_shows_the_mutants_deviation_and_nothing_else(mutant, oracle, tmp_path):
     slice_, api, labels = CASES[mutant]
-    run = run_kit(f"module:{mutant}", tmp_path / "report", oracle.cache, "-k", slice_)
+    run = run_kit(f"module:{mutant}", tmp_path / "report", oracle.cache, "-k", slice_, **CHECKED)
     report = render.from_results([run.results])
     causes = report.causes(report.runs[0])
     assert causes, f"{mutant}: no failing rows in slice {slice_!r}:\n{run.output[-3000:]}"
@@ -90,7 +92,7 @@ def test_gate_prints_the_rows_that_changed_and_the_command_that_rewrites_them(or
     p = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "module:mutant_frombuffer_ragged_typeerror",
                         "--backend-path", str(MUTANTS), "--oracle-cache", str(oracle.cache), "--report-dir", str(report_dir),
                         "--expectations", str(exp), "-k", "frombuffer_error and ragged and float32"],
-                       cwd=REPO, capture_output=True, text=True, timeout=600, env=kit_env())
+                       cwd=REPO, capture_output=True, text=True, timeout=600, env=kit_env(**CHECKED))
     assert p.returncode == 1, p.stdout[-3000:] + p.stderr[-2000:]
     assert "frombuffer_error[ragged-float32]: FAIL" in p.stdout
     assert (f"python -m conformance expectations --results {report_dir / 'results.json'} --file {exp}"
@@ -99,7 +101,7 @@ def test_gate_prints_the_rows_that_changed_and_the_command_that_rewrites_them(or
     again = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", "module:mutant_frombuffer_ragged_typeerror",
                             "--backend-path", str(MUTANTS), "--oracle-cache", str(oracle.cache), "--report-dir",
                             str(tmp_path / "r2"), "--expectations", str(exp), "--baseline", str(report_dir),
-                            "-k", "frombuffer_error and ragged and float32"], cwd=REPO, capture_output=True, text=True, env=kit_env(),
+                            "-k", "frombuffer_error and ragged and float32"], cwd=REPO, capture_output=True, text=True, env=kit_env(**CHECKED),
                            timeout=600)
     assert again.returncode == 1, again.stdout[-3000:] + again.stderr[-2000:]
     assert "0 fixed, 0 newly failing, 0 with another cause" in (tmp_path / "r2" / "index.html").read_text()
@@ -130,7 +132,7 @@ def _backend_results(tmp_path_factory, oracle, target: str) -> dict:
         report = shared / "report"
         p = subprocess.run([sys.executable, "-m", "conformance", "run", "--target", target, *BACKENDS[target](),
                             "--oracle-cache", str(oracle.cache), "--report-dir", str(report)],
-                           cwd=REPO, env=kit_env(), capture_output=True, text=True, timeout=3000)
+                           cwd=REPO, env=kit_env(**CHECKED), capture_output=True, text=True, timeout=3000)
         assert (report / "results.json").is_file(), p.stdout[-3000:] + p.stderr[-3000:]
         return {"results": str(report / "results.json")}
     if target == "mindtorch_v2" and _mindtorch_master() is None:
@@ -151,7 +153,7 @@ def _as_printed(command: str, folder: Path) -> subprocess.CompletedProcess:
     """A command the checklist prints, run from ``folder`` (``python`` is this interpreter)."""
     words = shlex.split(command)
     words[0] = sys.executable
-    return subprocess.run(words, cwd=folder, env=kit_env(), capture_output=True, text=True, timeout=600)
+    return subprocess.run(words, cwd=folder, env=kit_env(**CHECKED), capture_output=True, text=True, timeout=600)
 
 
 def _both_sides(code: str, run_snippet: str, folder: Path) -> tuple[dict, dict, str]:
