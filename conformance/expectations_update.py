@@ -140,15 +140,20 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         under[cause].entries.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
     _recount(sections, raw, universe)
+    return Update(_text(target, notes, sections), changes, sum(len(s.entries) for s in sections), kept_not_run)
+
+
+def _text(target: str, notes: Iterable[str], sections: list[_Section], include: str | None = None) -> str:
     lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
-             f"still hold are kept, and reasons starting with {MACHINE} are the kit's own.",
-             *notes, ""]
+             f"still hold are kept, and reasons starting with {MACHINE} are the kit's own."
+             + (f" Only where this target differs from {include}." if include else ""),
+             *notes, ""] + ([f"{INCLUDE} {include}"] if include else [])
     width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
     for s in sections:
         lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
         lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
-    return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept_not_run)
+    return "\n".join(lines) + "\n"
 
 
 def _holds(entry: Entry | None, r: dict[str, Any]) -> bool:
@@ -201,16 +206,7 @@ def _update_over_base(raw: dict[str, dict], old: Expectations, target: str, note
             else machine_reason(rec, _count_prefix(n)))
         under[cause].entries.append((pattern, outcomes, reason))
     _recount(sections, raw, universe)
-    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
-             "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
-             f"still hold are kept, and reasons starting with {MACHINE} are the kit's own. Only where this target "
-             f"differs from {old.include}.",
-             *notes, "", f"{INCLUDE} {old.include}"]
-    width = max([len(p) for s in sections for p, _, _ in s.entries] + [10])
-    for s in sections:
-        lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
-        lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
-    return Update("\n".join(lines) + "\n", changes, sum(len(s.entries) for s in sections), kept)
+    return Update(_text(target, notes, sections, old.include), changes, sum(len(s.entries) for s in sections), kept)
 
 
 def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str]) -> None:
