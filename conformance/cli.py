@@ -188,12 +188,17 @@ def _exec(args: argparse.Namespace) -> int:
                          "sources, or drop --sources)")
     if backend.uses_real_torch is None:
         backend.uses_real_torch = bool(args.target_uses_torch)
+    script = command[1] if len(command) > 1 and not command[1].startswith("-") else None
+    if script is not None and not os.path.isfile(script):
+        raise UsageError(f"exec: no file {script!r} (give the script's path, relative to {os.getcwd()} or absolute)")
+    # the script's own folder is readable in the sandbox too (a snippet saved outside the current folder)
+    readable = [os.path.dirname(os.path.abspath(script))] if script else []
     argv = [sys.executable, "-m", "conformance.activate", *backend.worker_args(), "--", *command[1:]]
     with tempfile.TemporaryDirectory(prefix="conformance-exec-") as tmp:
         env = {**os.environ, "TMPDIR": tmp}
         if not args.no_sandbox:
             try:
-                argv = sandbox.for_backend(backend, default_root()).wrap(argv, writable=tmp)
+                argv = sandbox.for_backend(backend, default_root(), readable).wrap(argv, writable=tmp)
             except (sandbox.SandboxError, OSError) as e:
                 if args.require_sandbox:
                     raise UsageError(f"--require-sandbox: {e}") from None

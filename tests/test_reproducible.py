@@ -111,3 +111,16 @@ def test_printed_repro_commands_carry_the_target_spec_and_reproduce_the_row(orac
     assert out["id"] == case_id
     for key in ("raises", "type", "dtype", "shape", "stride", "bytes"):     # what the row was judged on
         assert out["obs"].get(key) == (record["observed"] or {}).get(key), key
+
+
+def test_exec_runs_a_script_saved_outside_the_current_folder(tmp_path):
+    """A snippet saved anywhere runs as the checklist says (its folder is readable in the sandbox); a
+    path that names no file is one line."""
+    (tmp_path / "snippet.py").write_text("import torch\nprint('torch is', torch.__name__)\n")
+    run = [sys.executable, "-m", "conformance", "exec", "--target", "pyborch", "--", "python"]
+    p = subprocess.run([*run, str(tmp_path / "snippet.py")], cwd=REPO, env=kit_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 0 and p.stdout == "torch is borch\n", p.stderr[-2000:]
+    p = subprocess.run([*run, str(tmp_path / "missing.py")], cwd=REPO, env=kit_env(), capture_output=True,
+                       text=True, timeout=300)
+    assert p.returncode == 4 and len(p.stderr.strip().splitlines()) == 1 and "no file" in p.stderr, p.stderr
