@@ -15,7 +15,8 @@ target needs is mounted, read-only:
   and cached beside it: see ``torchless_site``), so the folder lists no ``torch`` at all;
 - the oracle cache folder and the report folder are empty tmpfs; the only writable folder is the worker's own
   ``TMPDIR``.
-The pid namespace ends with the runner (``--die-with-parent``): nothing a target starts outlives it.
+The pid namespace ends with the runner (``--die-with-parent``): nothing a target starts outlives it. The
+network namespace is its own, with no interface but loopback: nothing is fetched, nothing asked elsewhere.
 
 Threat model and costs: docs/backends.md ("The target's sandbox").
 """
@@ -58,7 +59,8 @@ class Sandbox:
 
     def wrap(self, argv: list[str], writable: str) -> list[str]:
         """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR, a tmpfs) its one writable folder."""
-        args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent",
+        # no network either: a target could fetch a torch (or ask a server what torch would answer)
+        args = ["bwrap", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-net", "--die-with-parent",
                 "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
         for link, to in self.links.items():
             args += ["--symlink", to, link]

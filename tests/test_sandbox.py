@@ -69,9 +69,13 @@ def test_real_torch_cannot_be_found_by_any_path(tmp_path):
         out["oracle_cache"] = os.listdir({str(cache)!r})
         out["numpy"] = importlib.util.find_spec("numpy") is not None
         out["safetensors"] = importlib.util.find_spec("safetensors") is not None
+        import socket
+        s = socket.socket()
+        s.settimeout(5)
+        out["network"] = s.connect_ex(("8.8.8.8", 53)) == 0     # no route out of the sandbox's namespace
     """, tmp_path)
     assert out == {"find_spec": False, "metadata": None, "dists": [], "folder": False, "symlink": False,
-                   "ctypes": [], "oracle_cache": [], "numpy": True, "safetensors": True}
+                   "ctypes": [], "oracle_cache": [], "numpy": True, "safetensors": True, "network": False}
 
 
 @needs_bwrap
