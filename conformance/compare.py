@@ -57,7 +57,7 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     if v.cause is None and v.outcome not in ("PASS", "SKIP"):
         who = KIT if v.outcome == "ERROR" else api
         v.cause = {"api": who, "phase": "call", "evidence": v.summary[:600]}
-        if v.outcome != "ERROR":
+        if v.outcome != "ERROR" and not _own_calls_differ(v.diffs):
             v.cause = _not_isolated(v.cause, oracle, result)
     if v.cause is not None and ISOLATED not in v.cause and v.outcome != "ERROR":
         v.cause = {**v.cause, ISOLATED: True}
@@ -68,6 +68,13 @@ def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
 
 
 ISOLATED = "isolated"   # cause.isolated: False when no recorded call was seen to diverge (docs/results-schema.md)
+# A replay row's value lists the replayed calls of its API, each fed the recording's inputs (as PyTorch was):
+# where only their results differ, the call itself diverged, as isolated as a recorded call's divergence.
+_OWN_CALL_RESULT = re.compile(r"value\.calls\[\d+\]\.result(?:[.\[]|$)")
+
+
+def _own_calls_differ(diffs: list[dict[str, Any]]) -> bool:
+    return bool(diffs) and all(_OWN_CALL_RESULT.match(str(d.get("path") or "")) for d in diffs)
 
 
 def _not_isolated(cause: dict[str, Any], oracle: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:

@@ -57,3 +57,18 @@ def test_a_passing_row_drops_its_call_log():
     result = {"obs": _obs({"bytes": "00"}, calls)}
     assert judge(_obs({"bytes": "00"}, calls), result, api="torch.frombuffer").outcome == "PASS"
     assert "calls" not in result["obs"]["display"]
+
+
+def test_a_replayed_call_whose_result_differs_on_the_recordings_inputs_is_isolated():
+    """A replay row feeds each call of its API the recording's inputs, as PyTorch was fed: a differing
+    result is that call's own divergence, not a guess (the checklist ranks it as an item)."""
+    from conformance.compare import judge
+
+    def row(stride, inputs=(1,)):
+        return {"value": {"api": "Tensor.view", "calls": [{"inputs": list(inputs), "result": {
+            "dtype": "float32", "shape": [2], "stride": [stride], "bytes": "00"}}]}}
+
+    v = judge(row(1), {"obs": row(2)}, api="Tensor.view")
+    assert (v.outcome, v.cause["api"], v.cause["isolated"]) == ("FAIL", "Tensor.view", True)
+    other = judge({"value": {"x": 1}}, {"obs": {"value": {"x": 2}}}, api="torch.x")    # nothing recorded
+    assert other.cause["isolated"] is False
