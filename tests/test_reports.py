@@ -313,7 +313,7 @@ def test_causes_rank_silent_data_then_failures_by_entry_points_and_count_what_th
     text = render_all([cause_sample()], tmp_path)["checklist.md"].decode()
     first = [text.index(s) for s in ("`Tensor.reshape`: wrong bytes", "`torch.frombuffer`: missing", "`torch.empty`:")]
     assert first == sorted(first), "silent data first, then what fails outright, most entry points first"
-    assert "(4 name it: 1 failing in its own call, 3 blocked by it)" in text
+    assert "; 4 name it: 1 failing in its own call, 3 blocked by it)" in text and "A fix unblocks** up to " in text
     assert "x = base.reshape([2, 3]).transpose(0, 1)" in text and "y = x.reshape([6])" in text
     # the silent bug in words: the values torch gives and the ones the target gives
     assert "holding \\[0.0, 3.0, 1.0, 4.0, 2.0, 5.0\\]" in text and "returns \\[0.0, 1.0, 2.0, 3.0, 4.0, 5.0\\]" in text

@@ -85,8 +85,9 @@ def _fix_section(i: int, f: Fix) -> list[str]:
            f"- **PyTorch:** {md(f.torch_does)}",
            f"- **{md(f.target)}:** {md(f.target_does)}",
            # only_cause (compare.ONLY_CAUSE): rows a fix of this API alone makes pass (older records: its own rows)
-           f"- **A fix unblocks** {plural(sum(1 for r in c.rows if (r.get('cause') or {}).get('only_cause', r in c.own)), 'row')}"
-           f" whose only cause it is ({len(c.rows)} name it: {own}, {len(c.blocked)} blocked by it) in {eps}"
+           f"- **A fix unblocks** up to {plural(sum(1 for r in c.rows if (r.get('cause') or {}).get('only_cause', r in c.own)), 'row')}"
+           f", in which it is the only fault the kit saw (a row it stops early may hold another behind it; "
+           f"{len(c.rows)} name it: {own}, {len(c.blocked)} blocked by it) in {eps}"
            + (f"; {len(c.off_path)} more on a loading path this backend does not take" if c.off_path else "") + ".",
            f"- **Example:** {case_link(f.example['id'])}; alone: {md_code(f.repro)}", ""]
     if f.snippet is not None:
