@@ -20,6 +20,8 @@ def test_the_surface_holds_what_transformers_imports():
     # the ones a mindtorch_v2 author met one per run (issue 18), recorded at once
     assert {"torch.utils._pytree", "torch.distributions", "torch._dynamo", "torch.version",
             "torch.get_default_dtype"} <= names
+    # imported only once the model runs (is_torch_fx_proxy in the forward pass): the seventh of issue 18's list
+    assert {"torch.fx", "torch.fx.Proxy"} <= names
 
 
 def test_every_missing_piece_is_named_in_one_run(tmp_path, oracle):

@@ -5,7 +5,9 @@ and learns from the next run that ``torch.distributions`` is missing too: one bl
 whole surface is checked at once. It was recorded under real PyTorch (``python -m
 conformance.catalog.transformers_import record``, written to ``_transformers_surface.py``): every torch
 module that transformers' own code imported, and every attribute of a torch module its code read, while
-it was imported, the tiny models' config and model classes were loaded, and ``from_pretrained`` ran.
+it was imported, the tiny models' config and model classes were loaded, ``from_pretrained`` ran, and the
+model ran a forward pass and a training step as the transformers cases do (transformers imports some
+modules only there, such as ``torch.fx`` for ``is_torch_fx_proxy``).
 
 Each row is ``transformers_import[<torch name>]``, with that name as its API:
 - a module transformers imports, or an attribute it reads unguarded: absent is MISSING;
@@ -159,6 +161,20 @@ def _trace_torch_modules() -> None:
                 pass
 
 
+def _run_model(model: Any, name: str) -> None:
+    """The forward pass and the training step of transformers_e2e, on its inputs."""
+    import torch
+
+    from .transformers_e2e import INPUT_IDS
+    ids = torch.tensor(INPUT_IDS, dtype=torch.long)
+    model.eval()
+    with torch.no_grad():
+        model(input_ids=ids)
+    model.train()
+    out = model(input_ids=ids) if name == "bert" else model(input_ids=ids, labels=ids)
+    (out.last_hidden_state.pow(2).mean() if name == "bert" else out.loss).backward()
+
+
 def record() -> dict[str, Any]:
     """Run the workload under real torch and return ``{transformers version: [entries]}``."""
     import torch  # noqa: F401  real torch, before the watch: only transformers' own imports count
@@ -173,7 +189,9 @@ def record() -> dict[str, Any]:
         _trace_torch_modules()
         config = getattr(transformers, r["config_class"]).from_pretrained(str(folder / name))
         _trace_torch_modules()
-        getattr(transformers, r["auto"]).from_pretrained(str(folder / name), config=config)
+        model = getattr(transformers, r["auto"]).from_pretrained(str(folder / name), config=config)
+        _trace_torch_modules()
+        _run_model(model, name)
     entries = sorted(SEEN.entries.values(), key=lambda e: (e["module"], e["attr"] or ""))
     # present under real torch: what transformers read but torch itself lacks is no backend's gap
     kept = []
