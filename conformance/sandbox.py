@@ -99,7 +99,7 @@ def torch_files() -> dict[Path, set[str]]:
     """Each folder that holds files of the installed ``torch`` distribution -> the names in it that are
     torch's (its packages, its dist-info, its scripts). Read from its RECORD, never by importing it."""
     out: dict[Path, set[str]] = {}
-    for dist in importlib.metadata.distributions():
+    for dist in importlib.metadata.distributions(path=_site_dirs()):
         if (dist.metadata["Name"] or "").lower() != "torch":
             continue
         base = Path(dist.locate_file("")).resolve()
@@ -108,6 +108,18 @@ def torch_files() -> dict[Path, set[str]]:
                 continue
             out.setdefault(base, set()).add(f.parts[0])     # its packages and its own dist-info
     return out
+
+
+def _site_dirs() -> list[str]:
+    """Where a torch may be installed that the sandbox shows: this sys.path, and the base interpreter's own
+    site-packages, which a venv does not search but whose Python installation is bound into the sandbox
+    (a cheat found its libtorch_cpu.so there)."""
+    dirs = {p for p in sys.path if p}
+    for base in {sys.base_prefix, sys.base_exec_prefix, sys.prefix}:
+        paths = sysconfig.get_paths(vars={"base": base, "platbase": base, "installed_base": base,
+                                          "installed_platbase": base})
+        dirs |= {paths["purelib"], paths["platlib"]}
+    return sorted(d for d in dirs if os.path.isdir(d))
 
 
 def torchless_site(site: Path, hidden: set[str], cache: Path) -> Path:
