@@ -48,6 +48,11 @@ def probe(target: str, *backend_path: str, calls: bool = False, sandboxed: bool 
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
+def _differing(truth: dict, seen: dict) -> list[str]:
+    """The probes of one entry point whose observation under the target is not the oracle's."""
+    return sorted(p for p in truth if digest_of(seen.get(p)) != digest_of(truth[p]))
+
+
 def agreement(target: str, report_dir, cache, *backend_path: str) -> list[tuple[str, str, str, list[str]]]:
     """(entry point, reality, the kit's verdict, probes that differ) for each entry point."""
     truth, seen = probe("torch"), probe(target, *backend_path)
@@ -59,7 +64,7 @@ def agreement(target: str, report_dir, cache, *backend_path: str) -> list[tuple[
     rows = []
     for ep in ENTRY_POINTS:
         assert truth[ep], f"the oracle probed nothing for {ep}"
-        differing = sorted(p for p in truth[ep] if digest_of(seen[ep].get(p)) != digest_of(truth[ep][p]))
+        differing = _differing(truth[ep], seen[ep])
         rows.append((ep, "fails" if differing else "works", verdicts[ep].label, differing))
     print(f"\n{target}: entry point | reality | kit verdict | probes that differ")
     for ep, real, kit, diff in rows:
@@ -155,7 +160,7 @@ def cause_agreement(target: str, report_dir: Path, cache: Path, backend_path: li
     pairs = []
     for ep in ENTRY_POINTS:
         assert truth[ep], f"the oracle probed nothing for {ep}"
-        differing = sorted(p for p in truth[ep] if digest_of(seen[ep].get(p)) != digest_of(truth[ep][p]))
+        differing = _differing(truth[ep], seen[ep])
         firsts = Counter(first_failing_call(truth[ep][p], seen[ep][p], truth[IMPORT]["import"])
                          for p in differing if p in seen[ep])
         raised = sorted({(seen[ep][p].get("raised") or {}).get("message", "") for p in differing if p in seen[ep]}
