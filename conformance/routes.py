@@ -77,10 +77,12 @@ def _tensor_list(torch, spec, base):
 
 
 def _via_float32(spec: DType, base: np.ndarray) -> np.ndarray:
-    """The values of a 16-bit float array as float32 (exact: every bfloat16 and float16 value is one)."""
+    """The values of a 16-bit float array as float32 (exact: every bfloat16 and float16 value is one), an array
+    of ``base``'s shape also when it is 0-d (a shift of a 0-d array gives a numpy scalar, which from_numpy refuses:
+    the 0-d input was then blamed on Tensor.to)."""
     if spec.name == "bfloat16":
-        return (base.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
-    return base.astype(np.float32)
+        return np.asarray(base.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+    return np.asarray(base.astype(np.float32))
 
 
 def _from_float32(torch, spec, base):
