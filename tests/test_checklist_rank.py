@@ -140,6 +140,26 @@ def test_the_same_wrong_strides_across_apis_are_one_item_listing_them():
     assert [c.api for c in ranked if c is not merged] == ["Tensor.view"]
 
 
+def test_a_row_with_two_faults_ties_no_item_of_another_kind_of_difference():
+    """The journey's merged item: torch.tensor of a strided array gave a wrong dtype and C-order strides; its stride
+    tied the dtype fault to Tensor.to's strides, one item promising their rows where a fix of either freed a few."""
+    def both(cid):
+        row = _stride_row(cid, "torch.tensor", "replay:gpt2 forward", [2, 8], [1, 2], [8, 1], module="replay")
+        row["diffs"].append({"path": "value.dtype", "oracle": "int64", "target": "float32"})
+        row["oracle"]["value"]["dtype"], row["observed"]["value"]["dtype"] = "int64", "float32"
+        return row
+    records = [both("replay[gpt2-torch.tensor-int64-2d]"), both("replay[bert-torch.tensor-int64-2d]"),
+               *[_stride_row(f"replay[{m}-Tensor.to-int64-2d]", "Tensor.to", "replay:gpt2 forward", [2, 8], [1, 2],
+                             [8, 1], module="replay") for m in ("gpt2", "bert", "albert")],
+               _stride_row("replay[gpt2-Tensor.__eq__-int64-2d]", "Tensor.__eq__", "replay:gpt2 forward", [2, 8], [1, 2],
+                           [8, 1], module="replay")]
+    _, ranked = _ranked(records)
+    assert sorted((c.section, tuple(sorted(c.apis)), len(c.rows)) for c in ranked) == [
+        ("metadata", ("Tensor.__eq__", "Tensor.to"), 4), ("wrong", ("torch.tensor",), 2)]
+    tensor = next(c for c in ranked if c.api == "torch.tensor")
+    assert "also in" not in tensor.title and tensor.fields == ["dtype", "stride"]
+
+
 def test_the_same_exception_is_one_item_and_a_different_one_is_not():
     no_ptr = {"raises": "AttributeError", "message": "'Tensor' object has no attribute 'data_ptr'"}
     records = [

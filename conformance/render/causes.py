@@ -128,6 +128,7 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
     records = list(records)
     run_uses = universe(records)
     items: dict[tuple[str, str, str, str], Cause] = {}
+    tiers: dict[int, str] = {}             # id(item) -> the tier of its own rows ("" for errors)
     pending: list[dict[str, Any]] = []
     for r in sorted(records, key=lambda r: r["id"]):
         c = cause_of(r)
@@ -140,6 +141,7 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
         # one API's silent rows split by tier: wrong bytes and wrong strides are different faults
         t = row_tier(r) if g == "silent" else ""
         item = items.setdefault((c["api"], g, d, t), Cause(c["api"], g, d, run_uses=run_uses, header=header or {}))
+        tiers[id(item)] = t
         (item.off_path if r.get("off_path") else item.own).append(r)
     by_api: dict[str, list[Cause]] = {}
     for item in items.values():
@@ -156,7 +158,13 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
         (mine[0].off_path if r.get("off_path") else mine[0].blocked).append(r)
     ranked = sorted(items.values(), key=Cause.rank_key)
     merged = []
-    for group in roots.merge(ranked, lambda i: i.own, lambda i: "silent" if i.group == "silent" else i.group):
+    def family(i: Cause) -> tuple:
+        """Its kind of difference: only items of one kind may be one root cause (roots.py)."""
+        if i.group != "silent":
+            return (i.group,)
+        return i.group, tiers.get(id(i), ""), roots.field_names(i.fields)
+
+    for group in roots.merge(ranked, lambda i: i.own, family):
         first = group[0]
         for other in group[1:]:
             first.absorb(other)

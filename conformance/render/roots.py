@@ -8,6 +8,11 @@ Two rows show the same fault when their evidence has the same shape, whatever AP
   count in it (a clone's storage of 48 bytes where torch's holds 0 or 16);
 - the same exception, class and message (``'Tensor' object has no attribute 'data_ptr'`` from
   ``data_ptr`` itself and from the meta-tensor case that reads it).
+
+Only items of one kind of difference are one: the same group, and for silent data the same tier and the same
+differing fields. A row may show two faults at once (``torch.tensor`` of a strided array giving a wrong dtype and
+C-order strides); its stride must not tie its dtype fault to another API's strides (on the journey such an item
+promised 21 rows and a fix freed 1).
 """
 from __future__ import annotations
 
@@ -68,9 +73,16 @@ def signatures(record: dict[str, Any]) -> set[Hashable]:
     return out
 
 
-def merge(items: list[T], rows_of: Callable[[T], Iterable[dict[str, Any]]], family: Callable[[T], str]) -> list[list[T]]:
-    """Items grouped where any of their rows share a signature (within one family: silent with silent,
-    errors with errors), each group in the order of ``items``."""
+def field_names(fields: Iterable[str]) -> tuple[str, ...]:
+    """Differing fields as one kind of difference: ``result_is_contiguous`` is ``is_contiguous``."""
+    return tuple(sorted({_PREFIX.sub("", f) for f in fields}))
+
+
+def merge(items: list[T], rows_of: Callable[[T], Iterable[dict[str, Any]]],
+          family: Callable[[T], Hashable]) -> list[list[T]]:
+    """Items grouped where any of their rows share a signature, within one family (its kind of difference:
+    errors with errors; silent data of one tier and the same differing fields), each group in the order of
+    ``items``."""
     parent = list(range(len(items)))
 
     def root(i: int) -> int:
