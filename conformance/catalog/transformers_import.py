@@ -9,8 +9,9 @@ it was imported, the tiny models' config and model classes were loaded, ``from_p
 model ran a forward pass and a training step as the transformers cases do (transformers imports some
 modules only there, such as ``torch.fx`` for ``is_torch_fx_proxy``).
 
-Each row is ``transformers_import[<torch name>]``, with that name as its API:
-- a module transformers imports, or an attribute it reads unguarded: absent is MISSING;
+Each row is ``transformers_import[<torch name>]``, with that name as its API, and says how transformers touches
+it (``how``: ``imported``, ``read``, ``called``, ``guarded``) and where (``file:line``) in its observation's display:
+- a module transformers imports, or an attribute it reads or calls unguarded: absent is MISSING;
 - an attribute read only behind ``hasattr``/``getattr(..., default)``: optional. Its row observes
   nothing that can differ (PASS either way) and shows whether the target has it.
 Without transformers installed, or for a transformers version not recorded, the rows are SKIP.
@@ -21,6 +22,7 @@ import importlib
 import importlib.util
 import linecache
 import pprint
+import re
 import sys
 import types
 from pathlib import Path
@@ -35,15 +37,16 @@ ORIGIN = "transformers.import"
 TIMEOUT = 300.0        # importing transformers on a slow backend
 
 
-def _observe(torch, ctx, name: str, module: str, attr: str | None, guarded: bool, where: str) -> Any:
+def _observe(torch, ctx, name: str, module: str, attr: str | None, guarded: bool, where: str, how: str) -> Any:
     if importlib.util.find_spec("transformers") is None:
         return {NOT_IN_THIS_ENVIRONMENT: "transformers not installed"}
     recorded = _recorded_version()
     if dist_version("transformers") != recorded:
         return {NOT_IN_THIS_ENVIRONMENT: f"the surface was recorded for transformers {recorded}, this is "
                                          f"{dist_version('transformers')} (python -m conformance.catalog.transformers_import record)"}
-    if guarded:        # shown, never compared: an optional attribute is no blocker
-        ctx.display = {"optional": True, "present_in_target": _present(module, attr), "where": where}
+    ctx.display = {"where": where, "how": how}       # shown, never compared: what a reader needs to find it
+    if guarded:        # an optional attribute is no blocker
+        ctx.display.update(optional=True, present_in_target=_present(module, attr))
         return {"optional": True}
     mod = importlib.import_module(module)          # raises as a user's import would: MISSING
     if attr is not None:
@@ -59,6 +62,9 @@ def _present(module: str, attr: str | None) -> bool:
         return False
 
 
+VERBS = {"imported": "imports", "read": "reads", "called": "calls", "guarded": "reads"}
+
+
 def _recorded_version() -> str | None:
     return next(iter(SURFACE), None)
 
@@ -67,15 +73,16 @@ def _register() -> None:
     version = _recorded_version()
     for e in SURFACE.get(version, []) if version else []:
         name = e["module"] + (f".{e['attr']}" if e["attr"] else "")
-        doc = (f"transformers {'reads' if e['attr'] else 'imports'} {name}"
-               f"{' behind a guard (optional)' if e['guarded'] else ''}, at {e['where']}")
+        how = e.get("how") or ("guarded" if e["guarded"] else "read" if e["attr"] else "imported")
+        guard = " behind hasattr/getattr with a default (optional)" if how == "guarded" else ""
+        doc = f"transformers {VERBS[how]} {name}{guard}, at {e['where']}"
 
         def fn(torch, ctx, **kw):
             return _observe(torch, ctx, **kw)
         fn.__doc__ = doc
         fn.__module__ = __name__
         case(name, ORIGIN, [param(name, name=name, module=e["module"], attr=e["attr"], guarded=e["guarded"],
-                                  where=e["where"])], name="transformers_import", timeout=TIMEOUT)(fn)
+                                  where=e["where"], how=how)], name="transformers_import", timeout=TIMEOUT)(fn)
 
 
 _register()
@@ -101,18 +108,27 @@ def _guarded(frame: types.FrameType, attr: str) -> bool:
     return f"hasattr(" in line and attr in line or ("getattr(" in line and line.count(",") >= 2 and attr in line)
 
 
+def _how(frame: types.FrameType, attr: str) -> str:
+    """How the line at ``frame`` touches attribute ``attr``: behind a guard, called, or read."""
+    if _guarded(frame, attr):
+        return "guarded"
+    line = linecache.getline(frame.f_code.co_filename, frame.f_lineno)
+    return "called" if re.search(rf"\.{re.escape(attr)}\s*\(", line) else "read"
+
+
 class _Seen:
     def __init__(self) -> None:
         self.entries: dict[tuple[str, str | None], dict[str, Any]] = {}
 
-    def add(self, module: str, attr: str | None, guarded: bool, frame: types.FrameType) -> None:
+    def add(self, module: str, attr: str | None, how: str, frame: types.FrameType) -> None:
         where = f"{Path(frame.f_code.co_filename).name}:{frame.f_lineno}"
         key = (module, attr)
+        guarded = how == "guarded"
         old = self.entries.get(key)
         if old is None:
-            self.entries[key] = {"module": module, "attr": attr, "guarded": guarded, "where": where}
+            self.entries[key] = {"module": module, "attr": attr, "guarded": guarded, "how": how, "where": where}
         elif old["guarded"] and not guarded:        # read unguarded anywhere: required
-            old.update(guarded=False, where=where)
+            old.update(guarded=False, how=how, where=where)
 
 
 SEEN = _Seen()
@@ -125,9 +141,9 @@ class _TracedModule(types.ModuleType):
             frame = _caller()
             if frame is not None and _in_transformers(frame.f_code.co_filename):
                 if isinstance(value, types.ModuleType):       # torch._dynamo.x: the module is what is needed
-                    SEEN.add(value.__name__, None, _guarded(frame, attr), frame)
+                    SEEN.add(value.__name__, None, "guarded" if _guarded(frame, attr) else "imported", frame)
                 else:
-                    SEEN.add(types.ModuleType.__getattribute__(self, "__name__"), attr, _guarded(frame, attr), frame)
+                    SEEN.add(types.ModuleType.__getattribute__(self, "__name__"), attr, _how(frame, attr), frame)
         return value
 
 
@@ -143,10 +159,10 @@ def _watch_imports() -> None:
         if level == 0 and (name == "torch" or name.startswith("torch.")):
             frame = sys._getframe(1)
             if _in_transformers(frame.f_code.co_filename):
-                SEEN.add(name, None, False, frame)
+                SEEN.add(name, None, "imported", frame)
                 for sub in fromlist or ():
                     if isinstance(getattr(module, sub, None), types.ModuleType):
-                        SEEN.add(f"{name}.{sub}", None, False, frame)
+                        SEEN.add(f"{name}.{sub}", None, "imported", frame)
         return module
 
     builtins.__import__ = traced
