@@ -62,10 +62,9 @@ def download_sdist(version: str, dest: Path) -> Path:
     settings, certificates, proxies) and checked against the index's hash. ``pip download`` itself cannot
     be used: it builds the sdist's metadata, which needs maturin, cargo and the crates index."""
     try:
-        from packaging.specifiers import SpecifierSet
         from pip._internal.commands import create_command
     except ImportError as e:
-        raise SuiteError(f"pip and packaging are needed to download the tests ({e})") from None
+        raise SuiteError(f"pip is needed to download the tests ({e}): pass --sdist FILE") from None
     import logging
 
     logging.getLogger("pip").setLevel(logging.ERROR)    # pip's notes on the user's own index settings
@@ -76,9 +75,12 @@ def download_sdist(version: str, dest: Path) -> Path:
         with cmd.main_context():
             session = cmd.get_default_session(options)
             finder = cmd._build_package_finder(options, session)
-            best = finder.find_best_candidate("safetensors", SpecifierSet(f"=={version}")).best_candidate
-            if best is None or not best.link.filename.endswith(".tar.gz"):
+            # every candidate, not pip's best one: pip 26 picks none for an sdist it could not build
+            sdists = [c for c in finder.find_all_candidates("safetensors")
+                      if str(c.version) == version and c.link.filename == f"safetensors-{version}.tar.gz"]
+            if not sdists:
                 raise SuiteError(f"the package index has no source distribution of safetensors=={version}")
+            best = sdists[0]
             response = session.get(best.link.url)
             response.raise_for_status()
             data = response.content
@@ -373,6 +375,7 @@ def _main(args: argparse.Namespace, scratch: Path) -> int:
               + (f" (imported first: {', '.join(args.pre_import)})" if args.pre_import else ""))
     print(render(runs, left, header, args.backend_path))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({
             "safetensors": version, "source": (src / MARKER).read_text().strip(), "target": args.target,
             "backend_path": [os.path.abspath(p) for p in args.backend_path], "pre_import": args.pre_import, "hello": hello, "not_run": left,
