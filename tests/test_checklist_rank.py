@@ -246,3 +246,77 @@ def test_each_snippet_prints_the_exec_command_of_the_runs_target_and_backend_pat
     data = _run(records, target="mindtorch_v2", module="mindtorch_v2", file="/src/mt/src/mindtorch_v2/__init__.py")
     text = checklist.render(render.from_results([data]))
     assert "`python -m conformance exec --target mindtorch_v2 --backend-path /src/mt/src -- python snippet.py`" in text
+
+
+def _surface_row(name, outcome, how, where, cause_api=None):
+    display = {"where": where, "how": how}
+    if outcome == "PASS":
+        return rec(f"transformers_import[{name}]", name, "transformers.import", "PASS", module="transformers_import",
+                   observed={"value": {"optional": True}, "display": {**display, "optional": True, "present_in_target": False}},
+                   oracle={"value": {"optional": True}, "display": {**display, "optional": True, "present_in_target": True}})
+    missing = cause_api or name
+    return rec(f"transformers_import[{name}]", name, "transformers.import", outcome, "x", module="transformers_import",
+               observed={"raises": "ModuleNotFoundError", "message": f"No module named {missing!r}", "display": display},
+               oracle={"value": {"present": True}},
+               cause={"api": missing, "phase": "call" if cause_api is None else "input", "evidence": f"no {missing}"})
+
+
+def _import_records():
+    return [
+        _surface_row("torch.fx", "MISSING", "imported", "import_utils.py:2162"),
+        _surface_row("torch.fx.Proxy", "BLOCKED", "read", "import_utils.py:2164", cause_api="torch.fx"),
+        _surface_row("torch.get_default_dtype", "MISSING", "called", "modeling_utils.py:275"),
+        _surface_row("torch.xpu", "PASS", "guarded", "import_utils.py:1155"),
+        rec("transformers[bert-import]", "import transformers", "transformers.from_pretrained", "FAIL", "x",
+            module="transformers_e2e", diffs=[{"path": "value.is_torch_available", "oracle": True, "target": False}],
+            oracle={"value": {"is_torch_available": True}}, observed={"value": {"is_torch_available": False}},
+            cause={"api": "import transformers", "phase": "call", "evidence": "x (not isolated)", "isolated": False}),
+        rec("transformers[bert-construct]", "transformers.AutoModel.from_config", "transformers.from_pretrained", "FAIL",
+            "raised ImportError (AutoModel requires the PyTorch library but it was not found in your environment.)",
+            module="transformers_e2e", observed={"raises": "ImportError", "message": "AutoModel requires the PyTorch "
+                                                 "library but it was not found in your environment."},
+            cause={"api": "transformers.AutoModel.from_config", "phase": "call", "evidence": "x", "isolated": False}),
+        rec("transformers[bert-config]", "transformers.AutoConfig.from_pretrained", "transformers.from_pretrained",
+            "PASS", module="transformers_e2e"),
+        _missing("frombuffer[f32]", "torch.frombuffer", "_view2torch"),
+    ]
+
+
+def test_what_import_transformers_needs_is_one_item_naming_each_name_where_and_how():
+    """Issue 18: the import surface was 11 items, each promising the same rows; it is one, every absent name with
+    where transformers touches it and how, optional names apart, and why transformers sees no torch."""
+    report = render.from_results([_run(_import_records(), target="mt", torch_metadata=None)])
+    ranked = report.causes(report.runs[0])
+    assert sorted(c.api for c in ranked) == ["import transformers", "torch.frombuffer"]
+    item = next(c for c in ranked if c.api == "import transformers")
+    assert sorted(r["id"] for r in item.rows) == ["transformers[bert-construct]", "transformers[bert-import]",
+                                                   "transformers_import[torch.fx.Proxy]", "transformers_import[torch.fx]",
+                                                   "transformers_import[torch.get_default_dtype]"]
+    assert item.section == "broken" and [n.name for n in item.surface.optional] == ["torch.xpu"]
+    text = checklist.render(report)
+    section = text[text.index("`import transformers`: what import transformers needs"):]
+    section = section[:section.index("#####", 5) if "#####" in section[5:] else len(section)]
+    assert "what import transformers needs: 3 missing, and transformers treats torch as absent (1 optional absent" in section
+    assert "- **Why transformers treats torch as absent:** the target presents no torch distribution metadata" in section
+    assert "torch\\_metadata is null" in section and "'0.1.0'" in section
+    assert "  - `torch.fx`: imported at `import_utils.py:2162`" in section
+    assert "  - `torch.fx.Proxy`: read at `import_utils.py:2164`, inside the missing `torch.fx`" in section
+    assert "  - `torch.get_default_dtype`: called at `modeling_utils.py:275`" in section
+    optional = next(line for line in section.splitlines() if line.startswith("- **Optional, absent**"))
+    assert "never a blocker" in optional and "`torch.xpu` at `import_utils.py:1155`" in optional
+    assert "torch.xpu" not in section.split("- **Optional, absent**")[0], "an optional name is never listed as needed"
+    assert "print(\"missing\"" in section and "is_torch_available" in section     # its snippet checks both
+    assert "#### Not isolated" not in text, "the import step's rows are the item's, not suspects"
+
+
+def test_why_transformers_sees_no_torch_comes_from_the_run_header():
+    from conformance.render.import_surface import why_torch_absent
+    assert "below the 2.1.0 it requires" in why_torch_absent({"target_env": {"torch_metadata": "1.13.1", "version": "1.13.1"}})
+    assert "below the 2.1.0" in why_torch_absent({"target_env": {"torch_metadata": None, "version": "0.9.dev1"}})
+    assert "raised PackageNotFoundError" in why_torch_absent({"target_env": {"torch_metadata": "raised PackageNotFoundError"}})
+    assert "something else turned it off" in why_torch_absent({"target_env": {"torch_metadata": "2.7.1+dev"}})
+    # a step whose torch is there names no reason, and the item says only what is missing
+    records = [r for r in _import_records() if r["module"] != "transformers_e2e"]
+    report = render.from_results([_run(records, target="mt", torch_metadata="2.7.1+dev")])
+    item = next(c for c in report.causes(report.runs[0]) if c.api == "import transformers")
+    assert item.surface.torch_absent == "" and item.title.startswith("what import transformers needs: 3 missing (")

@@ -6,6 +6,7 @@ before causes existed are read as failing for their own API. A cause item collec
 API breaks directly and the rows it blocks; items whose rows show the same wrong result are one
 item listing the APIs it surfaces in (roots.py); rows that only check the kit's own error paths are
 no item (rows.kit_error_path), nor are rows whose fault no recorded call isolated (rows.not_isolated).
+What ``import transformers`` needs is one item (import_surface.py), its not-isolated step rows included.
 Items are ranked by ranking.py: tier, then entry points and workloads
 a fix unblocks, then rows.
 """
@@ -16,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from . import roots
+from . import import_surface, roots
 from .entry_points import EntryPoint, rank, record_entry_points
 from .ranking import TIERS, Weight, row_tier, universe, weigh
 from .rows import (accepts_refused, blocked, cause_of, diff_fields, is_e2e, kind, kit_error_path,  # noqa: F401
@@ -44,6 +45,7 @@ class Cause:
     also: list[str] = field(default_factory=list)                 # other APIs the same fault surfaces in
     run_uses: dict[str, str] = field(default_factory=dict)        # every entry point and workload of the run
     header: dict[str, Any] = field(default_factory=dict)          # the run's results.json header
+    surface: import_surface.Surface | None = None                 # the one item of what import transformers needs
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -69,6 +71,11 @@ class Cause:
 
     @property
     def title(self) -> str:
+        if self.surface is not None:
+            s = self.surface
+            return (f"what import transformers needs: {len(s.needs)} missing"
+                    + (", and transformers treats torch as absent" if s.torch_absent else "")
+                    + (f" ({len(s.optional)} optional absent, no blocker)" if s.optional else ""))
         if self.own and all(accepts_refused(r) for r in self.own):
             what = "returns a value where PyTorch raises"
         elif self.group == "silent" and self.fields:
@@ -120,7 +127,8 @@ def kit_only(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def unisolated(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """Failing rows no recorded call was seen to diverge in: listed as their own kind, never an item (a fix
     item would name the row's own API on a guess)."""
-    return sorted((r for r in records if not_isolated(r) and not kit_error_path(r)), key=lambda r: r["id"])
+    return sorted((r for r in records if not_isolated(r) and not kit_error_path(r) and not import_surface.member(r)),
+                  key=lambda r: r["id"])
 
 
 def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = None) -> list[Cause]:
@@ -130,9 +138,20 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
     items: dict[tuple[str, str, str, str], Cause] = {}
     tiers: dict[int, str] = {}             # id(item) -> the tier of its own rows ("" for errors)
     pending: list[dict[str, Any]] = []
+    needs = [r for r in records if import_surface.member(r) and not kit_error_path(r)]
+    if needs:       # the whole import surface is one item (import_surface.py), also its not-isolated step rows
+        item = Cause(import_surface.API, "error", "what import transformers needs", run_uses=run_uses,
+                     header=header or {}, surface=import_surface.surface(records, header or {}))
+        for r in sorted(needs, key=lambda r: r["id"]):
+            # its own rows: the names absent themselves; the rest (names inside a missing module, the steps that
+            # found no torch) wait on them
+            own = r.get("module") == import_surface.SURFACE_MODULE and raw(r) == "MISSING"
+            (item.off_path if r.get("off_path") else item.own if own else item.blocked).append(r)
+        items[(item.api, item.group, item.detail, "")] = item
+    taken = {id(r) for r in needs}
     for r in sorted(records, key=lambda r: r["id"]):
         c = cause_of(r)
-        if c is None or kit_error_path(r) or not_isolated(r):
+        if c is None or kit_error_path(r) or not_isolated(r) or id(r) in taken:
             continue
         if c["phase"] != "call":
             pending.append(r)
@@ -146,6 +165,8 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
     by_api: dict[str, list[Cause]] = {}
     for item in items.values():
         by_api.setdefault(item.api, []).append(item)
+        for n in item.surface.needs if item.surface is not None else ():
+            by_api.setdefault(n.name, []).append(item)      # a row elsewhere blocked by one of its names
     for r in pending:
         api = cause_of(r)["api"]
         # A blocked row waits for its API's error or crash (an API that returns wrong data rarely stops
@@ -164,7 +185,7 @@ def causes(records: Iterable[dict[str, Any]], header: dict[str, Any] | None = No
             return (i.group,)
         return i.group, tiers.get(id(i), ""), roots.field_names(i.fields)
 
-    for group in roots.merge(ranked, lambda i: i.own, family):
+    for group in roots.merge(ranked, lambda i: i.own if i.surface is None else [], family):
         first = group[0]
         for other in group[1:]:
             first.absorb(other)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from . import fixes as fixes_mod, loading_path
+from . import fixes as fixes_mod, import_surface, loading_path
 from .causes import SECTIONS, Verdict, kit_only, unisolated
 from .fixes import Fix
 from .model import Report, Run, anchor
@@ -89,7 +89,8 @@ def _fix_section(i: int, f: Fix) -> list[str]:
            f", in which it is the only fault the kit saw (a row it stops early may hold another behind it; "
            f"{len(c.rows)} name it: {own}, {len(c.blocked)} blocked by it) in {eps}"
            + (f"; {len(c.off_path)} more on a loading path this backend does not take" if c.off_path else "") + ".",
-           f"- **Example:** {case_link(f.example['id'])}; alone: {md_code(f.repro)}", ""]
+           f"- **Example:** {case_link(f.example['id'])}; alone: {md_code(f.repro)}"]
+    out += (_surface_lines(c.surface) if c.surface is not None else []) + [""]
     if f.snippet is not None:
         shows = ", ".join(f.snippet.shows)
         run = (f" Save it as `snippet.py` and run it under the backend with {md_code(f.run_snippet)}"
@@ -102,6 +103,23 @@ def _fix_section(i: int, f: Fix) -> list[str]:
     elif f.dropped:
         out += [f"No snippet: what was generated for it did not show the difference when the run measured it "
                 f"({md(f.dropped)}). Reproduce it with the example's command: {md_code(f.repro)}", ""]
+    return out
+
+
+def _surface_lines(s: import_surface.Surface) -> list[str]:
+    """The import surface item's names: what is absent, where transformers touches it and how; optional apart."""
+    out = []
+    if s.torch_absent:
+        out.append(f"- **Why transformers treats torch as absent:** {md(s.torch_absent)}.")
+    if s.needs:
+        out.append(f"- **Needed and absent** ({plural(len(s.needs), 'name')}, each its own row):")
+        for n in sorted(s.needs, key=lambda n: (n.waits_on or n.name, n.name)):
+            inside = f", inside the missing {md_code(n.waits_on)}" if n.waits_on else ""
+            out.append(f"  - {md_code(n.name)}: {md(import_surface.HOW_WORDS.get(n.how, n.how))} at {md_code(n.where)}"
+                       f"{inside} ({case_link(n.row)})")
+    if s.optional:
+        out.append("- **Optional, absent** (read only behind hasattr/getattr with a default: never a blocker): "
+                   + ", ".join(f"{md_code(n.name)} at {md_code(n.where)}" for n in s.optional) + ".")
     return out
 
 

@@ -10,14 +10,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ..digest_words import tell
 from ..dtypes import DTYPES
 from ..snippet_check import digest
+from . import import_surface
 from .causes import Cause, cause_of, diff_fields, kind, raw, silent_fields
 from .snippets import Snippet, blocked_input, exec_command, generate, probe
 from .sources import repro_command
 
 VALUE_CHARS = 120
 VALUES_BYTES = 64      # bytes shown as the values they hold, up to this size
+EVIDENCE_CHARS = 400   # a blocked row's evidence, told in words (conformance/digest_words.py)
 
 
 @dataclass
@@ -38,10 +41,10 @@ class Fix:
         return self.cause.key
 
 
-def _short(v: Any) -> str:
+def _short(v: Any, limit: int = VALUE_CHARS) -> str:
     s = v if isinstance(v, str) else json.dumps(v, sort_keys=True, ensure_ascii=False)
     s = " ".join(s.split())
-    return s if len(s) <= VALUE_CHARS else s[:VALUE_CHARS] + "…"
+    return s if len(s) <= limit else s[:limit] + "…"
 
 
 def _first_sentence(doc: str) -> str:
@@ -96,8 +99,10 @@ def _diff_words(record: dict[str, Any]) -> tuple[str, str]:
 def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
     contract = _first_sentence(doc) or f"{c.api} behaves as documented."
     observed = r.get("observed") or {}
+    if c.surface is not None:                 # the import surface: its names are listed below it
+        return c.surface.torch_does(), c.surface.target_does()
     if r not in c.own:                        # only rows it blocks: say what they saw
-        return contract, f"fails before the rows' own call: {_short(cause_of(r)['evidence'])}"
+        return contract, f"fails before the rows' own call: {_short(tell(cause_of(r)['evidence']), EVIDENCE_CHARS)}"
     if c.group == "crash":
         return contract, f"{raw(r).lower()}: {_short(r.get('summary'))}"
     if "raises" in observed:
@@ -118,6 +123,9 @@ MAX_CANDIDATES = 4       # snippets tried per cause: the run measures each (snip
 def candidates(c: Cause, catalog_cases: dict[str, Any]) -> list[tuple[dict[str, Any], Snippet]]:
     """The snippets a cause could show, best first, each with the row it was made from: from its own rows
     (two at most), else from an input the kit built for a row it blocks, then a probe of the API alone."""
+    if c.surface is not None:
+        made = import_surface.snippet_code(c.surface)
+        return [(c.example, Snippet(made[0], made[1], ""))] if made else []
     own: list[tuple[dict[str, Any], Snippet]] = []
     for r in sorted(c.own, key=_preference):
         case = catalog_cases.get(r["id"])

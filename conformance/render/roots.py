@@ -10,7 +10,7 @@ Two rows show the same fault when their evidence has the same shape, whatever AP
   ``data_ptr`` itself and from the meta-tensor case that reads it).
 
 Only items of one kind of difference are one: the same group, and for silent data the same tier and the same
-differing fields. A row may show two faults at once (``torch.tensor`` of a strided array giving a wrong dtype and
+differing fields, in the items and in the rows that tie them. A row may show two faults at once (``torch.tensor`` of a strided array giving a wrong dtype and
 C-order strides); its stride must not tie its dtype fault to another API's strides (on the journey such an item
 promised 21 rows and a fix freed 1).
 """
@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from typing import Any, Callable, Hashable, Iterable, TypeVar
 
-from .rows import at, kind
+from .ranking import row_tier
+from .rows import at, kind, silent_fields
 
 T = TypeVar("T")
 _STRIDE = re.compile(r"^(.*)\.stride(\[\d+\])?$")
@@ -78,6 +79,15 @@ def field_names(fields: Iterable[str]) -> tuple[str, ...]:
     return tuple(sorted({_PREFIX.sub("", f) for f in fields}))
 
 
+def row_kind(record: dict[str, Any]) -> tuple:
+    """A row's kind of difference: its group, and for silent data its tier and differing fields. Only rows of one
+    kind tie two items together."""
+    group, _ = kind(record)
+    if group != "silent":
+        return (group,)
+    return group, row_tier(record), field_names(silent_fields(record))
+
+
 def merge(items: list[T], rows_of: Callable[[T], Iterable[dict[str, Any]]],
           family: Callable[[T], Hashable]) -> list[list[T]]:
     """Items grouped where any of their rows share a signature, within one family (its kind of difference:
@@ -91,11 +101,12 @@ def merge(items: list[T], rows_of: Callable[[T], Iterable[dict[str, Any]]],
             i = parent[i]
         return i
 
-    seen: dict[tuple[str, Hashable], int] = {}
+    seen: dict[tuple[Hashable, ...], int] = {}
     for i, item in enumerate(items):
         for r in rows_of(item):
+            fault = row_kind(r)
             for sig in signatures(r):
-                key = (family(item), sig)
+                key = (family(item), fault, sig)
                 if key in seen:
                     a, b = root(seen[key]), root(i)
                     if a != b:
