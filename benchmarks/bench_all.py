@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from conformance.backends import mindtorch_v2  # noqa: E402
+from conformance import backends  # noqa: E402
 
 
 def step(title: str, cmd: list[str], log: Path | None = None) -> None:
@@ -47,7 +47,7 @@ def main() -> int:
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     repeat = ["--repeat", "1" if args.quick else str(args.repeat)]
-    targets = ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
+    targets = ["torch", "pyborch"] + (["mindtorch_v2"] if backends.available("mindtorch_v2") else [])
     if "mindtorch_v2" not in targets:
         print("mindtorch_v2 sources not found: set MINDTORCH_V2_SRC=<mindnlp>/src to include it", flush=True)
 

@@ -33,7 +33,7 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
 
-from conformance.backends import mindtorch_v2  # noqa: E402
+from conformance import backends  # noqa: E402
 
 
 def _role(p: psutil.Process) -> str:
@@ -135,7 +135,7 @@ def main() -> int:
     # Measure what a usual install sees: Python caching bytecode. (Some shells, this machine's among
     # them, set PYTHONDONTWRITEBYTECODE; then every process compiles the kit again, xdist workers too.)
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
+    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if backends.available("mindtorch_v2") else [])
     work = Path(tempfile.mkdtemp(prefix="bench-gate-"))
     cache = work / "oracle-cache"
     kit = [sys.executable, "-m", "conformance"]

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
 
-from conformance.backends import mindtorch_v2  # noqa: E402
+from conformance import backends  # noqa: E402
 MiB = 2 ** 20
 NUMPY_PATH = "safe_open(numpy)+from_numpy"
 PATHS = ["load(bytes)", "load_file mmap", "load_file pread", NUMPY_PATH]
@@ -267,7 +267,7 @@ def main() -> int:
         print(json.dumps(child(*args.child)))
         return 0
 
-    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if mindtorch_v2.available() else [])
+    targets = args.target or ["torch", "pyborch"] + (["mindtorch_v2"] if backends.available("mindtorch_v2") else [])
     if ORACLE not in targets:
         targets = [ORACLE] + targets
     paths = args.path or PATHS

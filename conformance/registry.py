@@ -107,9 +107,14 @@ def catalog_dir() -> Path:
 
 def catalog_digest() -> str:
     """Hash of everything that decides an oracle observation: the cases and all the kit code a worker
-    process runs (target_side_files). A change here invalidates cached oracle records."""
+    process runs (target_side_files), with the backends' declarations a worker reads to become torch
+    (backends/<name>/backend.toml, data that was adapter code). A change here invalidates cached oracle
+    records."""
+    from .backends import declaration
+
     here = Path(__file__).parent
     files = [(str(f.relative_to(here)), f) for f in target_side_files()]
+    files += [(f"backends:{f.parent.name}/{f.name}", f) for f in declaration.files()]
     if os.environ.get("CONFORMANCE_REPLAY"):           # a user's recording: its cases and their inputs
         files.append(("replay:trace.json", Path(os.environ["CONFORMANCE_REPLAY"]) / "trace.json"))
     h = hashlib.sha256()

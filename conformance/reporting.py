@@ -58,7 +58,8 @@ def describe_hello(hello: dict[str, Any]) -> str:
 
 def rewrite_hint(state: State) -> str:
     """The exact command that takes this run's results into its expectations file."""
-    exp = state.expectations.path if state.expectations.path != "<none>" else f"backends/{state.backend.name}/expectations.txt"
+    exp = state.expectations.path if state.expectations.path != "<none>" else (
+        state.backend.expectations_file() or f"backends/{state.backend.name}/expectations.txt")
     results = state.report_dir / "results.json" if state.report_dir else "DIR/results.json (run with --report-dir DIR)"
     return (f"to rewrite the expectations from this run: python -m conformance expectations --results {results} "
             f"--file {exp}  (it lists every change; add --accept-new to take in new failures)")

@@ -10,10 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from conformance.backends.mindtorch_v2 import ENV_VAR, BackendError, find_sources
+from conformance.backends import BackendError, declared, find_sources as _find_sources
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ROOT / "backends"
+ENV_VAR = declared("mindtorch_v2").sources.env
+
+
+def find_sources(explicit: list[str]) -> str | None:
+    return _find_sources("mindtorch_v2", explicit)
 
 
 def run_gate(target: str, report_dir: Path, oracle_cache: Path, *extra: str, env: dict | None = None):

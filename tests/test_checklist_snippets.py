@@ -115,9 +115,9 @@ SHARDS = 3                 # per backend: xdist spreads them; each runs its shar
 
 def _mindtorch_master() -> Path | None:
     """MindNLP master's src/ ($MINDTORCH_V2_SRC or the other places the adapter looks), not pull/2761's."""
-    from conformance.backends.mindtorch_v2 import BackendError, find_sources
+    from conformance.backends import BackendError, find_sources
     try:
-        src = find_sources([])
+        src = find_sources("mindtorch_v2")
     except BackendError:
         return None
     return Path(src) if src and not (Path(src) / "mindtorch_v2" / "_torch_proxy.py").exists() else None

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from conformance import backends
-from conformance.backends.mindtorch_v2 import ENV_VAR, find_sources
 from conformance.client import TAIL_BYTES, WorkerClient
 from conformance.compare import bytes_diff, diff, judge
 from conformance.expectations import Expectations, ExpectationsError, apply
@@ -27,6 +26,12 @@ from conformance.logtail import LogTail
 from conformance.oracle_cache import CacheError, OracleCache, cache_key
 from conformance.registry import catalog_digest
 from kitrun import REPO, kit_env, run_pytest
+
+ENV_VAR = backends.declared("mindtorch_v2").sources.env
+
+
+def find_sources(explicit: list[str]) -> str | None:
+    return backends.find_sources("mindtorch_v2", explicit)
 
 
 def tensor_obs(hex_bytes: str, **kw) -> dict:

@@ -1,7 +1,7 @@
-"""The paddle adapter (conformance/backends/paddle.py): ``--target paddle`` through paddle's own hook,
-``paddle.enable_compat()``, with paddle's folder visible in the target's sandbox; one line when paddle is
-not importable. Real paddle runs in ``tox -e untuned`` only; here a stand-in package with the same hook
-checks the adapter's side."""
+"""The paddle declaration (backends/paddle/backend.toml, acted on by conformance/backends/adapter.py):
+``--target paddle`` through paddle's own hook, ``paddle.enable_compat()``, with paddle's folder visible in
+the target's sandbox; one line when paddle is not importable. Real paddle runs in ``tox -e untuned`` only;
+here a stand-in package with the same hook checks the adapter's side."""
 from __future__ import annotations
 
 import importlib.util

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from conformance.backends.mindtorch_v2 import ENV_VAR, BackendError, find_sources
+from conformance.backends import BackendError, declared, find_sources
 from conformance.catalog import state_dicts, user_tensors as ut
 from conformance.dtypes import DTYPE_NAMES, DTYPES
 from conformance.registry import load_catalog
+
+ENV_VAR = declared("mindtorch_v2").sources.env
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECT = "user_tensors or state_dicts"
@@ -158,7 +160,7 @@ def test_pyborch_rows_blame_what_made_the_tensor(oracle_cache, tmp_path):
 
 def _master_sources() -> str | None:
     try:
-        src = find_sources([])
+        src = find_sources("mindtorch_v2")
     except BackendError:
         return None
     return None if (Path(src) / "mindtorch_v2" / "_torch_proxy.py").exists() else src

@@ -9,12 +9,9 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
-import importlib.util
 import sys
 import types
 from typing import Any
-
-from .base import ANSWERED_BY, Backend, BackendError
 
 
 class _ExistingObjectLoader(importlib.abc.Loader):
@@ -94,33 +91,3 @@ def answer_import_torch(module_name: str) -> str:
             return "module finder"
     install_alias(module_name)
     return "kit alias"
-
-
-class ModuleBackend(Backend):
-    """``module:NAME``: any importable module that should answer ``import torch``."""
-
-    def __init__(self, name: str, module: str, sys_path: list[str] | None = None):
-        super().__init__(name=name, how=f"kit alias: import torch[.x] -> {module}[.x]",
-                         uses_real_torch=None, sys_path=list(sys_path or []), package=module.split(".")[0])
-        self.module = module
-
-    def locate(self) -> None:
-        saved = list(sys.path)
-        sys.path[:0] = self.sys_path
-        try:
-            found = importlib.util.find_spec(self.module.split(".")[0]) is not None
-        except (ImportError, ValueError):
-            found = False
-        finally:
-            sys.path[:] = saved
-        if not found:
-            raise BackendError(
-                f"target {self.name!r}: no importable module {self.module!r} "
-                f"(searched sys.path{' plus ' + ', '.join(self.sys_path) if self.sys_path else ''}). "
-                "Install it, or put its folder on PYTHONPATH or pass --backend-path DIR.")
-
-    def activate(self) -> None:
-        sys.path[:0] = self.sys_path
-        self.answered_by = answer_import_torch(self.module)
-        if self.answered_by != "kit alias":
-            self.how = f"{self.module}'s own import hook ({ANSWERED_BY[self.answered_by]})"

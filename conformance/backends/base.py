@@ -56,6 +56,10 @@ class Backend:
         target process's own word on how ``import torch`` was answered (its hello)."""
         return None
 
+    def expectations_file(self) -> str | None:
+        """The checked-in expectations file of this backend (a path relative to the checkout), if any."""
+        return None
+
     def worker_args(self) -> list[str]:
         """Arguments that recreate this adapter in a worker process."""
         args = ["--target", self.name]
