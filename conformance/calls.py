@@ -69,6 +69,20 @@ def paused():
             yield
 
 
+@contextmanager
+def reading():
+    """The kit's own reads that write nothing (a dtype's name): paused, the digests kept."""
+    log = ACTIVE
+    if log is None or not log.on:
+        yield
+        return
+    log.on = False
+    try:
+        yield
+    finally:
+        log.on = True
+
+
 class Breadcrumb:
     """The API of the recorded call being run, in a small shared file: it outlives a process that dies."""
 
@@ -120,19 +134,66 @@ class CallLog:
         self.produced: dict[int, int] = {}     # id(result) -> index of the entry that returned it
         self.keep: list[Any] = []              # results stay alive while the case runs: their ids stay unique
         self.reads: dict[str, Any] = {}        # module attribute -> the object its last logged read gave
+        self.misses: list[tuple[list[Any], BaseException]] = []   # a miss's entry and the error it raised
         self.unrecorded: list[str] = []        # what install could not wrap (run header)
+        self.limit = MAX_CALLS
 
     def start(self) -> None:
         self.entries, self.on, self.depth, self.stack = [], True, 0, []
-        self.produced, self.keep, self.reads = {}, [], {}
+        self.produced, self.keep, self.reads, self.misses = {}, [], {}, []
         self.forget()
         if self.crumb:
             self.crumb.set("")
 
-    def stop(self) -> list[list[Any]]:
-        """The case's entries; what they returned stays known (``producer_of``) until the next start."""
+    def stop(self, exc: BaseException | None = None) -> list[list[Any]]:
+        """The case's entries; what they returned stays known (``producer_of``) until the next start. ``exc``:
+        what the case raised, if it did (a miss whose error it is not was survived: ``settle``)."""
         self.on = False
+        self.settle(exc)
         return self.entries
+
+    def settle(self, exc: BaseException | None) -> None:
+        """Each miss logged since the last settle whose error did not end the case (``exc``) was survived: a
+        ``getattr(torch, name, default)``, a ``hasattr`` or a caught AttributeError. It is marked GUARDED, which
+        the blame rule weighs below any other divergence (``conformance/divergence.py``)."""
+        misses, self.misses = self.misses, []
+        for entry, err in misses:
+            if not _ended_by(err, entry[0], exc):
+                entry[1] = GUARDED
+
+    def adopt(self, entries: list[list[Any]]) -> None:
+        """Make ``entries`` the case's log: a case that memoises its steps across cases composes its log from
+        their own recordings (``part``), so the log is the same whatever ran before in the process."""
+        self.entries = entries
+
+    @contextmanager
+    def part(self, limit: int | None = None):
+        """Record a block on its own, as if it were a case of its own: yields a ``Part`` whose ``entries`` are
+        the block's calls (at most ``limit``), its misses settled by what the block raised, and ``raised_on``
+        the index of the call that returned the value an exception escaping the block was raised on. The
+        case's own log goes on after the block as before it. Off (an empty part) while nothing records."""
+        got = Part()
+        if not self.on:
+            yield got
+            return
+        saved = (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
+                 self.limit)
+        self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses = \
+            [], 0, [], {}, [], {}, []
+        self.limit = limit or MAX_CALLS
+        exc = None
+        try:
+            yield got
+        except BaseException as e:
+            exc = e
+            got.raised_on = raised_on(e, self)
+            raise
+        finally:
+            self.settle(exc)
+            got.entries = self.entries
+            (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
+             self.limit) = saved
+            self.on = True
 
     @contextmanager
     def paused(self):
@@ -150,7 +211,7 @@ class CallLog:
 
     def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                spell: Callable[[str, tuple, dict], str] | None = None) -> Any:
-        if not self.on or self.depth >= MAX_DEPTH or len(self.entries) >= MAX_CALLS:
+        if not self.on or self.depth >= MAX_DEPTH or len(self.entries) >= self.limit:
             return fn(*args, **kwargs)
         self.on = False
         try:
@@ -200,7 +261,7 @@ class CallLog:
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
         read giving the same object again is not logged twice."""
-        if len(self.entries) >= MAX_CALLS or self.reads.get(api) is value:
+        if len(self.entries) >= self.limit or self.reads.get(api) is value:
             return
         self.reads[api] = value
         self.on = False
@@ -212,9 +273,40 @@ class CallLog:
             self.on = True
         self.entries.append([api, d, READ, self.depth])
 
-    def missing(self, api: str) -> None:
-        if len(self.entries) < MAX_CALLS:
-            self.entries.append([api, MISSING, READ, self.depth])
+    def missing(self, api: str, err: BaseException | None = None) -> None:
+        """A read of an attribute the module lacks; ``err``: the AttributeError it raised (see ``settle``)."""
+        if len(self.entries) < self.limit:
+            entry = [api, MISSING, READ, self.depth]
+            self.entries.append(entry)
+            if err is not None:
+                self.misses.append((entry, err))
+
+
+class Part:
+    """What ``CallLog.part`` recorded: its entries, and the producer of the value an escaping error was raised on."""
+
+    def __init__(self) -> None:
+        self.entries: list[list[Any]] = []
+        self.raised_on: int | None = None
+
+
+def _ended_by(err: BaseException, api: str, exc: BaseException | None) -> bool:
+    """Whether the error a miss of ``api`` raised is (or surfaced as) ``exc`` or one it came from: the very
+    error, or one naming the attribute (``from torch import X`` turns the AttributeError into an ImportError)."""
+    name = api.rsplit(".", 1)[-1]
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if e is err:
+            return True
+        if isinstance(e, (AttributeError, ImportError)) and (getattr(e, "name", None) == name or f"'{name}'" in str(e)):
+            return True
+        stack += [e.__cause__, e.__context__]
+    return False
 
 
 def _writes(api: str) -> bool:
@@ -250,6 +342,7 @@ def raised_on(e: BaseException, log: CallLog) -> int | None:
 
 READ = "<read>"             # the given digest of an attribute read
 MISSING = "missing"         # the result digest of a read of an attribute the module lacks
+GUARDED = "missing, survived"   # ... a read the program went on from (a default, hasattr False): CallLog.settle
 
 
 def builtin_class(e: BaseException) -> str:
@@ -459,17 +552,20 @@ def _proxy_module(torch: Any, log: CallLog) -> bool:
         return False
     if getattr(base, RECORDED, False):
         return True
+    # and the reads of the classes whose attributes are recorded, whatever this torch makes of them (a
+    # ``torch.device`` that is a function is read where the oracle reads a class: ``torch.device | str``)
     names = [n for n, v in vars(torch).items() if (n == "__version__" or not n.startswith("_"))
-             and not callable(v) and not isinstance(v, types.ModuleType)]
+             and (not callable(v) or n in CLASSES) and not isinstance(v, types.ModuleType)]
     body: dict[str, Any] = {RECORDED: True, "__module__": base.__module__}
     for name in names:
         body[name] = _constant(name, f"torch.{name}", log)
 
     def __getattr__(self, name):
-        if log.on and not log.depth and (name == "__version__" or not name.startswith("_")):
-            log.missing(f"torch.{name}")
-        raise AttributeError(f"module {types.ModuleType.__getattribute__(self, '__name__')!r} has no attribute "
+        err = AttributeError(f"module {types.ModuleType.__getattribute__(self, '__name__')!r} has no attribute "
                              f"{name!r}", name=name, obj=self)
+        if log.on and not log.depth and (name == "__version__" or not name.startswith("_")):
+            log.missing(f"torch.{name}", err)
+        raise err
     body["__getattr__"] = __getattr__
     proxy = type(base.__name__, (base,), body)
     try:

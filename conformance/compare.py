@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .divergence import first_divergence, unmatched
+from .divergence import agrees, first_divergence, unmatched
 from .dtypes import DTYPES
 from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
                       OBSERVE_ERROR)
@@ -284,15 +284,27 @@ def _calls(obs: dict[str, Any]) -> list[list[str]]:
 
 def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, Any] | None:
     """The recorded call the one rule blames (``divergence.py``); else, for an exception raised outside any
-    recorded call on a value one returned, that call."""
+    recorded call on a value one returned, that call, unless it returned what the oracle's did for the same
+    inputs (the value was right: a class lacking the attribute an AttributeError names is that attribute's
+    fault, whichever object it was read on, and which one is read first may follow the hash seed).
+
+    A miss the program survived (``guarded``) yields to a failure that names another torch attribute it
+    needed (an AttributeError or ModuleNotFoundError): that one is what the program died of."""
     log = _calls(target)
     found = first_divergence(_calls(oracle), log)
+    if found is not None and found.get("guarded"):
+        needed = _missing_attribute(target.get("message", "")) if target.get("raises") in MISSING_RAISES else None
+        if needed is not None and _is_torch_api(needed) and not same_api(needed, found["api"]) \
+                and oracle.get("raises") != target.get("raises"):
+            found = None
     if found is not None:
         other, how = found["api"], found["how"]
     else:
         d = target.get(DISPLAY)
         on = d.get("raised_on") if isinstance(d, dict) else None
         if not isinstance(on, int) or not 0 <= on < len(log) or "raises" not in target or "raises" in oracle:
+            return None
+        if agrees(_calls(oracle), log[on]):
             return None
         other = log[on][0]
         how = (f"{target.get('type')}: {target.get('message', '')}"[:300] +

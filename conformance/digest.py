@@ -7,6 +7,7 @@
   (``untyped_storage()`` aliases, a copy does not);
 - a dict, list or tuple of tensors as a result: for each input, how many of them share its memory
   (``~a0:3``: a state_dict's values are its module's parameters, not copies);
+- a class as ``class`` (a module attribute read: ``torch.device`` a class or, diverging, a function);
 - dtypes, devices and layouts by their string (a dtype also where ``torch.dtype`` is no class: one of the
   ``torch.<name>`` dtype constants); Python scalars, strings, bytes and tuples by value (long ones by length
   and crc); other objects by their class name;
@@ -125,7 +126,8 @@ class Digest:
             if hit is not None and hit[0] is v and api not in NO_BYTES:
                 return hit[1]
             d = self.tensor(v, api)
-            self.memo[id(v)] = (v, d)
+            if api not in NO_BYTES:     # a random sample's digest without its bytes is no digest of it as an input
+                self.memo[id(v)] = (v, d)
             return d
         if self.storage_cls and isinstance(v, self.storage_cls):
             hit = self.memo.get(id(v))
@@ -160,6 +162,8 @@ class Digest:
                 return f"np {v.dtype.str} {list(v.shape)}"
         if isinstance(v, BaseException):
             return f"exc {type(v).__name__}"
+        if isinstance(v, type):     # a class, whatever its metaclass (a backend's own is no divergence)
+            return "class"
         if self.dtype_by_value and shapes.is_dtype(self.torch, v):     # torch.dtype a function, or absent
             return "dt:" + self._field(lambda: self.dtype_name(v))
         kind = type(v).__name__     # a device or layout of a class torch no longer names (torch.device a function)
@@ -168,8 +172,38 @@ class Digest:
         if kind == "dtype":
             return "dt:" + self._field(lambda: self.dtype_name(v))
         if self.module_cls is not None and isinstance(v, self.module_cls):
-            return f"module {type(v).__qualname__} training={self._field(lambda: bool(v.training))}"
+            hit = self.memo.get(id(v))
+            if hit is not None and hit[0] is v:
+                return hit[1]
+            d = f"module {type(v).__qualname__} training={self._field(lambda: bool(v.training))} {self._module_state(v)}"
+            self.memo[id(v)] = (v, d)
+            return d
         return f"o {type(v).__qualname__}"
+
+    def _module_state(self, m: Any) -> str:
+        """A module's tensors as one field: how many, and the crc of their names and digests (two modules of one
+        class with other weights, a random init's, are other inputs). Read from the modules' own registries
+        (``_parameters``, ``_buffers``, ``_modules``), not through the methods a backend may get wrong; ``?``
+        where it has none."""
+        parts: list[str] = []
+        stack = [("", m)]
+        seen: set[int] = set()
+        while stack and len(parts) <= MAX_RELATED:
+            prefix, mod = stack.pop()
+            if id(mod) in seen:
+                continue
+            seen.add(id(mod))
+            own = [getattr(mod, "_parameters", None), getattr(mod, "_buffers", None)]
+            subs = getattr(mod, "_modules", None)
+            if not all(isinstance(x, dict) for x in (*own, subs)):
+                return UNKNOWN
+            for reg in own:
+                for k, t in reg.items():
+                    parts.append(f"{prefix}{k}={'None' if t is None else self.value(t)}")
+            stack += [(f"{prefix}{k}.", sub) for k, sub in reversed(list(subs.items())) if sub is not None]
+        if len(parts) > MAX_RELATED:
+            return UNKNOWN
+        return f"p{len(parts)}#{_crc(chr(0).join(parts).encode('utf-8', 'replace'))}"
 
     def _seq(self, items: Any, open_: str, close: str, depth: int) -> str:
         if depth > 2:

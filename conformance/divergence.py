@@ -11,12 +11,17 @@ Logs are matched per (API, inputs), not position by position: the order of calls
 (safetensors' header, a Rust HashMap) follows the hash seed and differs from process to process. Matching
 is by set, not count: a backend's own code may call what the oracle's C code did not, and those extra calls
 must not use up the oracle's matches. A digest field ``?`` (the kit could not read it) matches anything.
+
+A miss the program survived (``calls.GUARDED``: ``getattr(torch, name, default)``, ``hasattr`` False, a caught
+AttributeError) diverges too, but it only changed the path the program took: it is the cause only where no
+other call diverges. The judge also lets a failure that names what it lacked (an AttributeError for another
+torch attribute) explain it better (``compare._recorded_cause``).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .calls import MISSING, READ
+from .calls import GUARDED, MISSING, READ
 
 UNKNOWN = "?"
 
@@ -67,11 +72,16 @@ class Oracle:
         return sorted(res)[0] if res else "nothing"
 
 
+MISSES = (MISSING, GUARDED)
+
+
 def _diverges(oracle: Oracle, api: str, d: str, given: str) -> str | None:
     """How this target call diverges, or None (it agrees, or its inputs match no oracle call)."""
-    if d == MISSING:
-        if oracle.has(api) and MISSING not in {r for g in oracle.givens[api] for r in oracle.results[(api, g)]}:
-            return f"the target has no {api}, which the oracle's run reached"
+    if d in MISSES:
+        seen = {r for g in oracle.givens.get(api, ()) for r in oracle.results[(api, g)]}
+        if oracle.has(api) and not seen & set(MISSES):
+            went_on = " (the program went on without it)" if d == GUARDED else ""
+            return f"the target has no {api}, which the oracle's run reached{went_on}"
         return None
     res = oracle.results_for(api, given)
     if res is None:
@@ -83,28 +93,56 @@ def _diverges(oracle: Oracle, api: str, d: str, given: str) -> str | None:
     return f"{what}, the target's gave {_short(d)} where the oracle's gave {_short(shown)}"
 
 
+def _survived(oracle: Oracle, e: tuple[str, str, str, int]) -> bool:
+    """A read that one side's program went on from without the attribute: the target's miss it survived, or
+    the target's value where the oracle's run survived the miss (the target offered what torch lacks)."""
+    api, d, given, _ = e
+    if d == GUARDED:
+        return True
+    if given != READ or d == MISSING:
+        return False
+    res = oracle.results.get((api, READ))
+    return bool(res) and GUARDED in res and res <= set(MISSES)
+
+
+def agrees(oracle_log: list[list[Any]], entry: list[Any]) -> bool:
+    """Whether a target call returned what the oracle's calls of its API returned for the same inputs."""
+    api, d, given, _ = _entry(entry)
+    oracle = Oracle(oracle_log)
+    res = oracle.results_for(api, given)
+    if res is None and given.startswith("unreadable"):     # inputs the kit could not read: any of the API's
+        res = {r for g in oracle.givens.get(api, ()) for r in oracle.results[(api, g)]}
+    return bool(res) and d not in MISSES and any(_fits(d, r) for r in res)
+
+
 def first_divergence(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> dict[str, Any] | None:
-    """``{"index", "api", "how"}`` of the call the rule blames (module doc), or None when none diverges."""
+    """``{"index", "api", "how", "guarded"}`` of the call the rule blames (module doc), or None when none
+    diverges; ``guarded``: it is a miss the program survived, blamed because nothing else diverges."""
     oracle = Oracle(oracle_log)
     entries = [_entry(e) for e in target_log]
     how = [_diverges(oracle, api, d, g) for api, d, g, _ in entries]
-    i = next((k for k, h in enumerate(how) if h), None)
+    survived = [_survived(oracle, e) for e in entries]
+    i = next((k for k, h in enumerate(how) if h and not survived[k]), None)
     if i is None:
-        return None
+        i = next((k for k, h in enumerate(how) if h), None)
+        if i is None:
+            return None
+        api = entries[i][0]
+        return {"index": i, "api": api, "how": f"call #{i + 1} {api}: {how[i]}", "guarded": True}
     while True:         # the deepest diverging call inside it went wrong first
         depth = entries[i][3]
         inner = None
         for k in range(i + 1, len(entries)):
             if entries[k][3] <= depth:
                 break
-            if how[k]:
+            if how[k] and not survived[k]:
                 inner = k
                 break
         if inner is None:
             break
         i = inner
     api = entries[i][0]
-    return {"index": i, "api": api, "how": f"call #{i + 1} {api}: {how[i]}"}
+    return {"index": i, "api": api, "how": f"call #{i + 1} {api}: {how[i]}", "guarded": False}
 
 
 def diverging_apis(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> set[str]:
@@ -113,6 +151,9 @@ def diverging_apis(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> 
     oracle = Oracle(oracle_log)
     entries = [_entry(e) for e in target_log]
     bad = [bool(_diverges(oracle, api, d, g)) for api, d, g, _ in entries]
+    hard = [b and not _survived(oracle, e) for b, e in zip(bad, entries)]
+    if any(hard):       # survived misses count only alone
+        bad = hard
     out = set()
     for i, (api, _, _, depth) in enumerate(entries):
         if not bad[i]:
@@ -135,7 +176,7 @@ def unmatched(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> str:
         return "no torch call of the case was recorded"
     unseen = sorted({api for api, *_ in entries if not oracle.has(api)})
     strays = [(k, api) for k, (api, d, g, _) in enumerate(entries)
-              if oracle.has(api) and d != MISSING and oracle.results_for(api, g) is None]
+              if oracle.has(api) and d not in MISSES and oracle.results_for(api, g) is None]
     parts = [f"{len(entries)} target calls and {len(oracle_log)} oracle calls recorded; every call whose inputs "
              "agree with the oracle's returned what the oracle's did"]
     if strays:

@@ -119,7 +119,12 @@ class Context:
         return dt
 
     def dtype_name(self, dt: Any) -> str:
-        """Canonical name of a backend dtype: the torch.<name> it is, or its repr if none."""
+        """Canonical name of a backend dtype: the torch.<name> it is, or its repr if none (the kit's reads of
+        ``torch``, not the case's: a dtype the target lacks is no miss of the case's)."""
+        with calls.reading():
+            return self._dtype_name(dt)
+
+    def _dtype_name(self, dt: Any) -> str:
         for name in DTYPES:
             cand = getattr(self.torch, name, None)
             if cand is not None and (cand is dt or _safe_eq(cand, dt)):
@@ -258,7 +263,11 @@ class Context:
             return exception(e)
 
     def value(self, v: Any) -> Any:
-        """Encode a plain result: tensors, dtypes, numbers, strings, sequences and dicts."""
+        """Encode a plain result: tensors, dtypes, numbers, strings, sequences and dicts (the kit's reads)."""
+        with calls.paused():
+            return self._value(v)
+
+    def _value(self, v: Any) -> Any:
         torch = self.torch
         if v is None or isinstance(v, (bool, str)):
             return v
@@ -273,9 +282,9 @@ class Context:
         if shapes.is_dtype(torch, v):
             return {"dtype": self.dtype_name(v)}
         if isinstance(v, (list, tuple)):
-            return [self.value(x) for x in v]
+            return [self._value(x) for x in v]
         if isinstance(v, dict):
-            return {str(k): self.value(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
+            return {str(k): self._value(x) for k, x in sorted(v.items(), key=lambda kv: str(kv[0]))}
         return {"object": type(v).__name__}
 
     def follows_writes(self, t: Any, base: np.ndarray, read: Callable[[], Any]) -> bool | str:

@@ -20,6 +20,11 @@ the failing step keeps its exception's builtin class. Either way the observation
 never compared) names the first failing frame: the deepest transformers/safetensors frame that
 called into the backend, the backend frame it called, and the torch API involved.
 
+Each step's torch calls are recorded on their own, in the oracle and the target alike (``calls.CallLog.part``;
+importing transformers is a part of its own), and a row's call log is the parts of its steps in order, so the
+one blame rule (``conformance/divergence.py``) names the call a failing or differing step went wrong in,
+whichever case ran the step first in the process. ``LIMIT`` bounds each part.
+
 Under real torch (the oracle) every step must succeed: a failure there is the environment's
 (observed as ``observe_error``: ERROR, never a silent PASS). Without transformers installed every
 case observes ``{"unsupported_in_this_environment": ...}``: SKIP.
@@ -40,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import calls
 from ..dtypes import DTYPES
 from ..blame import describe_failure
 from ..side import is_reference as _is_real_torch
@@ -69,6 +75,7 @@ def _run(torch, ctx, model: str, step: str):
     reference = _is_real_torch(torch)
     for s in STEPS[:STEPS.index(step) + 1]:
         got = _memo(torch, ctx, model, s)
+        _adopt(model, s)
         if not isinstance(got, _Failed):
             continue
         if reference:
@@ -165,6 +172,39 @@ def _failure_cause(torch, ctx, model: str, got: _Failed) -> None:
 
 
 _STATE: dict[Any, Any] = {}      # (model, step) -> observation or _Failed; plus objects the steps share
+# (model, step), and IMPORT_PART -> the torch calls that step made when it ran (calls.CallLog.part)
+_PARTS: dict[Any, list[list[Any]]] = {}
+IMPORT_PART = ("obj", "transformers")
+_RAISED_ON = "_conformance_raised_on"    # on transformers' import error: its part's raised_on
+# calls a step's part keeps: from_pretrained of a tiny model makes about 2,000 torch calls before its weights
+# are in; a step's first divergence is seldom later
+LIMIT = 2000
+
+
+def _part(key: Any):
+    """Record the block as ``key``'s own part (nothing while no recorder runs: the oracle's cache is filled by
+    a worker that records, like the target's)."""
+    log = calls.ACTIVE
+    if log is None:
+        from contextlib import nullcontext
+        return nullcontext(calls.Part())
+    return log.part(LIMIT)
+
+
+def _adopt(model: str, step: str) -> None:
+    """The row's call log: transformers' import, then each step of ``model`` up to ``step``, as each recorded
+    its own calls when it ran (in this case or an earlier one)."""
+    log = calls.ACTIVE
+    if log is None or not log.on:
+        return
+    keys = [IMPORT_PART] + [(model, s) for s in STEPS[:STEPS.index(step) + 1]]
+    log.adopt([e for k in keys for e in _PARTS.get(k, ())])
+
+
+def _offset(model: str, step: str) -> int:
+    """Where ``step``'s part starts in a row's call log (``_adopt``)."""
+    keys = [IMPORT_PART] + [(model, s) for s in STEPS[:STEPS.index(step)]]
+    return sum(len(_PARTS.get(k, ())) for k in keys)
 
 
 def _memo(torch, ctx, model: str, step: str):
@@ -173,13 +213,23 @@ def _memo(torch, ctx, model: str, step: str):
         return _STATE[k]
     fn = {"import": _import, "config": _config, "construct": _construct, "load": _load,
           "weights": _weights, "forward": _forward, "roundtrip": _roundtrip, "train": _train}[step]
+    part = calls.Part()
     try:
-        _STATE[k] = fn(torch, ctx, model)
+        with _part(k) as part:
+            value = fn(torch, ctx, model)
+        _STATE[k] = value
     except ObservationError as e:   # the kit could not read a result (or make the models): observe_error
         _STATE[k] = _Failed(step, e, describe_failure(e, torch, step))
     except Exception as e:          # the first failure of this step: keep it, with where it happened
         display = describe_failure(e, torch, step)
+        on = getattr(e, _RAISED_ON, None)       # transformers' import failed so (its part comes first)
+        if on is None and part.raised_on is not None:
+            on = _offset(model, step) + part.raised_on
+        if on is not None:          # raised outside any recorded call, on a value one returned
+            display["raised_on"] = on
         _STATE[k] = _Failed(step, _rethrowable(e, display), display)
+    finally:
+        _PARTS[k] = part.entries
     return _STATE[k]
 
 
@@ -189,18 +239,22 @@ def _obj(key: str) -> Any:
 
 def _import(torch, ctx, model: str) -> dict[str, Any]:
     r = RECIPES[model]
-    if ("obj", "transformers") not in _STATE:
+    if IMPORT_PART not in _STATE:
+        part = calls.Part()
         try:
-            with tracing([]):      # safetensors wrapped before transformers binds its functions
+            with _part(IMPORT_PART) as part, tracing([]):   # safetensors wrapped before transformers binds them
                 tf = importlib.import_module("transformers")
                 tf.PreTrainedModel       # noqa: B018  (lazy: imports modeling_utils)
                 tf.AutoConfig            # noqa: B018
         except Exception as e:    # once per process: a second import would meet half-imported modules
             tf = e
-        _STATE[("obj", "transformers")] = tf
+            if part.raised_on is not None:
+                setattr(e, _RAISED_ON, part.raised_on)
+        _PARTS[IMPORT_PART] = part.entries
+        _STATE[IMPORT_PART] = tf
     tf = _obj("transformers")
     if isinstance(tf, Exception):
-        raise tf
+        raise tf        # its part is the first of the row's log: a raised_on index needs no offset
     with tracing([]):
         classes = [getattr(tf, n) for n in (r["config_class"], r["model_class"], r["auto"])]
     return {"transformers": tf.__version__, "is_torch_available": bool(tf.is_torch_available()),
@@ -359,7 +413,8 @@ def _forward_divergence(torch, ctx, model: str) -> dict[str, Any] | None:
 
     probe = Context(torch, ctx.routes)
     try:
-        replay._chained(torch, probe, model)
+        with calls.paused():       # the kit's probe, no call of the step's
+            replay._chained(torch, probe, model)
     except Exception:       # no recording, or the replay itself failed: the row keeps its own cause
         return None
     if not probe.cause:

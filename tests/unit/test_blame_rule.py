@@ -35,12 +35,67 @@ def test_no_diverging_call_is_not_isolated_with_evidence():
 
 
 def test_an_exception_on_a_value_a_call_returned_blames_that_call():
-    calls = [["Tensor.device", "dev:cpu", T + "aa", 0]]
-    oracle = _obs({"bytes": "00"}, calls)
+    """The call's inputs match no oracle call, so nothing says its value was right: the exception blames it."""
+    oracle = _obs({"bytes": "00"}, [["Tensor.device", "dev:cpu", T + "aa", 0]])
     target = {"raises": "AttributeError", "type": "builtins.AttributeError", "message": "'X' has no attribute 'type'",
-              "display": {"calls": calls, "raised_on": 0}}
+              "display": {"calls": [["Tensor.device", "o X", T + "zz", 0]], "raised_on": 0}}
     v = judge(oracle, {"obs": target}, api=SAVE)
     assert v.cause["api"] == "Tensor.device" and v.outcome == "BLOCKED" and v.cause["isolated"] is True
+
+
+def test_a_value_the_oracle_returned_too_is_not_blamed_for_an_attribute_its_class_lacks():
+    """mindtorch_v2 master's Tensor has no data_ptr. safetensors reads it first on one tensor or another as the
+    hash seed orders a set: on a tensor the case made with t[1] (a recorded call), or on one the kit built. The
+    cause is the missing attribute either way, not the call that returned the (right) tensor."""
+    calls = [["Tensor.__getitem__", T + "aa", T + "bb, 1", 0]]
+    oracle = _obs({"bytes": "00"}, calls)
+    message = "'Tensor' object has no attribute 'data_ptr'"
+    for on in (0, None):
+        display = {"calls": calls, "torch_api": "Tensor.data_ptr", "called_at": "safetensors/torch.py:61"}
+        if on is not None:
+            display["raised_on"] = on
+        target = {"raises": "AttributeError", "type": "builtins.AttributeError", "message": message,
+                  "display": display}
+        v = judge(oracle, {"obs": target}, api="safetensors.torch._find_shared_tensors")
+        assert (v.outcome, v.cause["api"]) == ("BLOCKED", "Tensor.data_ptr"), (on, v.cause)
+    # inputs the kit could not read, a result some oracle call of the API gave: right as far as can be seen
+    target["display"] = {"calls": [["Tensor.__getitem__", T + "aa", "unreadable (TypeError)", 0]], "raised_on": 0,
+                         "torch_api": "Tensor.data_ptr"}
+    v = judge(oracle, {"obs": target}, api="safetensors.torch._find_shared_tensors")
+    assert v.cause["api"] == "Tensor.data_ptr"
+
+
+GUARDED_READS = [["torch.float8_e4m3fn", "dt:float8_e4m3fn", "<read>", 0]]
+
+
+def _fp8(result):
+    return [["torch.float8_e4m3fnuz", result, "<read>", 0]]
+
+
+def test_a_miss_the_program_survived_yields_to_the_attribute_it_died_of():
+    """safetensors.torch reads getattr(torch, "float8_e4m3fnuz", None) and goes on; the case then fails on a
+    Tensor without data_ptr: that is the cause, not the guarded read."""
+    from conformance.calls import GUARDED
+    oracle = _obs({"bytes": "00"}, GUARDED_READS + _fp8("dt:float8_e4m3fnuz"))
+    target = {"raises": "AttributeError", "type": "builtins.AttributeError",
+              "message": "'Tensor' object has no attribute 'data_ptr'",
+              "display": {"calls": GUARDED_READS + _fp8(GUARDED), "torch_api": "Tensor.data_ptr"}}
+    v = judge(oracle, {"obs": target}, api="safetensors.torch._find_shared_tensors")
+    assert v.cause["api"] == "Tensor.data_ptr"
+
+
+def test_a_survived_miss_is_the_cause_only_where_nothing_else_diverges():
+    from conformance.calls import GUARDED
+    later = [["Tensor.view(dtype)", T + "bad", T + "aa, dt:uint8", 0]]
+    oracle = _obs({"bytes": "00"}, _fp8("dt:float8_e4m3fnuz") + [["Tensor.view(dtype)", T + "ok", T + "aa, dt:uint8", 0]])
+    v = judge(oracle, {"obs": _obs({"bytes": "01"}, _fp8(GUARDED) + later)}, api=SAVE)
+    assert v.cause["api"] == "Tensor.view(dtype)"       # the later call that diverged explains it better
+    alone = judge(oracle, {"obs": _obs({"bytes": "01"}, _fp8(GUARDED) + oracle["display"]["calls"][1:])}, api=SAVE)
+    assert alone.cause["api"] == "torch.float8_e4m3fnuz" and alone.cause["isolated"] is True
+    assert "went on without it" in alone.cause["evidence"]
+    # a miss the program died of (not survived) is a divergence like any other, also before a later one
+    died = judge(oracle, {"obs": _obs({"bytes": "01"}, _fp8("missing") + later)}, api=SAVE)
+    assert died.cause["api"] == "torch.float8_e4m3fnuz"
 
 
 def test_a_crash_names_the_call_it_died_in():

@@ -124,7 +124,57 @@ def test_module_reads_and_missing_attributes(torch):
     entries = log.stop()
     assert [e[0] for e in entries if e[2] == calls.READ] == ["torch.__version__", "torch.float8_e5m2",
                                                             "torch.nothing_here"]
-    assert entries[1][1] == calls.MISSING
+    assert entries[1][1] == entries[2][1] == calls.GUARDED      # the case went on from both
+
+
+def test_a_miss_the_case_died_of_is_no_survived_one(torch):
+    t, log, _ = torch
+    log.start()
+    getattr(t, "float8_e5m2", None)
+    try:
+        t.nothing_here
+    except AttributeError as e:
+        err = e
+    try:
+        raise RuntimeError("wrapped") from err
+    except RuntimeError as e:
+        entries = log.stop(e)
+    assert [e[1] for e in entries] == [calls.GUARDED, calls.MISSING]
+
+
+def test_a_part_records_on_its_own_and_the_case_goes_on(torch):
+    """A memoised step's calls are its own part, whatever case ran it first: the case's log goes on around it."""
+    t, log, _ = torch
+    log.start()
+    t.frombuffer([1])
+    with log.part() as outer:
+        t.frombuffer([2]).view(-1)
+        getattr(t, "float8_e5m2", None)
+    with pytest.raises(AttributeError), log.part() as failed:
+        t.frombuffer([3]).no_such_method()
+    t.frombuffer([4])
+    entries = log.stop()
+    assert [e[0] for e in outer.entries] == ["torch.frombuffer", "Tensor.view(-1)", "torch.float8_e5m2"]
+    assert outer.entries[-1][1] == calls.GUARDED and outer.raised_on is None
+    assert [e[0] for e in failed.entries] == ["torch.frombuffer"] and failed.raised_on == 0
+    assert [e[0] for e in entries] == ["torch.frombuffer", "torch.frombuffer"]
+    log.adopt(outer.entries + failed.entries)
+    assert len(log.stop()) == 4
+    with log.part() as off:         # nothing records while the log is off
+        t.frombuffer([5])
+    assert off.entries == []
+
+
+def test_a_part_keeps_its_own_limit(torch):
+    t, log, _ = torch
+    log.start()
+    with log.part(limit=2) as part:
+        for i in range(5):
+            t.frombuffer([i])
+    assert len(part.entries) == 2
+    for i in range(3):
+        t.frombuffer([i])
+    assert len(log.stop()) == 3
 
 
 def test_a_raising_call_is_recorded_and_names_the_exception(torch):
@@ -183,3 +233,23 @@ def test_a_module_whose_class_cannot_change_says_so():
     info = calls.install(Frozen(), log)
     calls.ACTIVE = None
     assert any("attribute reads" in u for u in info["unrecorded"])
+
+
+def test_reads_of_the_recorded_classes_whatever_they_are():
+    """A backend whose torch.device is a function: its read is recorded where the oracle reads a class."""
+    for kind in ("class", "function"):
+        t = _fake_torch()
+        if kind == "class":
+            t.device = type("device", (), {})
+        else:
+            t.device = lambda *a: "cpu"
+        log = _log()
+        calls.install(t, log)
+        try:
+            log.start()
+            t.device        # noqa: B018
+            entries = log.stop()
+        finally:
+            calls.ACTIVE = None
+        assert [e[0] for e in entries if e[2] == calls.READ] == ["torch.device"], kind
+        assert entries[0][1] == ("type" if kind == "class" else "function"), entries

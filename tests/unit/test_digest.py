@@ -58,6 +58,15 @@ def test_storages_and_containers_relate_to_what_they_came_from(d):
     assert d.result(torch.rand(3), "torch.rand", (3,)).endswith(" -")       # a random sample's bytes: no evidence
 
 
+def test_a_random_sample_given_to_a_later_call_is_digested_with_its_bytes(d):
+    """A model's random init (normal_) then t[0]: t[0]'s input must not be ``-`` (it would match the oracle's
+    input, whose bytes differ, and its result would seem to diverge)."""
+    t = torch.empty(4)
+    d.forget()
+    assert d.result(t.normal_(), "Tensor.normal_", (t,)).split()[5] == "-"
+    assert d.given((t, 0), {}).split(",")[0].split()[5] != "-"
+
+
 def test_storages_that_are_copies_leave_views_related_by_their_elements():
     """Where untyped_storage() hands out a copy on each call, storages say nothing of aliasing: tensors are
     related by the bytes their elements occupy, and a storage that is a copy relates to nothing."""
@@ -139,3 +148,24 @@ def test_the_recorder_on_real_torch_sees_properties_dunders_and_rust_calls(tmp_p
                 "UntypedStorage.from_file"):
         assert api in apis, (api, apis)
     assert any(u.startswith("device:") for u in got["unrecorded"])     # a C type: said, not recorded
+
+
+def test_a_module_is_digested_with_its_weights(d):
+    """nn.Module.state_dict given two modules of one class, one randomly initialised: other inputs."""
+    torch.manual_seed(0)
+    a = torch.nn.Linear(2, 3)
+    torch.manual_seed(0)
+    b = torch.nn.Linear(2, 3)
+    d.forget()
+    assert d.value(a) == d.value(b) and d.value(a).startswith("module Linear training=True p2#")
+    with torch.no_grad():
+        b.weight.add_(1)
+    d.forget()
+    assert d.value(a) != d.value(b)
+    assert d.value(torch.nn.Sequential(a)) != d.value(torch.nn.Sequential(b))
+
+
+def test_a_class_is_a_class_whatever_its_metaclass(d):
+    meta = type("Meta", (type,), {})
+    assert d.value(torch.device) == d.value(meta("device", (), {})) == "class"
+    assert d.value(lambda: None) != "class"

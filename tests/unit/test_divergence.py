@@ -85,3 +85,21 @@ def test_diverging_apis_leaves_out_calls_wrong_only_through_an_inner_call():
     target = [["torch.nn.Module.load_state_dict", "o Broken", "module M", 0],
               ["Tensor.copy_", T + "bad =a0", T + "zero, " + T + "good", 1], ["Tensor.dtype", "dt:int8", T + "x", 0]]
     assert diverging_apis(oracle, target) == {"Tensor.copy_", "Tensor.dtype"}
+
+
+def test_survived_misses_rank_below_every_other_divergence():
+    from conformance.calls import GUARDED
+    from conformance.divergence import diverging_apis
+    oracle = [["torch.uint64", "dt:uint64", READ, 0], ["Tensor.view(dtype)", T + "a", T + "x, dt:int16", 0]]
+    target = [["torch.uint64", GUARDED, READ, 0], ["Tensor.view(dtype)", T + "b", T + "x, dt:int16", 0]]
+    found = first_divergence(oracle, target)
+    assert (found["api"], found["guarded"]) == ("Tensor.view(dtype)", False)
+    assert diverging_apis(oracle, target) == {"Tensor.view(dtype)"}
+    target[1][1] = T + "a"
+    found = first_divergence(oracle, target)
+    assert (found["api"], found["guarded"]) == ("torch.uint64", True)
+    assert diverging_apis(oracle, target) == {"torch.uint64"}
+    # the other way round: the target has what the oracle's run went on without
+    assert first_divergence([["torch.xpu", GUARDED, READ, 0]] + oracle[1:],
+                            [["torch.xpu", "o module", READ, 0], ["Tensor.view(dtype)", T + "b", T + "x, dt:int16", 0]]
+                            )["api"] == "Tensor.view(dtype)"
