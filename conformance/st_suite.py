@@ -108,8 +108,8 @@ def extract_tests(sdist: Path, version: str, out: Path) -> None:
             if not any(m.name.startswith(base + "tests/test_") for m in members):
                 raise SuiteError(f"{sdist}: no {base}tests/test_*.py in it (is it safetensors {version}'s sdist?)")
             for m in members:
-                if not (m.isfile() or m.isdir()):
-                    raise SuiteError(f"{sdist}: {m.name} is neither a file nor a folder")
+                if not (m.isfile() or m.isdir()) or ".." in Path(m.name).parts:
+                    raise SuiteError(f"{sdist}: {m.name} is not a plain file or folder inside {base}")
                 m.name = m.name[len(base):]
             tar.extractall(out, members=members, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     except (tarfile.TarError, OSError, EOFError) as e:
