@@ -3,7 +3,7 @@
 Every other catalog module builds its inputs from raw bytes, so a save row passes although the tensor a user
 makes with ``torch.ones(..., dtype=torch.bfloat16)`` holds the wrong bytes. Here the tensor is made by the API
 under test (``torch.tensor``, ``ones``, ``zeros``, ``full``, ``arange``, ``rand`` with a generator,
-``Tensor.to``, ``.float()``, ``.bfloat16()``, ``t[i] = <Python float>``), for every dtype safetensors saves
+``Tensor.to``, ``.float()``, ``.bfloat16()``, ``t[i] = <Python float>``, ``t[i] = <tensor>``, ``torch.complex``), for every dtype safetensors saves
 where torch has the factory, and then saved with ``save`` and ``save_file``: the row observes the tensor and
 both files, byte for byte. The loaded-back rows go the other way: a kit-written file loaded with
 ``load_file``, read back through ``tolist()``, ``item()`` and ``float()``.
@@ -368,6 +368,40 @@ def setitem_python_float(torch, ctx, dtype):
         t[i] = v
     t[6:8] = values[0]
     return _made(ctx, t)
+
+
+# -- t[i] = <a tensor>, torch.complex (found by safetensors' own tests: conformance/st_suite.py) ---------------
+
+SETITEM_TENSOR = ("float64", "float32", "float16", "bfloat16", "complex64", "int64", "int32", "uint8", "bool")
+_VALUE_SHAPES = {"0d": (), "1-element": (1,)}
+
+
+@_case("Tensor.__setitem__", [param(f"{d}-{k}", dtype=d, value=k) for d in SETITEM_TENSOR for k in _VALUE_SHAPES],
+       "setitem_tensor_value")
+def setitem_tensor_value(torch, ctx, dtype, value):
+    """t[i] = <a tensor of t's dtype, 0-d or of one element> into a zeroed [4] tensor, for i in 0..2: the
+    value is copied in, a [1] value broadcast to the element (safetensors' test_complex writes
+    ``data[1][1] = torch.complex(real, imag)``, a [1] tensor); t[3] stays zero."""
+    ordinary = DTYPES[dtype].value_sets["ordinary"]
+    bits = (ordinary[1:] + ordinary[:1]) * 3       # the first ordinary value is often 0: invisible here
+    t = ctx.input(TensorInput(dtype, (4,), (0,)))
+    for i in range(3):
+        t[i] = ctx.input(TensorInput(dtype, _VALUE_SHAPES[value], (bits[i],)))
+    return _made(ctx, t)
+
+
+@_case("torch.complex", [param("float32", dtype="float32")], "factory_complex")
+def factory_complex(torch, ctx, dtype):
+    """torch.complex(real, imag) of two float32 tensors is complex64, element i real[i] + imag[i]j (as
+    safetensors' test_complex makes the value it saves)."""
+    ordinary = DTYPES[dtype].value_sets["ordinary"]
+    real = ctx.input(TensorInput(dtype, (3,), tuple(ordinary)))
+    imag = ctx.input(TensorInput(dtype, (3,), tuple(reversed(ordinary))))
+    out = torch.complex(real, imag)
+    name = str(out.dtype).rsplit(".", 1)[-1]
+    if out.dtype is not torch.complex64:       # e.g. complex128, which the kit cannot read: the dtype says it
+        return {"dtype": name}
+    return {"dtype": name, **_made(ctx, out)}
 
 
 # -- loaded tensors, read back as Python values ---------------------------------------------------------
