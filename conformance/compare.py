@@ -289,7 +289,8 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) ->
     fault, whichever object it was read on, and which one is read first may follow the hash seed).
 
     A miss the program survived (``guarded``) yields to a failure that names another torch attribute it
-    needed (an AttributeError or ModuleNotFoundError): that one is what the program died of."""
+    needed (an AttributeError or ModuleNotFoundError): that one is what the program died of. Blamed alone, it
+    is not isolated."""
     log = _calls(target)
     found = first_divergence(_calls(oracle), log)
     if found is not None and found.get("guarded"):
@@ -309,9 +310,12 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) ->
         other = log[on][0]
         how = (f"{target.get('type')}: {target.get('message', '')}"[:300] +
                f", raised outside any recorded call on the value call #{on + 1} {other} returned")
+    # a survived miss alone is a suspect, not a finding: the path it changed may have failed for a reason the
+    # recorder cannot see (transformers finds no torch distribution's metadata)
+    isolated = not (found is not None and found.get("guarded"))
     if same_api(api, other):
-        return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: True}
-    return {**_elsewhere(api, other, how), ISOLATED: True}
+        return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: isolated}
+    return {**_elsewhere(api, other, how), ISOLATED: isolated}
 
 
 def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:
