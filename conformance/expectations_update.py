@@ -51,7 +51,7 @@ def is_machine(reason: str) -> bool:
 
 
 def cause_api(record: dict[str, Any]) -> str | None:
-    cause = record.get("cause")      # absent in results written before causes existed
+    cause = record.get("cause")      # none on PASS and SKIP
     return cause.get("api") if isinstance(cause, dict) else None
 
 

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from . import expectations as expect, loading_path, results as res
+from . import loading_path
 from .client import SEND_AHEAD
-from .compare import judge, norm_api, settle
+from .compare import norm_api
+from .judging import judge_case
 from .registry import load_catalog
 from .run_state import STATE, State
 
@@ -75,14 +76,12 @@ class CaseItem(pytest.Item):
             result = state.target().run(self.case.id, timeout=timeout, then=then)
         target = lane or state.target()
         oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
-        verdict = settle(judge(oracle_obs, result, self.case.tolerance, self.case.api, self.case.reads),
-                         self.case.api, result.get("obs"), api_names(), res.reached_around(result))
-        entry = state.expectations.match(self.case.id)
-        final, note = expect.apply(verdict.outcome, entry)
-        record = res.case_record(self.case, state.backend.name, verdict, entry, final, note, result,
-                                 off_path=loading_path.off_path(self.case.path, state.loading_path()),
-                                 oracle_version=oracle_version, seq=state.ran,
-                                 process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
+        record = judge_case(self.case, result, oracle_obs, target=state.backend.name,
+                            expectations=state.expectations, api_names=api_names(),
+                            off_path=loading_path.off_path(self.case.path, state.loading_path()),
+                            oracle_version=oracle_version, seq=state.ran,
+                            process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
+        final = record["outcome"]
         state.ran += 1
         # One JSON string, not a dict: xdist's pure-Python serializer is slow per object (~1 ms a record
         # as a dict). The controller adds the oracle's observation, which it already has.
@@ -90,9 +89,9 @@ class CaseItem(pytest.Item):
         if final == "PASS":
             return
         if final == "SKIP":
-            pytest.skip(verdict.summary)
+            pytest.skip(record["summary"])
         if final == "XFAIL":
-            pytest.xfail(f"{verdict.outcome}: {note}")
+            pytest.xfail(f"{record['raw_outcome']}: {record['note']}")
         raise CaseFailed(record)
 
     def repr_failure(self, excinfo, style=None):

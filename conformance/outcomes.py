@@ -51,3 +51,12 @@ PHASES = {
     "read": "reading the result",
     "chain": "an earlier torch call inside an entry point or scenario",
 }
+
+
+def shown(raw: str, cause: dict | None) -> str:
+    """The outcome a report shows for a row: its raw outcome, or BLOCKED when its cause lies in another
+    phase than the row's own call (another API failed first). The one place this rule lives: the record
+    carries its result (``shown_outcome``), and no renderer derives it again."""
+    if OUTCOMES[raw].is_failure and isinstance(cause, dict) and cause.get("phase", "call") != "call":
+        return "BLOCKED"
+    return raw

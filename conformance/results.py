@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from .expectations import row_reason
-from .outcomes import ORDER
+from .outcomes import FAILING, ORDER, shown
 
-SCHEMA = "torch-conformance/results/1"
+# 2: every record carries its shown outcome, the case's contract line and parameters, and a failing record
+# always its cause (1 derived the shown outcome in each renderer and let a cause be absent).
+SCHEMA = "torch-conformance/results/2"
+DOC_LEN = 300       # a record keeps its case's first sentence: the contract a report quotes
 
 
 class ResultsError(Exception):
@@ -26,16 +29,27 @@ def counts(records: list[dict[str, Any]]) -> dict[str, int]:
 
 def case_record(case: Any, target: str, verdict: Any, entry: Any, final: str, note: str, result: dict[str, Any],
                 *, off_path: str | None, oracle_version: str | None, process: str | None, seq: int | None) -> dict[str, Any]:
-    """One case's record (the table "Case record" of docs/results-schema.md); the controller adds ``oracle``."""
+    """One case's record (the table "Case record" of docs/results-schema.md), the only constructor of one;
+    the controller adds ``oracle``."""
+    values = getattr(getattr(case, "params", None), "values", None) or {}
     return {
         "id": case.id, "api": case.api, "origin": case.origin, "module": case.module,
+        "doc": first_sentence(getattr(case, "doc", "")), "params": {k: repr(v) for k, v in sorted(values.items())},
         "target": target, "outcome": final, "raw_outcome": verdict.outcome,
+        "shown_outcome": shown(verdict.outcome, verdict.cause),
         "summary": verdict.summary, "note": note, "diffs": verdict.diffs, "cause": verdict.cause,
         "expectation": {"pattern": entry.pattern, "line": entry.line, "reason": row_reason(entry.reason),
                         "outcomes": list(entry.outcomes)} if entry else None,
         "observed": result.get("obs"), "ms": result.get("ms"), "reached_around": reached_around(result),
         "off_path": off_path, "oracle_torch_version": oracle_version, "process": process, "seq": seq,
     }
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a case's docstring, on one line: what the API must do."""
+    text = " ".join((doc or "").split())
+    end = text.find(". ")
+    return (text if end < 0 else text[:end + 1])[:DOC_LEN]
 
 
 def reached_around(result: dict[str, Any]) -> list[str] | None:
@@ -254,7 +268,7 @@ def load(path: Path, warn=None) -> dict[str, Any]:
         raise ResultsError(f"{path} is not valid results ({e}); re-run the kit to write it again") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise ResultsError(f"{path} has schema {data.get('schema') if isinstance(data, dict) else None!r}, "
-                           f"expected {SCHEMA!r}")
+                           f"expected {SCHEMA!r}; re-run the kit to write it again (this kit cannot read it)")
     if not isinstance(data.get("run"), dict):
         raise ResultsError(f"{path}: its \"run\" header is {type(data.get('run')).__name__}, not an object; "
                            "re-run the kit to write it again")
@@ -273,8 +287,10 @@ def load(path: Path, warn=None) -> dict[str, Any]:
 
 
 # Fields every case record has, and what each must be (docs/results-schema.md, "Case record").
-_REQUIRED = {"id": str, "outcome": str, "raw_outcome": str, "module": str, "api": str, "origin": str}
-_OPTIONAL = {"summary": str, "note": str, "diffs": list, "cause": dict, "expectation": dict, "seq": int}
+_REQUIRED = {"id": str, "outcome": str, "raw_outcome": str, "shown_outcome": str, "module": str, "api": str,
+             "origin": str}
+_OPTIONAL = {"summary": str, "note": str, "diffs": list, "cause": dict, "expectation": dict, "seq": int,
+             "doc": str, "params": dict}
 
 
 def _named(rec: Any) -> str:
@@ -290,9 +306,11 @@ def record_problem(rec: Any) -> str | None:
             return f"has no {k!r}"
         if not isinstance(rec[k], t):
             return f"has {k} {rec[k]!r:.80}, not a string"
-    for k in ("outcome", "raw_outcome"):
+    for k in ("outcome", "raw_outcome", "shown_outcome"):
         if rec[k] not in ORDER:
             return f"has {k} {rec[k]!r:.80}, not one of {', '.join(ORDER)}"
+    if rec["raw_outcome"] in FAILING and not (isinstance(rec.get("cause"), dict) and rec["cause"].get("api")):
+        return f"fails ({rec['raw_outcome']}) but has no cause"
     for k, t in _OPTIONAL.items():
         if rec.get(k) is not None and not isinstance(rec[k], t) or (t is int and isinstance(rec.get(k), bool)):
             return f"has {k} of type {type(rec[k]).__name__}, not {t.__name__}"

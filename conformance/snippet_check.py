@@ -105,7 +105,8 @@ def measure(results: dict[str, Any]) -> None:
     import shlex
 
     from .guard import interrupted
-    from .render import checklist, fixes, from_results
+    from .render import fixes, from_results
+    from .render.sources import snippet_cases
     from .render.snippets import exec_words
 
     header = results["run"]
@@ -116,7 +117,7 @@ def measure(results: dict[str, Any]) -> None:
     codes: dict[str, Snippet] = {}
     for run in report.runs:
         for c in report.causes(run):
-            for _, s in fixes.candidates(c, checklist._catalog_cases()):
+            for _, s in fixes.candidates(c, snippet_cases()):
                 codes.setdefault(digest(s.code), s)
     if not codes:
         return

@@ -31,6 +31,7 @@ from conformance.expectations_update import update
 from conformance.oracle_cache import OracleCache
 from conformance import results as res
 from kitrun import HOSTILE, MUTANTS, REPO, kit_env, hostile_env as env_with
+from records import judged
 
 USAGE = 4
 
@@ -97,7 +98,7 @@ def rec(i: str, raw: str, summary: str = "it differs", cause: str | None = None)
          "api": "torch.x", "origin": "o"}
     if cause:
         r["cause"] = {"api": cause, "phase": "call", "evidence": summary}
-    return r
+    return judged(r)
 
 
 # -- 1 and B: the expectations rewrite ------------------------------------------------------------------
@@ -136,7 +137,7 @@ def test_rewrite_lists_every_change_and_keeps_reasons_a_person_wrote():
                    "c[1]": (("FAIL",), "TRIAGE: blocked by torch.two: now this"),
                    "d[2]": (("MISSING",), "person: no d (issue 4)"),
                    "d[3]": (("MISSING",), "person: no d (issue 4)"),       # not run: still covered
-                   "e[1]": (("TIMEOUT",), "TRIAGE: no answer within 30 s")}
+                   "e[1]": (("TIMEOUT",), "TRIAGE: blocked by torch.x: no answer within 30 s")}
     assert "## kept note" in up.text
     # a person's reason is never rewritten, even when the cause moved
     person = Expectations.parse("c[1]  FAIL  person: c is off by one\n", "f")

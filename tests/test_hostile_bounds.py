@@ -25,6 +25,7 @@ from conformance.oracle_cache import CacheError, OracleCache
 from conformance.trace import schema
 from conformance.trace.store import SCHEMA as TRACE_SCHEMA, Recording, TraceError
 from kitrun import REPO, hostile_env as env_with
+from records import judged
 
 USAGE = 4
 
@@ -371,8 +372,8 @@ def _results(path: Path, cases: list[dict]) -> Path:
 
 
 def _rec(i: str, outcome: str = "FAIL") -> dict:
-    return {"id": i, "raw_outcome": outcome, "outcome": outcome, "module": "m", "summary": "it differs",
-            "target": "t", "api": "torch.x", "origin": "o", "note": "", "diffs": []}
+    return judged({"id": i, "raw_outcome": outcome, "outcome": outcome, "module": "m", "summary": "it differs",
+                   "target": "t", "api": "torch.x", "origin": "o", "note": "", "diffs": []})
 
 
 def test_accept_new_never_writes_a_file_it_cannot_read(tmp_path):

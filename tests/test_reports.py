@@ -20,6 +20,7 @@ from conformance import render, results as res
 from conformance.outcomes import OUTCOMES
 from conformance.registry import load_catalog
 from conformance.render import checklist, entry_points, html, junit, model
+from records import judged
 
 REPO = Path(__file__).resolve().parents[1]
 EVIL = "<script>window.__pwned=1</script><img src=x onerror=window.__pwned=1> & `tick` | [x](y) *b* _i_"
@@ -36,7 +37,7 @@ def rec(cid: str, api: str, origin: str, outcome: str, summary: str = "", raw: s
          "outcome": outcome, "raw_outcome": raw or outcome, "summary": summary, "note": "", "diffs": [],
          "expectation": None, "oracle": {"value": 1}, "observed": {"value": 1}, "ms": 1.5}
     r.update(kw)
-    return r
+    return judged(r)
 
 
 def sample(target: str = "badtorch", version: str | None = "0.1", st: str = "0.8.0", evil: str = EVIL) -> dict:
@@ -422,7 +423,9 @@ def test_compare_lists_fixed_newly_failing_and_changed_causes(tmp_path):
     old, new = cause_sample(), copy.deepcopy(cause_sample())
     by_id = {r["id"]: r for r in new["cases"]}
     by_id["empty_zero_size[int16-0]"].update(outcome="PASS", raw_outcome="PASS", cause=None)      # fixed
+    judged(by_id["empty_zero_size[int16-0]"])
     by_id["numpy[int8]"]["cause"] = {"api": "Tensor.view(dtype)", "phase": "read", "evidence": "TypeError"}
+    judged(by_id["numpy[int8]"])
     new["cases"].append(rec("brand[new]", "torch.brand", "_view2torch", "FAIL", "differs"))        # newly failing
     p = progress.compare(old, new)
     assert [c.id for c in p.fixed] == ["empty_zero_size[int16-0]"]
@@ -453,6 +456,7 @@ def test_compare_groups_rows_that_changed_the_same_way_and_fails_on_new_when_ask
     for r in new["cases"]:
         if r["id"].startswith("numpy["):
             r["cause"] = moved                                          # three rows, one transition
+            judged(r)
     res.write(tmp_path / "old" / "results.json", old)
     res.write(tmp_path / "new" / "results.json", new)
     out = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"), "--fail-on-new")
@@ -465,7 +469,8 @@ def test_compare_groups_rows_that_changed_the_same_way_and_fails_on_new_when_ask
     # A row that newly fails: listed, and the exit code says so only with --fail-on-new.
     new["cases"].append(rec("brand[new]", "torch.brand", "_view2torch", "FAIL", "differs"))
     by_id = {r["id"]: r for r in new["cases"]}
-    by_id["numpy[int8]"]["cause"] = None
+    by_id["numpy[int8]"]["cause"] = {"api": "Tensor.numpy", "phase": "call", "evidence": "blocked"}   # its own API now
+    judged(by_id["numpy[int8]"])
     res.write(tmp_path / "new" / "results.json", new)
     plain = _cli("compare", str(tmp_path / "old"), str(tmp_path / "new"))
     assert plain.returncode == 0 and "newly failing (1 row):" in plain.stdout, plain.stdout

@@ -52,6 +52,7 @@ import safetensors, safetensors.numpy as snp, safetensors.torch as stt
 from conformance.catalog._st_support import st_bytes
 from conformance.dtypes import DTYPES
 from conformance.inputs import TensorInput
+from records import judged
 bad = []
 def raw(d, shape):
     return TensorInput(d, shape, tuple(DTYPES[d].value_sets["special"])).raw()
@@ -150,8 +151,8 @@ def test_judge_skips_what_this_safetensors_lacks():
 
 
 def _rec(cid, raw, oracle, observed, diffs=()):
-    return {"id": cid, "outcome": raw, "raw_outcome": raw, "summary": "", "oracle": oracle, "observed": observed,
-            "diffs": list(diffs)}
+    return judged({"id": cid, "outcome": raw, "raw_outcome": raw, "summary": "", "oracle": oracle,
+                   "observed": observed, "diffs": list(diffs)})
 
 
 def test_loading_matrix_cells():

@@ -1,8 +1,8 @@
 """Root causes: failing rows grouped by the fault that broke them, weighed by what users lose.
 
 Every failing record names its cause (``cause: {api, phase, evidence}``); a row fails for its own
-API only when the phase is "call", otherwise it is blocked by the cause's API. Records written
-before causes existed are read as failing for their own API. A cause item collects the rows its
+API only when the phase is "call", otherwise it is blocked by the cause's API (the record's
+``shown_outcome``, set by the judge). A cause item collects the rows its
 API breaks directly and the rows it blocks; items whose rows show the same wrong result are one
 item listing the APIs it surfaces in (roots.py); rows that only check the kit's own error paths are
 no item (rows.kit_error_path), nor are rows whose fault no recorded call isolated (rows.not_isolated).

@@ -14,6 +14,7 @@ from . import fixes as fixes_mod, import_surface, loading_path
 from .causes import SECTIONS, Verdict, kit_only, unisolated
 from .fixes import Fix
 from .model import Report, Run, anchor
+from .sources import snippet_cases
 
 SINCE_ROWS = 30             # rows per kind of change listed under "Since baseline"
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~])")
@@ -144,7 +145,7 @@ def _run_section(report: Report, run: Run) -> list[str]:
     out += ["### Entry points", ""]
     verdicts = [v for v in report.verdicts(run) if v.state != "no cases" or v.entry.known]
     out += [_verdict_line(v) for v in verdicts] + [""]
-    fixes = fixes_mod.fixes(report.causes(run), run.label, _catalog_cases(), run.header)
+    fixes = fixes_mod.fixes(report.causes(run), run.label, snippet_cases(), run.header)
     if fixes:
         out += [f"### What to fix first ({plural(len(fixes), 'cause')})", "",
                 "Ranked by what users lose: silent wrong values, bytes or dtype first; then what makes an entry "
@@ -181,21 +182,6 @@ def _run_section(report: Report, run: Run) -> list[str]:
                 + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
                 for api, ids in sorted(suspects.items(), key=lambda kv: (-len(kv[1]), kv[0]))] + [""]
     return out
-
-
-_CASES: dict | None = None
-
-
-def _catalog_cases() -> dict:
-    """The catalog's cases (for snippets and case docstrings); a broken catalog gives none."""
-    global _CASES
-    if _CASES is None:
-        try:
-            from ..registry import load_catalog
-            _CASES = dict(load_catalog())
-        except Exception:      # a catalog module being edited must not stop the report
-            _CASES = {}
-    return _CASES
 
 
 def render(report: Report) -> str:

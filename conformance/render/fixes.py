@@ -47,12 +47,6 @@ def _short(v: Any, limit: int = VALUE_CHARS) -> str:
     return s if len(s) <= limit else s[:limit] + "…"
 
 
-def _first_sentence(doc: str) -> str:
-    text = " ".join((doc or "").split())
-    end = text.find(". ")
-    return text if end < 0 else text[:end + 1]
-
-
 def _at(obs: Any, path: str) -> Any:
     """The value at a diff path (``value.result.bytes``) in an observation, or None."""
     for part in path.split("."):
@@ -96,8 +90,8 @@ def _diff_words(record: dict[str, Any]) -> tuple[str, str]:
     return "", ""
 
 
-def _words(c: Cause, r: dict[str, Any], doc: str) -> tuple[str, str]:
-    contract = _first_sentence(doc) or f"{c.api} behaves as documented."
+def _words(c: Cause, r: dict[str, Any]) -> tuple[str, str]:
+    contract = r.get("doc") or f"{c.api} behaves as documented."      # the case's contract, in its record
     observed = r.get("observed") or {}
     if c.surface is not None:                 # the import surface: its names are listed below it
         return c.surface.torch_does(), c.surface.target_does()
@@ -165,9 +159,7 @@ def fix(c: Cause, target: str, catalog_cases: dict[str, Any], header: dict[str, 
             continue
         example, snippet, verdict = r, s, v
         break
-    case = catalog_cases.get(example["id"])
-    doc = getattr(case, "doc", "") if case is not None else ""
-    torch_does, target_does = _words(c, example, doc)
+    torch_does, target_does = _words(c, example)
     run = exec_command(header) if snippet is not None else None
     return Fix(c, torch_does, target_does, snippet, repro_command(header or {"target": target}, example["id"]),
                example, target, run, verdict, None if snippet is not None else dropped)

@@ -49,7 +49,7 @@ def _missing_api(observed: dict[str, Any] | None) -> str:
 def _cell(rec: dict[str, Any]) -> dict[str, Any]:
     oracle = rec.get("oracle") or {}
     observed = rec.get("observed")
-    raw = rec.get("raw_outcome") or rec["outcome"]
+    raw = rec["raw_outcome"]
     value = oracle.get("value")
     cell = {"case": rec["id"], "outcome": rec["outcome"], "raw_outcome": raw, "oracle_fails": False,
             "detail": rec.get("summary", "")}

@@ -17,7 +17,7 @@ _PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def raw(record: dict[str, Any]) -> str:
-    return record.get("raw_outcome") or record["outcome"]
+    return record["raw_outcome"]
 
 
 def works(record: dict[str, Any]) -> bool:
@@ -26,15 +26,13 @@ def works(record: dict[str, Any]) -> bool:
 
 
 def cause_of(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The record's cause, or (results older than causes) its own API in the call phase."""
+    """The failing record's cause (every failing record has one: results.record_problem), one line each."""
     if works(record):
         return None
-    c = record.get("cause")
-    if isinstance(c, dict) and c.get("api"):
-        return {"api": str(c["api"]), "phase": str(c.get("phase") or "call"),
-                "evidence": str(c.get("evidence") or record.get("summary") or ""),
-                **({"reached_around": str(c["reached_around"])} if c.get("reached_around") else {})}
-    return {"api": record["api"], "phase": "call", "evidence": record.get("summary") or ""}
+    c = record["cause"]
+    return {"api": str(c["api"]), "phase": str(c.get("phase") or "call"),
+            "evidence": str(c.get("evidence") or record.get("summary") or ""),
+            **({"reached_around": str(c["reached_around"])} if c.get("reached_around") else {})}
 
 
 def not_isolated(record: dict[str, Any]) -> bool:
@@ -44,14 +42,14 @@ def not_isolated(record: dict[str, Any]) -> bool:
     return not works(record) and isinstance(c, dict) and c.get("isolated") is False
 
 
-def blocked(record: dict[str, Any]) -> bool:
-    c = cause_of(record)
-    return c is not None and c["phase"] != "call"
-
-
 def shown_outcome(record: dict[str, Any]) -> str:
-    """What happened to the row itself: its raw outcome, BLOCKED when another API failed first."""
-    return "BLOCKED" if blocked(record) and "BLOCKED" in OUTCOMES else raw(record)
+    """What happened to the row itself, as the judge set it (``outcomes.shown``): never derived here."""
+    return record["shown_outcome"]
+
+
+def blocked(record: dict[str, Any]) -> bool:
+    """Another API failed first: the row's own API could not be judged."""
+    return shown_outcome(record) == "BLOCKED"
 
 
 def diff_fields(record: dict[str, Any]) -> list[str]:

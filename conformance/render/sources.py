@@ -1,7 +1,8 @@
-"""What a report shows to reproduce a case: the repro command and the case function's source.
+"""What a report shows to reproduce a case: the repro command, the case function's source and snippets.
 
-The source comes from the catalog of this checkout, which may be newer than the run; the report
-says so when the catalog digest differs from the one recorded in results.json.
+The one place a renderer reads the live catalog (everything else comes from results.json): the source
+comes from the catalog of this checkout, which may be newer than the run; the report says so when the
+catalog digest differs from the one recorded in results.json.
 """
 from __future__ import annotations
 
@@ -69,3 +70,14 @@ class Catalog:
         params = ", ".join(f"{k}={v!r}" for k, v in sorted(values.items()))
         key = f"{case.fn.__module__.rsplit('.', 1)[-1]}.{case.fn.__qualname__}"
         return CaseSource(key, self._sources[case.fn], params)
+
+
+_LIVE: Catalog | None = None
+
+
+def snippet_cases() -> dict[str, Any]:
+    """The live catalog's cases, which snippets are made from (once per process; none when it is broken)."""
+    global _LIVE
+    if _LIVE is None:
+        _LIVE = Catalog()
+    return _LIVE.cases
