@@ -23,6 +23,7 @@ from _st_versions import ROOT, env_for, installed_version, safetensors_dir
 
 from conformance.compare import judge
 from conformance.render import loading_matrix
+from records import judged
 
 VERSIONS = ["0.8.0", "0.4.5"]
 SNAPSHOT = Path(__file__).with_name("st_e2e_pyborch_outcomes.json")
@@ -52,7 +53,6 @@ import safetensors, safetensors.numpy as snp, safetensors.torch as stt
 from conformance.catalog._st_support import st_bytes
 from conformance.dtypes import DTYPES
 from conformance.inputs import TensorInput
-from records import judged
 bad = []
 def raw(d, shape):
     return TensorInput(d, shape, tuple(DTYPES[d].value_sets["special"])).raw()
