@@ -1,6 +1,7 @@
 """How fast is the gate, and where does its time go? (Not a test: run it, read the table.)
 
     python benchmarks/bench_gate.py [--target pyborch] [--target mindtorch_v2] [--repeat 3] [--json OUT] [--no-tox]
+                                    [--only tox|recorder] [--checkout DIR]
 
 Measures, on this machine, wall time, peak memory (summed RSS of the whole process tree, sampled
 every 20 ms) and CPU seconds per kind of process (the pytest runner, xdist workers, the target
@@ -11,7 +12,9 @@ process, processes that cases start) of:
   no case selected (the fixed part: start-up, collection, the target process's start);
 - rendering the report again from results;
 - the floor: one Python process that makes the backend `torch` and imports safetensors;
-- the whole `tox -e mindtorch` gate (a new tox env once, then warm), when mindtorch_v2 is found;
+- each target's run in one process without the call recorder (what recording every torch call costs);
+- the whole `tox -e mindtorch` gate (a new tox env once, then warm), when mindtorch_v2 is found; with
+  `--checkout DIR`, the gate of another checkout of the kit (an older commit: the gate before a change);
 - crash recovery: the same run with and without a case that kills the target process (tests/mutants).
 """
 from __future__ import annotations
@@ -34,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))   # run from a checkout: the kit itself
 
 from conformance import backends  # noqa: E402
+from conformance.calls import UNRECORDED_BENCH_ENV  # noqa: E402
 
 
 def _role(p: psutil.Process) -> str:
@@ -53,10 +57,10 @@ def _role(p: psutil.Process) -> str:
     return "kit (pytest)"
 
 
-def measure(cmd: list[str], env: dict | None = None) -> dict:
+def measure(cmd: list[str], env: dict | None = None, cwd: Path = ROOT) -> dict:
     """Wall seconds, peak tree RSS (MiB), CPU seconds per role and exit code of one command."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     peak = 0
     cpu: dict[int, tuple[str, float]] = {}   # pid -> (role, last CPU seconds seen)
     stop = threading.Event()
@@ -94,13 +98,13 @@ def measure(cmd: list[str], env: dict | None = None) -> dict:
             "cpu_seconds": roles, "tail": out.decode(errors="replace")[-400:]}
 
 
-def best_of(n: int, cmd: list[str], env: dict | None = None, before=None) -> dict:
+def best_of(n: int, cmd: list[str], env: dict | None = None, before=None, cwd: Path = ROOT) -> dict:
     """The fastest of n runs (with the median time of all n)."""
     runs = []
     for _ in range(n):
         if before:
             before()
-        runs.append(measure(cmd, env))
+        runs.append(measure(cmd, env, cwd))
     times = [r["seconds"] for r in runs]
     return {**runs[times.index(min(times))], "median_seconds": round(statistics.median(times), 3),
             "runs": len(runs)}
@@ -122,6 +126,47 @@ def _results(path: Path) -> dict:
     return json.loads(path.read_text())
 
 
+def _recorder_cost(recorded: dict, unrecorded: dict, cases: int) -> dict:
+    """What recording every torch call costs a run: CPU per case of the kit's own process (it compares
+    the call logs) and of the target/oracle processes (they record), with and without the recorder."""
+    def per_case(run: dict, role: str) -> float:
+        return round(run["cpu_seconds"].get(role, 0.0) / cases * 1000, 2)
+    return {"kit_cpu_ms_per_case_recorded": per_case(recorded, "kit (pytest)"),
+            "kit_cpu_ms_per_case_unrecorded": per_case(unrecorded, "kit (pytest)"),
+            "target_cpu_ms_per_case_recorded": per_case(recorded, "target/oracle process"),
+            "target_cpu_ms_per_case_unrecorded": per_case(unrecorded, "target/oracle process"),
+            "wall_s_recorded": recorded.get("median_seconds", recorded["seconds"]),
+            "wall_s_unrecorded": unrecorded.get("median_seconds", unrecorded["seconds"])}
+
+
+def _tox_only(args: argparse.Namespace) -> int:
+    """The warm `tox -e mindtorch` gate of one checkout (this one, or an older commit's): the figure the
+    issues compare before and after a change. A new tox env is made once (not timed), then timed warm."""
+    checkout = args.checkout.resolve()
+    if not (checkout / "tox.ini").is_file():
+        print(f"bench_gate: no tox.ini in {checkout}; --checkout takes a checkout of this kit", file=sys.stderr)
+        return 2
+    if not backends.available("mindtorch_v2"):
+        print("bench_gate: mindtorch_v2's sources are not found; set MINDTORCH_V2_SRC to a MindNLP src/",
+              file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="bench-gate-tox-"))
+    tox = [sys.executable, "-m", "tox", "-e", "mindtorch", "--workdir", str(work / "tox")]
+    env = dict(os.environ)      # the gate writes its report into the checkout's reports/, as it does for users
+    first = measure(tox, env, cwd=checkout)      # installs the env and fills the oracle cache: not the warm figure
+    warm = best_of(args.repeat, tox, env, cwd=checkout)
+    head = subprocess.run(["git", "-C", str(checkout), "log", "-1", "--format=%h %s"], capture_output=True,
+                          text=True).stdout.strip()[:70]
+    out = {"checkout": str(checkout), "commit": head, "new_env": first, "warm": warm}
+    print(f"tox -e mindtorch at {head}\n  new env {first['seconds']:.1f} s (exit {first['exit']}); warm: best "
+          f"{warm['seconds']:.1f} s, median {warm['median_seconds']:.1f} s of {warm['runs']} (exit {warm['exit']}), "
+          f"peak {warm['peak_mib']:.0f} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--target", action="append", help="targets to time (default: torch and pyborch, "
@@ -130,7 +175,13 @@ def main() -> int:
     ap.add_argument("--json", help="also write the measurements here")
     ap.add_argument("--no-tox", action="store_true", help="skip timing `tox -e mindtorch` (a new env installs torch)")
     ap.add_argument("--no-crash", action="store_true", help="skip the crash-recovery runs (torch-based mutants)")
+    ap.add_argument("--only", choices=("tox", "recorder"),
+                    help="time only the warm tox gate, or only each target's run with and without the recorder")
+    ap.add_argument("--checkout", type=Path, default=ROOT,
+                    help="the kit checkout whose `tox -e mindtorch` gate is timed (default: this one)")
     args = ap.parse_args()
+    if args.only == "tox":
+        return _tox_only(args)
 
     # Measure what a usual install sees: Python caching bytecode. (Some shells, this machine's among
     # them, set PYTHONDONTWRITEBYTECODE; then every process compiles the kit again, xdist workers too.)
@@ -141,11 +192,11 @@ def main() -> int:
     kit = [sys.executable, "-m", "conformance"]
     cases = len(subprocess.run(kit + ["list"], cwd=ROOT, capture_output=True, text=True).stdout.splitlines())
     out: dict = {"cases": cases, "cores": os.cpu_count(), "python": sys.version.split()[0], "steps": {},
-                 "per_target": {}}
+                 "per_target": {}, "recorder": {}}
     steps = out["steps"]
 
     steps["record oracle (empty cache)"] = best_of(
-        args.repeat, kit + ["record", "--oracle-cache", str(cache)],
+        1 if args.only else args.repeat, kit + ["record", "--oracle-cache", str(cache)],
         before=lambda: shutil.rmtree(cache, ignore_errors=True))
     for target in targets:
         floor = steps[f"floor: start + import {target} + safetensors"] = best_of(args.repeat, floor_cmd(target))
@@ -156,6 +207,11 @@ def main() -> int:
         one = steps[f"run {target} (cached oracle, 1 process)"] = best_of(args.repeat, common)
         # time spent inside the target running the cases themselves (results.json "ms"): not the kit's
         in_cases = sum(c.get("ms") or 0 for c in _results(work / target / "results.json")["cases"]) / 1000
+        bare = steps[f"run {target} (1 process, no call recorder)"] = best_of(
+            args.repeat, common, env={**os.environ, UNRECORDED_BENCH_ENV: "1"})
+        out["recorder"][target] = _recorder_cost(one, bare, cases)
+        if args.only == "recorder":
+            continue
         one0 = steps[f"run {target} (1 process, no case selected)"] = best_of(args.repeat, common + none)
         # -n 1 against 1 process is what xdist's machinery costs; -n 2 against -n 1, what parallelism gains
         xd1 = steps[f"run {target} (cached oracle, -n 1)"] = best_of(args.repeat, common + ["-n", "1"])
@@ -186,7 +242,7 @@ def main() -> int:
                                                * (1 - min(t["cases_part_cores_busy"]["1proc"], 2) / 2), 2)
         t["n2_extra_fixed_s"] = round(t["fixed_s"]["n2"] - t["fixed_s"]["1proc"], 2)
 
-    if not args.no_crash:
+    if not args.no_crash and not args.only:
         # Crash recovery: a torch-based target whose empty(0, dtype=int16) kills its process (SIGSEGV),
         # against one with a harmless deviation and the same start-up. The difference is the recovery.
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "tests" / "mutants"),
@@ -204,7 +260,7 @@ def main() -> int:
             "cases_run": crashed["run"]["cases_run"], "cases_run_without_crash": steady["run"]["cases_run"],
             "crashes": crashed["run"]["counts"].get("CRASH", 0)}
 
-    if not args.no_tox and "mindtorch_v2" in targets:
+    if not args.no_tox and not args.only and "mindtorch_v2" in targets:
         toxwork = work / "tox"
         tox = [sys.executable, "-m", "tox", "-e", "mindtorch", "--workdir", str(toxwork)]
         steps["tox -e mindtorch (new env: installs torch, then the gate)"] = measure(tox)
@@ -229,6 +285,11 @@ def main() -> int:
               f"({t['cases_part_cores_busy']['n2']:.2f} cores busy)"
               f"\n{'':<14}a perfect -n 2 could save at most {t['n2_best_possible_saving_s']:.2f} s on the cases "
               f"(their CPU spread evenly over 2 cores); its fixed part is {t['n2_extra_fixed_s']:+.2f} s longer")
+    for target, r in out["recorder"].items():
+        print(f"{target:<13} the call recorder: kit CPU {r['kit_cpu_ms_per_case_recorded']:.2f} ms/case recorded, "
+              f"{r['kit_cpu_ms_per_case_unrecorded']:.2f} without; target process CPU "
+              f"{r['target_cpu_ms_per_case_recorded']:.2f} / {r['target_cpu_ms_per_case_unrecorded']:.2f} ms/case; "
+              f"wall {r['wall_s_recorded']:.2f} / {r['wall_s_unrecorded']:.2f} s")
     if "crash_recovery" in out:
         c = out["crash_recovery"]
         print(f"crash recovery: +{c['extra_seconds']:.2f} s for {c['crashes']} crash; {c['target_processes']} target "

@@ -36,6 +36,7 @@ MAX_CALLS = 400          # a log keeps the first calls only: a case's first dive
 BREADCRUMB_FILE = "conformance-breadcrumb"      # in the worker's TMPDIR, read by the runner (client.py)
 BREADCRUMB_SIZE = 512
 BREADCRUMB_FD_ENV = "CONFORMANCE_BREADCRUMB_FD"     # a sandboxed worker's breadcrumb: a file the runner holds
+UNRECORDED_BENCH_ENV = "CONFORMANCE_BENCH_UNRECORDED"  # benchmarks/bench_gate.py: a run without the recorder
 RECORDED = "_conformance_recorded"
 
 # Python's object protocol, never a torch API of its own: identity, reflection, pickling, printing

@@ -175,6 +175,10 @@ def _install_recorder(torch: Any, routes: Any) -> dict[str, Any]:
     except (OSError, ValueError):
         crumb = None
     digest = Digest(Context(torch, routes))
+    if os.environ.get(calls.UNRECORDED_BENCH_ENV) and side.target_name() != "torch":
+        # benchmarks/bench_gate.py only: what a target's case costs without the recorder (causes degrade,
+        # outcomes stay); never the oracle's, whose records are cached for every later run
+        return {"recorded": 0, "unrecorded": [f"everything ({calls.UNRECORDED_BENCH_ENV} is set: a benchmark run)"]}
     return calls.install(torch, calls.CallLog(digest.result, digest.given, crumb, digest.forget))
 
 
