@@ -47,10 +47,16 @@ def _attempt(call, read=lambda r: r) -> "str | dict":
     if log is not None:
         log.start()
     try:
+        failed = None
         try:
             result = call()
+        except BaseException as e:
+            failed = e
+            raise
         finally:
-            entries = log.stop() if log is not None else None
+            # what the call raised settles its misses, as the kit's worker does: the one that ended it stays
+            # MISSING, the others (getattr(torch, "float8_e4m3fn", None) at import) were survived, GUARDED
+            entries = log.stop(failed) if log is not None else None
         from conformance import calls
         with calls.paused():
             digest = read(result)
@@ -78,26 +84,22 @@ def digest_of(value) -> str:
 def first_failing_call(oracle: "str | dict", target: "str | dict", oracle_import: "dict | None" = None) -> str:
     """The first torch call of the target's user call that diverges from the oracle's (conformance/divergence.py),
     for a probe whose digests differ; else the call an exception outside any call was raised on, else where
-    it was raised, else ``unisolated``. Missing reads before the one the user's AttributeError names are left
-    out. A probe that is the failed ``import safetensors.torch`` is held against the oracle's import
-    (``oracle_import``)."""
+    it was raised, else ``unisolated``. A miss the call survived (``calls.GUARDED``, settled by what it raised:
+    ``_attempt``) is the cause only where nothing else diverges. A probe that is the failed
+    ``import safetensors.torch`` is held against the oracle's import (``oracle_import``)."""
     from conformance.calls import MISSING, READ
     from conformance.compare import _missing_attribute, same_api
     from conformance.divergence import first_divergence
 
     if target.get("input"):
         return f"input not built (by {target['input']})"
-    # The attribute the user's AttributeError names, read as missing, failed the call: a missing read before
-    # it was survived (``getattr(torch, "float8_e4m3fn", None)`` at safetensors' import), so it is no cause;
-    # a wrong value read before it still is (paddle's Tensor.layout 'NCHW' before the missing torch.strided).
+    # The attribute the user's AttributeError names, read as missing, failed the call; a wrong value read
+    # before it is still the cause (paddle's Tensor.layout 'NCHW' before the missing torch.strided).
     log = target["calls"]
     raised = target.get("raised") or {}
     named = _missing_attribute(raised.get("message", "").split(": ", 1)[-1])
     at = next((i for i, e in enumerate(log) if named and e[1] == MISSING and e[2] == READ and same_api(e[0], named)),
               None)
-    if at is not None:
-        log = [e for i, e in enumerate(log) if i >= at or e[1] != MISSING]
-        at = next(i for i, e in enumerate(log) if e[1] == MISSING and same_api(e[0], named))
     theirs = oracle_import if target.get("during") == IMPORT and oracle_import else oracle
     found = first_divergence(theirs["calls"], log)
     if found is not None and (at is None or found["index"] < at):

@@ -196,15 +196,18 @@ def test_untuned_backends_headline_causes_agree_with_real_safetensors_calls(orac
 
 def test_the_first_failing_call_of_a_real_call_skips_survived_missing_reads_only():
     """The reality side's rule, on the logs that made it: safetensors' import reads float8 dtypes with
-    getattr(..., None) before the torch.int32 that raised (mindtorch_v2 97aaaf23c); paddle's wrong Tensor.layout
-    comes before the missing torch.strided that raised, and stays the cause; without a raise, the first
-    diverging call."""
+    getattr(..., None) (survived: GUARDED) before the torch.int32 that raised (mindtorch_v2 97aaaf23c); paddle's
+    wrong Tensor.layout comes before the missing torch.strided that raised, and stays the cause; without a
+    raise, the first diverging call."""
+    from conformance.calls import GUARDED, MISSING
     t = "T float32 [2,3] [3,1] 0 f34dd366"
     oracle = {"calls": [["torch.float8_e4m3fn", "dt:float8_e4m3fn", "<read>", 0], ["torch.int32", "dt:int32", "<read>", 0]]}
-    import_failed = {"calls": [["torch.float8_e4m3fn", "missing", "<read>", 0], ["torch.int32", "missing", "<read>", 0]],
+    import_failed = {"calls": [["torch.float8_e4m3fn", GUARDED, "<read>", 0], ["torch.int32", MISSING, "<read>", 0]],
                      "raised": {"message": "AttributeError: module 'mindtorch_v2' has no attribute 'int32'"}}
     assert first_failing_call(oracle, import_failed) == "torch.int32"
-    assert first_failing_call(oracle, {**import_failed, "raised": None}) == "torch.float8_e4m3fn"
+    all_survived = {"calls": [["torch.float8_e4m3fn", GUARDED, "<read>", 0], ["torch.int32", GUARDED, "<read>", 0]],
+                    "raised": None}
+    assert first_failing_call(oracle, all_survived) == "torch.float8_e4m3fn"
     oracle = {"calls": [["Tensor.layout", "lay:torch.strided", t, 0], ["torch.strided", "lay:torch.strided", "<read>", 0]]}
     paddle = {"calls": [["Tensor.layout", "'NCHW'", t, 0], ["torch.strided", "missing", "<read>", 0]],
               "raised": {"message": "AttributeError: module 'torch' has no attribute 'strided'"}}
@@ -213,3 +216,29 @@ def test_the_first_failing_call_of_a_real_call_skips_survived_missing_reads_only
     no_class = {"calls": [["torch.UntypedStorage", "missing", "<read>", 0]],
                 "raised": {"message": "AttributeError: module 'torch' has no attribute 'UntypedStorage'"}}
     assert first_failing_call({"calls": []}, no_class) == "torch.UntypedStorage"
+
+
+def test_a_probe_settles_its_misses_by_what_the_user_call_raised(monkeypatch):
+    """The probe logs a user call as the kit's worker logs a case: a miss the call went on from is GUARDED,
+    the one whose AttributeError ended it stays MISSING (unsettled, every miss read as survived and the
+    float8 getattr of safetensors' import was taken for 97aaaf23c's cause, not the torch.int32 it died of)."""
+    import types
+
+    import reality_probe
+    from conformance import calls
+
+    fake = types.ModuleType("torch")
+    fake.int64 = "int64"
+    log = calls.CallLog(lambda value, api, args: repr(value), lambda args, kwargs: "args")
+    monkeypatch.setattr(calls, "ACTIVE", None)
+    calls.install(fake, log)
+    monkeypatch.setitem(reality_probe.RECORD, "log", log)
+
+    def import_time_tables():
+        return {getattr(fake, "float8_e4m3fn", None): 1, fake.int64: 8, fake.int32: 4}
+    got = reality_probe._attempt(import_time_tables)
+    assert got["digest"] == "raises AttributeError", got
+    assert [e[:2] for e in got["calls"]] == [["torch.float8_e4m3fn", calls.GUARDED], ["torch.int64", "'int64'"],
+                                             ["torch.int32", calls.MISSING]], got["calls"]
+    survived = reality_probe._attempt(lambda: getattr(fake, "float8_e4m3fn", None))
+    assert survived["digest"] is None and survived["calls"][0][1] == calls.GUARDED, survived
