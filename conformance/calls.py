@@ -33,6 +33,8 @@ API_ATTR = "_conformance_api"   # set on an exception raised by a recorded call:
 # they reach a tensor method (state_dict -> a child's state_dict -> Tensor.detach); deeper is the backend's business
 MAX_DEPTH = 3
 MAX_CALLS = 400          # a log keeps the first calls only: a case's first divergence is near its start
+CASE_BOUND = "calls.MAX_CALLS"      # LOG_FULL's given: the bound a case's log reached (a part's: PART_BOUND)
+PART_BOUND = "calls.CallLog.part"
 BREADCRUMB_FILE = "conformance-breadcrumb"      # in the worker's TMPDIR, read by the runner (client.py)
 BREADCRUMB_SIZE = 512
 BREADCRUMB_FD_ENV = "CONFORMANCE_BREADCRUMB_FD"     # a sandboxed worker's breadcrumb: a file the runner holds
@@ -137,7 +139,7 @@ class CallLog:
         self.reads: dict[str, Any] = {}        # module attribute -> the object its last logged read gave
         self.misses: list[tuple[list[Any], BaseException]] = []   # a miss's entry and the error it raised
         self.unrecorded: list[str] = []        # what install could not wrap (run header)
-        self.limit = MAX_CALLS
+        self.limit, self.bound = MAX_CALLS, CASE_BOUND
 
     def start(self) -> None:
         self.entries, self.on, self.depth, self.stack = [], True, 0, []
@@ -178,10 +180,10 @@ class CallLog:
             yield got
             return
         saved = (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-                 self.limit)
+                 self.limit, self.bound)
         self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses = \
             [], 0, [], {}, [], {}, []
-        self.limit = limit or MAX_CALLS
+        self.limit, self.bound = (limit, PART_BOUND) if limit else (MAX_CALLS, CASE_BOUND)
         exc = None
         try:
             yield got
@@ -193,7 +195,7 @@ class CallLog:
             self.settle(exc)
             got.entries = self.entries
             (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-             self.limit) = saved
+             self.limit, self.bound) = saved
             self.on = True
 
     @contextmanager
@@ -206,13 +208,22 @@ class CallLog:
             if was:
                 self.forget()       # the kit may have written into the case's tensors (aliasing checks)
 
+    def full(self) -> bool:
+        """Whether the log is at its bound; the first time, it says so in a last entry naming the bound
+        (``LOG_FULL``), so that a log composed of parts tells which bound cut it (``divergence.unmatched``)."""
+        if len(self.entries) < self.limit:
+            return False
+        if not self.entries or self.entries[-1][0] != LOG_FULL:
+            self.entries.append([LOG_FULL, str(self.limit), self.bound, 0])
+        return True
+
     def producer_of(self, value: Any) -> int | None:
         """The index of the recorded call that returned ``value`` (this very object), or None."""
         return self.produced.get(id(value))
 
     def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                spell: Callable[[str, tuple, dict], str] | None = None) -> Any:
-        if not self.on or self.depth >= MAX_DEPTH or len(self.entries) >= self.limit:
+        if not self.on or self.depth >= MAX_DEPTH or self.full():
             return fn(*args, **kwargs)
         self.on = False
         try:
@@ -262,7 +273,7 @@ class CallLog:
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
         read giving the same object again is not logged twice."""
-        if len(self.entries) >= self.limit or self.reads.get(api) is value:
+        if self.reads.get(api) is value or self.full():
             return
         self.reads[api] = value
         self.on = False
@@ -276,7 +287,7 @@ class CallLog:
 
     def missing(self, api: str, err: BaseException | None = None) -> None:
         """A read of an attribute the module lacks; ``err``: the AttributeError it raised (see ``settle``)."""
-        if len(self.entries) < self.limit:
+        if not self.full():
             entry = [api, MISSING, READ, self.depth]
             self.entries.append(entry)
             if err is not None:
@@ -344,6 +355,7 @@ def raised_on(e: BaseException, log: CallLog) -> int | None:
 READ = "<read>"             # the given digest of an attribute read
 MISSING = "missing"         # the result digest of a read of an attribute the module lacks
 GUARDED = "missing, survived"   # ... a read the program went on from (a default, hasattr False): CallLog.settle
+LOG_FULL = "<log full>"     # the api of a log's last entry once it reached its bound: [LOG_FULL, limit, bound, 0]
 
 
 def builtin_class(e: BaseException) -> str:

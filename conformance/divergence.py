@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .calls import GUARDED, MISSING, READ
+from .calls import CASE_BOUND, GUARDED, LOG_FULL, MISSING, READ
 
 UNKNOWN = "?"
 
@@ -174,24 +174,27 @@ def unmatched(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> str:
     entries = [_entry(e) for e in target_log]
     if not entries and not oracle_log:
         return "no torch call of the case was recorded"
-    unseen = sorted({api for api, *_ in entries if not oracle.has(api)})
+    unseen = sorted({api for api, *_ in entries if not oracle.has(api) and api != LOG_FULL})
     strays = [(k, api) for k, (api, d, g, _) in enumerate(entries)
-              if oracle.has(api) and d not in MISSES and oracle.results_for(api, g) is None]
-    parts = [f"{len(entries)} target calls and {len(oracle_log)} oracle calls recorded; every call whose inputs "
-             "agree with the oracle's returned what the oracle's did"]
+              if api != LOG_FULL and oracle.has(api) and d not in MISSES and oracle.results_for(api, g) is None]
+    logs = {"target": entries, "oracle": [_entry(e) for e in oracle_log]}
+    cuts = {side: [(e[1], e[2]) for e in log if e[0] == LOG_FULL] for side, log in logs.items()}
+    parts = [f"{len(entries) - len(cuts['target'])} target calls and {len(oracle_log) - len(cuts['oracle'])} oracle "
+             "calls recorded; every call whose inputs agree with the oracle's returned what the oracle's did"]
     if strays:
         k, api = strays[0]
         parts.append(f"first call given what no oracle call of its API was given: #{k + 1} {api}")
     if unseen:
         parts.append("APIs only the target called: " + ", ".join(unseen[:6]) + (" ..." if len(unseen) > 6 else ""))
-    if len(target_log) >= _max_calls() or len(oracle_log) >= _max_calls():
-        parts.append("a log reached its limit of calls")
+    for side, cut in cuts.items():
+        parts += [_cut(side, limit, bound) for limit, bound in dict.fromkeys(cut)]
     return "; ".join(parts)
 
 
-def _max_calls() -> int:
-    from .calls import MAX_CALLS
-    return MAX_CALLS
+def _cut(side: str, limit: str, bound: str) -> str:
+    """Which bound cut a log (``calls.LOG_FULL``): the case's own, or one part's (a transformers step's)."""
+    whose = "its" if bound == CASE_BOUND else "one part's"
+    return f"the {side}'s log reached {whose} bound of {limit} calls ({bound}): later calls were not recorded"
 
 
 def _short(s: str) -> str:

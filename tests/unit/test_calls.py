@@ -165,16 +165,27 @@ def test_a_part_records_on_its_own_and_the_case_goes_on(torch):
     assert off.entries == []
 
 
-def test_a_part_keeps_its_own_limit(torch):
+def test_a_part_keeps_its_own_limit_and_a_full_log_names_the_bound_it_reached(torch):
+    """A log at its bound ends with one LOG_FULL entry naming that bound: a part's (a transformers step's,
+    calls.CallLog.part) or the case's own (calls.MAX_CALLS), so that a log composed of parts says which."""
     t, log, _ = torch
     log.start()
     with log.part(limit=2) as part:
         for i in range(5):
             t.frombuffer([i])
-    assert len(part.entries) == 2
+        getattr(t, "float8_e5m2", None)     # a read and a miss past the bound add nothing either
+        _ = t.float32
+    assert [e[0] for e in part.entries] == ["torch.frombuffer", "torch.frombuffer", calls.LOG_FULL]
+    assert part.entries[-1] == [calls.LOG_FULL, "2", calls.PART_BOUND, 0]
     for i in range(3):
         t.frombuffer([i])
     assert len(log.stop()) == 3
+    log.start()
+    for i in range(calls.MAX_CALLS + 5):
+        t.frombuffer([i])
+    entries = log.stop()
+    assert len(entries) == calls.MAX_CALLS + 1 and entries[-1] == [calls.LOG_FULL, str(calls.MAX_CALLS),
+                                                                   calls.CASE_BOUND, 0]
 
 
 def test_a_raising_call_is_recorded_and_names_the_exception(torch):

@@ -78,6 +78,23 @@ def test_unmatched_says_what_the_logs_show():
     assert unmatched([], []) == "no torch call of the case was recorded"
 
 
+def test_unmatched_names_the_bound_that_cut_a_log():
+    """A transformers step's part is cut at its own bound (calls.CallLog.part), a case's log at calls.MAX_CALLS;
+    the marker entries are no calls of the target's and no divergence."""
+    from conformance.calls import CASE_BOUND, LOG_FULL, PART_BOUND
+    call = ["torch.frombuffer", "T", "B", 0]
+    step = [call, [LOG_FULL, "2000", PART_BOUND, 0]]
+    text = unmatched([call], step + [call])
+    assert "the target's log reached one part's bound of 2000 calls (calls.CallLog.part)" in text, text
+    assert "MAX_CALLS" not in text and "oracle's log" not in text and "only the target called" not in text
+    assert text.startswith("2 target calls and 1 oracle calls")
+    assert first_divergence([call], step) is None
+    text = unmatched([call, [LOG_FULL, "400", CASE_BOUND, 0]], [call])
+    assert "the oracle's log reached its bound of 400 calls (calls.MAX_CALLS)" in text and "target's log" not in text
+    many = [call] * 450     # a log of parts, none cut, is longer than a case's bound: no bound is named
+    assert "bound" not in unmatched([call], many)
+
+
 def test_diverging_apis_leaves_out_calls_wrong_only_through_an_inner_call():
     from conformance.divergence import diverging_apis
     oracle = [["torch.nn.Module.load_state_dict", "t(l[], l[])", "module M", 0],
