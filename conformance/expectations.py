@@ -3,10 +3,16 @@
 One entry per line, ``#`` starts a comment::
 
     <case id, or an id prefix ending in *>  <OUTCOME[,OUTCOME]>  <reason, free text>
+    cause=<API>                             <OUTCOME[,OUTCOME]>  <reason, free text>
 
     frombuffer[bfloat16-*]   FAIL      bf16 frombuffer returns float32 data (issue 123)
+    cause=torch.frombuffer   BLOCKED   no torch.frombuffer: every row that builds its input with it
 
-An exact id wins over a prefix, and the longest prefix wins over shorter ones.
+An exact id wins over a prefix, and the longest prefix wins over shorter ones. A ``cause=`` entry decides
+every row whose record's cause (``cause.api``, the field the judge sets, never the reason's prose) is that
+API and that no id entry of the same file decides: a per-id entry wins over a cause entry. A row it decides
+with another outcome than it lists is a failure, as with an id entry. A cause entry that decides no row of
+a complete run is stale, like an id entry that matches no case.
 
 A file may start with ``include OTHER`` (a path relative to it): OTHER's entries hold for every case
 that none of this file's entries matches. ``PASS`` as the outcome (only in such a file) says that the
@@ -22,8 +28,9 @@ from typing import Iterable, Iterator
 
 from .outcomes import EXPECTABLE
 
-FORMAT = "<case id or id-prefix*> <OUTCOME[,OUTCOME]> <reason>"
+FORMAT = "<case id or id-prefix*, or cause=API> <OUTCOME[,OUTCOME]> <reason>"
 INCLUDE = "include"
+CAUSE = "cause="        # an entry keyed by the cause api of the rows it decides, not by their ids
 PASS_HERE = "PASS"      # only in a file that includes another: its cases pass here
 
 
@@ -47,15 +54,24 @@ class Entry:
         return f"{self.source}:{self.line}" if self.source else f"line {self.line}"
 
     @cached_property
+    def cause(self) -> str | None:
+        """The cause api a ``cause=API`` entry is keyed by; None for an id or id-prefix entry."""
+        return self.pattern[len(CAUSE):] if self.pattern.startswith(CAUSE) else None
+
+    @cached_property
     def prefix(self) -> str | None:
-        """What matching ids start with: ``name[dtype-*`` and ``name[dtype-*]`` are prefixes; None for an id."""
-        return _prefix_of(self.pattern)
+        """What matching ids start with: ``name[dtype-*`` and ``name[dtype-*]`` are prefixes; None for an id
+        (and for a cause entry)."""
+        return None if self.cause is not None else _prefix_of(self.pattern)
 
     @property
     def is_prefix(self) -> bool:
         return self.prefix is not None
 
     def matches(self, case_id: str) -> bool:
+        """Whether this id or id-prefix entry names ``case_id`` (a cause entry names no id)."""
+        if self.cause is not None:
+            return False
         if self.prefix is None:
             return case_id == self.pattern
         return case_id.startswith(self.prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
@@ -120,14 +136,22 @@ class Expectations:
                 comments = []
                 continue
             parts = line.split(None, 2)
+            if parts[0] == CAUSE or (parts[0].startswith(CAUSE) and len(parts) < 3):
+                raise ExpectationsError(f"{path}:{n}: a cause entry is 'cause=API OUTCOME reason' with the API "
+                                        "right after '=' (as the record's cause.api spells it, e.g. "
+                                        f"cause=torch.frombuffer BLOCKED no frombuffer), got {raw!r}")
             if len(parts) < 3:
                 raise ExpectationsError(f"{path}:{n}: expected {FORMAT}, got {raw!r} (the reason is required)")
             pattern, outcomes, reason = parts
             body = _prefix_of(pattern)
-            if "*" in (pattern if body is None else body):
+            # a cause entry's api is compared whole, '*' and all (``torch.<dtype>`` is an api name too)
+            if not pattern.startswith(CAUSE) and "*" in (pattern if body is None else body):
                 raise ExpectationsError(f"{path}:{n}: '*' is only allowed at the end of a pattern (or just "
                                         f"before its closing ']'): {pattern!r}")
             names = tuple(o.strip().upper() for o in outcomes.split(","))
+            if pattern.startswith(CAUSE) and PASS_HERE in names:
+                raise ExpectationsError(f"{path}:{n}: a cause entry cannot say PASS (a row with a cause failed); "
+                                        "to say some rows pass here, list their ids with PASS")
             if names == (PASS_HERE,) and base is None:
                 raise ExpectationsError(f"{path}:{n}: PASS only says a case passes here although an included file "
                                         "expects it to fail, and this file includes none")
@@ -162,13 +186,16 @@ class Expectations:
                                     "`python -m conformance expectations --results R --file F`")
         return cls.parse(read_text(p), str(p))
 
-    def match(self, case_id: str) -> Entry | None:
-        """The entry that decides ``case_id``: this file's (exact, then longest prefix), else the included
-        file's; None when none does, or this file's is PASS_HERE."""
+    def match(self, case_id: str, cause: str | None = None) -> Entry | None:
+        """The entry that decides ``case_id``, whose record's cause api is ``cause`` (None: the row has no
+        cause, it passed or did not run): this file's (exact id, then longest prefix, then the cause entry),
+        else the included file's; None when none does, or this file's is PASS_HERE."""
         mine = self._exact.get(case_id) or next(self._prefix_matches(case_id), None)
         if mine is not None:
             return None if mine.outcomes == (PASS_HERE,) else mine
-        return self.base.match(case_id) if self.base is not None else None
+        if cause is not None and cause in self._by_cause:
+            return self._by_cause[cause]
+        return self.base.match(case_id, cause) if self.base is not None else None
 
     def _prefix_matches(self, case_id: str) -> Iterator[Entry]:
         """Prefix entries matching ``case_id``, longest prefix first, file order among equals.
@@ -181,7 +208,11 @@ class Expectations:
 
     @cached_property
     def _exact(self) -> dict[str, Entry]:
-        return {e.pattern: e for e in self.own if not e.is_prefix}
+        return {e.pattern: e for e in self.own if not e.is_prefix and e.cause is None}
+
+    @cached_property
+    def _by_cause(self) -> dict[str, Entry]:
+        return {e.cause: e for e in self.own if e.cause is not None}
 
     @cached_property
     def _by_prefix(self) -> dict[str, list[Entry]]:
@@ -191,8 +222,11 @@ class Expectations:
                 out.setdefault(e.prefix, []).append(e)
         return out
 
-    def unmatched(self, case_ids: Iterable[str]) -> list[Entry]:
-        """Entries (a PASS_HERE one and the included file's too) that decide none of ``case_ids``."""
+    def unmatched(self, case_ids: Iterable[str], causes: dict[str, str | None] | None = None) -> list[Entry]:
+        """Entries (a PASS_HERE one and the included file's too) that decide none of ``case_ids``. Cause
+        entries are judged only when ``causes`` is given (every row of a complete run: its id -> its record's
+        cause api), and only this file's: an included file's cause entries are its own target's, and the
+        rows of this run (another target) need not be blocked as they are there."""
         case_ids = list(case_ids)
         hit: set[int] = set()
         for i in case_ids:
@@ -200,7 +234,12 @@ class Expectations:
             if e is not None:
                 hit.add(id(e))
             hit.update(id(e) for e in self._prefix_matches(i))
-        return [e for e in self.own if id(e) not in hit] + (self.base.unmatched(case_ids) if self.base else [])
+        for i, api in (causes or {}).items():
+            e = self._by_cause.get(api) if api is not None else None
+            if e is not None and self._exact.get(i) is None and next(self._prefix_matches(i), None) is None:
+                hit.add(id(e))
+        stale = [e for e in self.own if id(e) not in hit and (e.cause is None or causes is not None)]
+        return stale + (self.base.unmatched(case_ids) if self.base else [])
 
 
 def read_text(p: Path) -> str:

@@ -5,6 +5,11 @@ whose cases ran is kept, dropped (fixed), narrowed to exact ids (some of its cas
 now fail otherwise) or given new outcomes. Reasons a person wrote are kept; reasons the kit wrote
 (they start with ``TRIAGE:``) are refreshed when the evidence's cause changes. Every change is
 listed, so the caller can print it; new failures are taken in only when asked to.
+
+Rows BLOCKED by one cause api are written as one ``cause=API BLOCKED`` entry (``_fold``): the kit's own
+entries for them (``TRIAGE:`` reasons) make way for it, a person's stay (they win over it, and say more).
+A group of one row stays an id entry, which says as much and names the row; a cause entry, once written,
+stays while a row is its own. Rows failing on their own API keep id entries: each is a gap of its own.
 """
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from .expectations import FORMAT, INCLUDE, PASS_HERE, Entry, Expectations
+from .expectations import CAUSE, FORMAT, INCLUDE, PASS_HERE, Entry, Expectations
 from .outcomes import EXPECTABLE
 
 MACHINE = "TRIAGE:"          # reasons starting with this were written by the kit, and it may rewrite them
@@ -26,7 +31,7 @@ _HEADING = re.compile(r"# ([A-Z]+) (?:by|in) (.+): \d+ rows\Z")
 
 @dataclass(frozen=True)
 class Change:
-    kind: str          # fixed | outcome changed | cause changed | new | narrowed
+    kind: str          # fixed | outcome changed | cause changed | new | narrowed | folded
     pattern: str
     detail: str
 
@@ -76,6 +81,11 @@ def heading(outcome: str, api: str | None, rows: int) -> str:
     return f"# {outcome} {'by' if outcome == 'BLOCKED' else 'in'} {api or '?'}: {rows} rows"
 
 
+def _heading_rows(line: str) -> int:
+    """The row count a kit heading line says."""
+    return int(line.rsplit(": ", 1)[1].split()[0])
+
+
 def heading_cause(line: str) -> tuple[str, str | None] | None:
     """(outcome, cause api) of a kit heading line; None for any other comment (a person's, kept as it is)."""
     m = _HEADING.match(line)
@@ -108,9 +118,10 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
     universe |= set(raw)
     if old.base is not None:
         return _update_over_base(raw, old, target, notes, universe)
+    complete = universe <= raw.keys()           # every case ran: a cause entry deciding none of them is stale
     decided: dict[int, list[str]] = {}          # entry -> the catalog cases it decides (exact/longest wins)
     for cid in sorted(universe):
-        e = old.match(cid)
+        e = old.match(cid, _cause_of(raw, cid))
         if e is not None:
             decided.setdefault(id(e), []).append(cid)
     changes: list[Change] = []
@@ -121,6 +132,9 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
             sections.append(_Section(list(e.comments)))
         covered = decided.get(id(e), [])
         ran = [c for c in covered if c in raw]
+        if e.cause is not None and (ran or complete):
+            sections[-1].entries.extend(_decide_cause(e, ran, raw, changes))
+            continue
         if not ran:
             kept_not_run += 1
             sections[-1].entries.append((e.pattern, e.outcomes, e.reason))
@@ -139,6 +153,7 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
         reason = machine_reason(rec, _count_prefix(n))
         under[cause].entries.append((pattern, (outcome,), reason))
         changes.append(Change("new", pattern, f"{outcome} ({reason})"))
+    _fold(sections, raw, universe, None, {}, changes)
     _recount(sections, raw, universe)
     return Update(_text(target, notes, sections), changes, sum(len(s.entries) for s in sections), kept_not_run)
 
@@ -154,6 +169,12 @@ def _text(target: str, notes: Iterable[str], sections: list[_Section], include: 
         lines += [("\n" if i == 0 else "") + c for i, c in enumerate(s.comments)]
         lines += [f"{p:<{width}}  {','.join(o):<8} {r}" for p, o, r in s.entries]
     return "\n".join(lines) + "\n"
+
+
+def _cause_of(raw: dict[str, dict], cid: str) -> str | None:
+    """The cause api of the row ``cid`` that ran (None: it passed, was skipped, or did not run)."""
+    r = raw.get(cid)
+    return None if r is None else cause_api(r)
 
 
 def _holds(entry: Entry | None, r: dict[str, Any]) -> bool:
@@ -172,21 +193,23 @@ def _update_over_base(raw: dict[str, dict], old: Expectations, target: str, note
     those that pass here), keeping a reason written before for the same pattern; entries none of whose
     cases ran stay as they are."""
     base, changes = old.base, []
+    complete = universe <= raw.keys()
     decides: dict[int, list[str]] = {}
     for cid in universe:
-        e = old.match(cid) or next((o for o in old.own if o.outcomes == (PASS_HERE,) and o.matches(cid)), None)
+        e = old.match(cid, _cause_of(raw, cid)) or next(
+            (o for o in old.own if o.outcomes == (PASS_HERE,) and o.matches(cid)), None)
         if e is not None:
             decides.setdefault(id(e), []).append(cid)
     sections, kept = [_Section([])], 0
-    for e in old.own:                    # kept as written: none of its cases ran
-        if not any(c in raw for c in decides.get(id(e), [])):
+    for e in old.own:                    # kept as written: none of its cases ran (a cause entry: an incomplete run)
+        if not any(c in raw for c in decides.get(id(e), [])) and not (e.cause is not None and complete):
             kept += 1
             if e.comments:
                 sections.append(_Section(list(e.comments)))
             sections[-1].entries.append((e.pattern, e.outcomes, e.reason))
-    todo = {cid for cid, r in raw.items() if not _holds(base.match(cid), r)}
+    todo = {cid for cid, r in raw.items() if not _holds(base.match(cid, cause_api(r)), r)}
     for cid in sorted(raw):
-        before, r = old.match(cid), raw[cid]
+        before, r = old.match(cid, cause_api(raw[cid])), raw[cid]
         if not _holds(before, r):
             kind = "fixed" if not _failing(r["raw_outcome"]) else "new" if before is None else "outcome changed"
             changes.append(Change(kind, cid, f"{'/'.join(before.outcomes) if before else 'no entry'} -> "
@@ -205,19 +228,22 @@ def _update_over_base(raw: dict[str, dict], old: Expectations, target: str, note
             f"{MACHINE} passes here, unlike what {old.include} expects" if passes
             else machine_reason(rec, _count_prefix(n)))
         under[cause].entries.append((pattern, outcomes, reason))
+    _fold(sections, raw, universe, base, written, changes)
     _recount(sections, raw, universe)
     return Update(_text(target, notes, sections, old.include), changes, sum(len(s.entries) for s in sections), kept)
 
 
 def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str]) -> None:
     """Each kit heading says how many rows its entries decide that fail as it says (a row that did not run
-    counts when its entry expects that outcome); a heading left with none is dropped."""
-    new = Expectations([Entry(p, o, r, n) for n, (p, o, r) in enumerate(
-        (e for s in sections for e in s.entries), 1)])
+    counts when its entry expects that outcome); a heading left with none is dropped. In a run of part of the
+    catalog, a heading over a cause entry counts no fewer rows than it did: which rows that did not run are
+    the cause entry's, no one knows."""
+    complete = universe <= raw.keys()
+    new = _as_expectations(sections)
     section_of = {n: s for n, s in enumerate((s for s in sections for _ in s.entries), 1)}
     rows: dict[int, int] = {}
     for cid in universe:
-        e = new.match(cid)
+        e = new.match(cid, _cause_of(raw, cid))
         if e is None:
             continue
         s = section_of[e.line]
@@ -228,14 +254,123 @@ def _recount(sections: list[_Section], raw: dict[str, dict], universe: set[str])
         if (cause[0] in e.outcomes) if r is None else ((r["raw_outcome"], cause_api(r)) == cause):
             rows[id(s)] = rows.get(id(s), 0) + 1
     for s in sections:
+        keyed = not complete and any(p.startswith(CAUSE) for p, _, _ in s.entries)
         kept = []
         for c in s.comments:
             cause = heading_cause(c)
             if cause is None:
                 kept.append(c)
-            elif rows.get(id(s)):
-                kept.append(heading(cause[0], cause[1], rows[id(s)]))
+            elif (n := max(rows.get(id(s), 0), _heading_rows(c) if keyed else 0)):
+                kept.append(heading(cause[0], cause[1], n))
         s.comments = kept
+
+
+def _as_expectations(sections: list[_Section], base: Expectations | None = None) -> Expectations:
+    """The sections' entries as a file would read them (line n: the n-th entry), over ``base``."""
+    return Expectations([Entry(p, o, r, n) for n, (p, o, r) in enumerate(
+        (e for s in sections for e in s.entries), 1)], base=base)
+
+
+def _decide_cause(e: Entry, ran: list[str], raw: dict[str, dict], changes: list[Change]):
+    """The entries replacing the cause entry ``e``, given the rows of its cause that ran: itself while one of
+    them fails as it says (its reason kept), and an id entry for each that fails otherwise (an id entry wins
+    over it). None of them: the gap is gone, and so is the entry."""
+    holds = [c for c in ran if raw[c]["raw_outcome"] in e.outcomes]
+    out = [(e.pattern, e.outcomes, e.reason)] if holds else []
+    if not ran:
+        changes.append(Change("fixed", e.pattern, f"no row's cause is {e.cause} now; entry removed "
+                                                  f"(it said {'/'.join(e.outcomes)}: {e.reason})"))
+    for c in ran:
+        if c not in holds:
+            now, reason = raw[c]["raw_outcome"], machine_reason(raw[c])
+            changes.append(Change("outcome changed", c, f"{'/'.join(e.outcomes)} -> {now} (was {e.pattern!r}: "
+                                                        f"{e.reason}; now: {reason})"))
+            out.append((c, (now,), reason))
+    return out
+
+
+def _fold(sections: list[_Section], raw: dict[str, dict], universe: set[str], base: Expectations | None,
+          written: dict[tuple, str], changes: list[Change]) -> None:
+    """Rows that ran BLOCKED by the same cause api become one ``cause=API BLOCKED`` entry, in place: the
+    kit's own id entries deciding only such rows make way for it (when at least two rows are theirs, or the
+    entry is there already), a person's stay. Then the kit's id entries whose rows are all decided by cause
+    entries without them (a prefix over rows of several causes) go too. An id entry stays wherever its rows
+    would be decided otherwise without it (a shorter prefix would take them over: it is an exception to that
+    prefix, and an id entry wins over a cause entry); a cause entry that would take over a row that an
+    included file decides otherwise is not made."""
+    groups: dict[str, set[str]] = {}
+    for cid, r in raw.items():
+        api = cause_api(r)
+        if r["raw_outcome"] == "BLOCKED" and api and len(api.split()) == 1:   # a pattern is one word
+            groups.setdefault(api, set()).add(cid)
+    outcomes = ("BLOCKED",)
+    for api in sorted(groups, key=lambda a: (-len(groups[a]), a)):
+        pattern = CAUSE + api
+        present = any(e[0] == pattern for s in sections for e in s.entries)
+        reason = written.get((pattern, outcomes)) or machine_reason(raw[min(groups[api])])
+        gone, rows = _removable(sections, raw, universe, base, None if present else (pattern, outcomes, reason),
+                                lambda ids: all(c in groups[api] for c in ids))
+        if not gone or (not present and (pattern, outcomes) not in written and rows < 2):
+            continue
+        _remove(sections, gone)
+        if not present:
+            home = next((s for s in sections if s.cause == ("BLOCKED", api)), None)
+            if home is None:
+                home = _Section([heading("BLOCKED", api, 0)])
+                sections.append(home)
+            home.entries.insert(0, (pattern, outcomes, reason))
+        changes.append(Change("folded", pattern, f"{len(gone)} entries for {rows} rows blocked by {api} make "
+                                                 "way for one cause entry"))
+    keyed = {e[0][len(CAUSE):] for s in sections for e in s.entries if e[0].startswith(CAUSE)}
+    gone, rows = _removable(sections, raw, universe, base, None,
+                            lambda ids: all(c in raw and raw[c]["raw_outcome"] == "BLOCKED"
+                                            and cause_api(raw[c]) in keyed for c in ids))
+    for e in gone:
+        changes.append(Change("folded", e[0], f"its rows are decided by the cause entries of their causes now"))
+    _remove(sections, gone)
+
+
+def _removable(sections: list[_Section], raw: dict[str, dict], universe: set[str], base: Expectations | None,
+               adding: tuple | None, only) -> tuple[list[tuple], int]:
+    """The kit's own BLOCKED id entries (of those whose decided cases satisfy ``only``) that can go, with
+    ``adding`` (a cause entry) put in, and the rows they decided: every row one of them decided must then be
+    decided by the cause entry of its cause, and every row that ran decided as before."""
+    flat = [e for s in sections for e in s.entries]            # line n of _as_expectations: flat[n - 1]
+    before = _as_expectations(sections, base)
+    mine = {id(e) for e in before.own}
+    decided = {cid: before.match(cid, _cause_of(raw, cid)) for cid in universe}
+    of: dict[int, list[str]] = {}              # this file's entries (by line) -> the cases they decide
+    for cid, e in decided.items():
+        if e is not None and id(e) in mine:
+            of.setdefault(e.line, []).append(cid)
+    candidates = {line for line, ids in of.items() if not flat[line - 1][0].startswith(CAUSE)
+                  and "BLOCKED" in flat[line - 1][1] and is_machine(flat[line - 1][2]) and only(ids)}
+    while candidates:
+        gone = {id(flat[n - 1]) for n in candidates}
+        trial = [_Section(s.comments, [e for e in s.entries if id(e) not in gone]) for s in sections]
+        if adding is not None:
+            trial.append(_Section([], [adding]))
+        after = _as_expectations(trial, base)
+        lost, blocked = set(), False
+        for c in raw:
+            now, was = after.match(c, cause_api(raw[c])), decided[c]
+            if was is not None and id(was) in mine and was.line in candidates:
+                if now is None or now.pattern != CAUSE + str(cause_api(raw[c])) or not _holds(now, raw[c]):
+                    lost.add(was.line)
+            elif _holds(was, raw[c]) and not _holds(now, raw[c]):
+                blocked = True                 # the cause entry would decide a row otherwise
+        if blocked:
+            return [], 0
+        if not lost:
+            break
+        candidates -= lost
+    return [flat[n - 1] for n in sorted(candidates)], sum(len(of[n]) for n in candidates)
+
+
+def _remove(sections: list[_Section], entries: list[tuple]) -> None:
+    gone = {id(e) for e in entries}
+    for s in sections:
+        s.entries = [e for e in s.entries if id(e) not in gone]
 
 
 def _decide(e: Entry, covered: list[str], ran: list[str], raw: dict[str, dict], changes: list[Change]):

@@ -19,7 +19,7 @@ def judge_case(case: Any, result: dict[str, Any], oracle_obs: dict[str, Any] | N
     """The record of ``case`` (docs/results-schema.md, "Case record"); the controller adds ``oracle``."""
     verdict = settle(judge(oracle_obs, result, case.tolerance, case.api, case.reads),
                      case.api, result.get("obs"), api_names, res.reached_around(result))
-    entry = expectations.match(case.id)
+    entry = expectations.match(case.id, (verdict.cause or {}).get("api"))    # an id entry, else one for its cause
     final, note = expect.apply(verdict.outcome, entry)
     return res.case_record(case, target, verdict, entry, final, note, result, off_path=off_path,
                            oracle_version=oracle_version, process=process, seq=seq)

@@ -69,9 +69,13 @@ def gate_problems(session: pytest.Session, state: State, exitstatus: int) -> Non
     """What fails the gate besides case outcomes (stale entries, no case run, a target that could not
     start), added to ``state.gate_problems``; the session's exit status follows."""
     problems = state.gate_problems
-    stale = state.expectations.unmatched(load_catalog())
-    problems += res.summarised(stale, GATE_ROWS, lambda e: f"{e.where}: entry {e.pattern!r} "
-                               "matches no case in the catalog; remove it or fix the id",
+    catalog = load_catalog()
+    ran = {r["id"]: (r.get("cause") or {}).get("api") for r in state.records}
+    # Cause entries are stale when no row of the run is theirs, which only a run of every case can tell.
+    stale = state.expectations.unmatched(catalog, ran if ran.keys() >= set(catalog) else None)
+    problems += res.summarised(stale, GATE_ROWS, lambda e: f"{e.where}: entry {e.pattern!r} " + (
+                               f"decides no row of this run (no other row's cause is {e.cause}); remove it"
+                               if e.cause is not None else "matches no case in the catalog; remove it or fix the id"),
                                f"... and {{n}} more entries of {state.expectations.path} that match no case "
                                "(`python -m conformance expectations` drops them)")
     opt = session.config.option
