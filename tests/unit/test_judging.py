@@ -28,6 +28,13 @@ def _judge(result: dict, expectations: str = "") -> dict:
     ({"obs": {BLOCKED: BLOCKER}}, "x[*  BLOCKED  known\n", "BLOCKED", "XFAIL", "BLOCKED", "torch.y"),
     ({"obs": {"value": 1}}, "x[*  FAIL  known\n", "PASS", "XPASS", "PASS", None),
     ({"obs": {"value": 2}}, "x[*  MISSING  known\n", "FAIL", "FAIL", "FAIL", "torch.x"),
+    # a cause entry decides by the verdict's cause api; an id entry wins over it; another outcome is a failure
+    ({"obs": {BLOCKED: BLOCKER}}, "cause=torch.y  BLOCKED  known\n", "BLOCKED", "XFAIL", "BLOCKED", "torch.y"),
+    ({"obs": {BLOCKED: BLOCKER}}, "cause=torch.z  BLOCKED  known\n", "BLOCKED", "BLOCKED", "BLOCKED", "torch.y"),
+    ({"obs": {BLOCKED: BLOCKER}}, "x[1]  FAIL  own\ncause=torch.y  BLOCKED  known\n", "BLOCKED", "BLOCKED",
+     "BLOCKED", "torch.y"),
+    ({"obs": {"value": 2}}, "cause=torch.x  BLOCKED  known\n", "FAIL", "FAIL", "FAIL", "torch.x"),
+    ({"obs": {"value": 1}}, "cause=torch.x  BLOCKED  known\n", "PASS", "PASS", "PASS", None),
 ])
 def test_a_record_carries_every_outcome_and_its_cause(result, expect, raw, final, shown_as, blamed):
     r = _judge(result, expect)
