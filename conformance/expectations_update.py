@@ -159,7 +159,8 @@ def update(records: list[dict[str, Any]], old: Expectations, target: str, notes:
 
 
 def _text(target: str, notes: Iterable[str], sections: list[_Section], include: str | None = None) -> str:
-    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}",
+    lines = [f"# Expected failures of target {target!r}; format: {FORMAT}; an id entry wins over a "
+             f"{CAUSE}API entry (which decides the rows whose record's cause.api is API)",
              "# Rewritten by `python -m conformance expectations --results R --file F`; reasons of entries that "
              f"still hold are kept, and reasons starting with {MACHINE} are the kit's own."
              + (f" Only where this target differs from {include}." if include else ""),
