@@ -48,11 +48,6 @@ def _torch_metadata() -> str | None:
         return f"raised {type(e).__name__}"
 
 
-# Cases that run unrecorded: a replay row replays a recording call by call and names its first diverging call
-# itself (trace/replay.py), building each call's inputs with the kit's own torch calls, which are not paused.
-UNLOGGED = ("replay",)
-
-
 def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[str, Any]:
     case = cases.get(case_id)
     if case is None:
@@ -61,7 +56,7 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
         if not hasattr(torch, name):
             return {DTYPE_ABSENT: name}
     ctx = Context(torch, routes)
-    log = calls.ACTIVE if case.module not in UNLOGGED else None
+    log = calls.ACTIVE
     try:
         try:
             if log:

@@ -250,6 +250,50 @@ def test_a_user_recording_becomes_cases_judged_like_any_other(recorded, tmp_path
     assert red["replay[script-my_script-torch.nn.functional.gelu-float32-2d]"].outcome == "FAIL"
 
 
+RECORDED_ROWS = """\
+import json, sys
+import torch
+from conformance import worker
+from conformance.compare import norm_api
+from conformance.observe import DISPLAY, routes_for
+from conformance.registry import load_catalog
+from conformance.trace import rules, signatures
+from conformance.trace.store import Recording
+
+rec = Recording(__import__("pathlib").Path(sys.argv[1]))
+chain = signatures.forward_calls(rec.calls, signatures.replayed_phase(rec.calls))
+cases = load_catalog()
+routes = routes_for(torch)
+worker._install_recorder(torch, routes)        # as every worker does: the rows run recorded
+out = {"chain": [norm_api(rules.short_name(c["api"])) for c in chain if rules.not_replayable(c) is None]}
+for cid in sys.argv[2:]:
+    obs = worker.run_case(cid, cases, torch, routes)
+    out[cid] = {"value": "value" in obs, "calls": (obs.get(DISPLAY) or {}).get("calls")}
+print(json.dumps(out))
+"""
+
+
+def test_a_replay_row_records_the_replayed_calls_and_never_the_input_building(recorded):
+    """Replay rows run recorded like any case: the engine builds inputs and stand-ins, looks APIs up and reads
+    results with the recorder paused, so the log's own calls (depth 0) are the replayed ones, in order, and the
+    one blame rule can only name a replayed call or a call inside it."""
+    gelu, chained = "replay[script-my_script-torch.nn.functional.gelu-float32-2d]", "replay[script-my_script-chained]"
+    proc = subprocess.run([sys.executable, "-c", RECORDED_ROWS, str(recorded), gelu, chained], cwd=REPO,
+                          capture_output=True, text=True, timeout=300,
+                          env=kit_env(CONFORMANCE_REPLAY=str(recorded),
+                                      CONFORMANCE_TARGET_ARGS=json.dumps(["--target", "torch"])))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(proc.stdout.splitlines()[-1])
+    for cid in (gelu, chained):
+        assert got[cid]["value"] and got[cid]["calls"], got[cid]
+    own = {cid: [api for api, _, _, depth in got[cid]["calls"] if depth == 0] for cid in (gelu, chained)}
+    # one recorded gelu call, replayed in each layout the engine tries: gelu, and nothing that built its input
+    assert set(own[gelu]) == {"torch.nn.functional.gelu"} and len(own[gelu]) >= 2, own[gelu]
+    # the chain: the recording's replayable calls, one entry each, in order (no from_numpy, as_strided, dtype read)
+    from conformance.compare import norm_api
+    assert [norm_api(a) for a in own[chained]] == got["chain"], (own[chained], got["chain"])
+
+
 def test_op_classes_and_tolerances():
     assert rules.op_class("torch.Tensor.view") == "layout" and rules.op_class("torch.Tensor.__getitem__") == "indexing"
     assert rules.op_class("torch.Tensor.__eq__") == "comparison" and rules.op_class("torch.Tensor.to") == "copy"

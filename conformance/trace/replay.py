@@ -13,9 +13,14 @@
 
 Under real torch (the reference) both must reproduce the recording byte for byte, or the recording
 is unusable: that raises ``ObservationError`` (ERROR), never a result.
+
+A replay row is recorded like any case (``conformance/calls.py``): the engine's own torch calls (looking an
+API up, building its inputs and stand-ins, reading and comparing its results) run ``kit``, with the recorder
+paused, so the row's log holds the replayed calls and what they call, never the input building.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import operator
@@ -23,7 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import shapes
+from .. import calls, shapes
 from ..dtypes import DTYPES
 from ..observe import OBSERVE_ERROR, Blocked, ObservationError
 from . import rules
@@ -31,6 +36,15 @@ from .store import (VARIANTS, Recording, build_ndarray, build_tensor, contiguous
                     relaid, significant)
 
 MAX_CALLS = 4      # calls replayed per signature in isolation (the first ones, in recording order)
+
+
+def kit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The engine's own work, not the replayed call's: run with the recorder paused (module doc)."""
+    @functools.wraps(fn)
+    def paused(*args: Any, **kwargs: Any) -> Any:
+        with calls.paused():
+            return fn(*args, **kwargs)
+    return paused
 
 
 def _operator(name: str) -> Callable[..., Any] | None:
@@ -49,6 +63,7 @@ def _operator(name: str) -> Callable[..., Any] | None:
     return None
 
 
+@kit
 def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
     """A function (args, kwargs) -> result calling ``api`` in ``torch``; AttributeError if absent.
     Tensor methods and properties are looked up on the tensor at call time (a backend may keep them
@@ -79,6 +94,7 @@ def resolve(torch: Any, api: str) -> Callable[[list[Any], dict[str, Any]], Any]:
     return lambda a, k: fn(*a, **k)
 
 
+@kit
 def absent(call: dict[str, Any], args: list[Any]) -> str | None:
     """The attribute a Tensor-method call needs and the target's tensor lacks (MISSING), or None. An
     operator Python has a fallback for (``__contains__`` iterates) is judged by what the fallback gives;
@@ -122,6 +138,7 @@ class Replayer:
             t, seen = None, {"build_error": f"{type(e).__name__}: {str(e)[:200]}"}
         return t, seen
 
+    @kit
     def tensor(self, spec: dict[str, Any], variant: str, label: str, check: bool = True) -> Any:
         data = self.rec.blob(spec["blob"])
         if variant != "recorded":
@@ -190,12 +207,14 @@ class Replayer:
             return getattr(torch, enc["v"])
         raise ObservationError(f"cannot rebuild a recorded {enc.get('type', k)}")
 
+    @kit
     def arguments(self, call: dict[str, Any], variant: str, bound: dict[int, Any] | None):
         args = [self.decode(a, variant, f"call {call['i']} arg {n}", bound) for n, a in enumerate(call["args"])]
         kwargs = {k: self.decode(v, variant, f"call {call['i']} {k}=", bound) for k, v in call["kwargs"].items()}
         return args, kwargs
 
     # -- observing ------------------------------------------------------------------------------------
+    @kit
     def observe(self, v: Any, exact: bool) -> Any:
         """A result as an observation: tensors with strides of size-1 dimensions left out (they never
         change what a later view may do), floats of float-math ops as {"approx": ...}; Python and numpy
@@ -229,6 +248,7 @@ class Replayer:
             return {"float": float(v).hex()}
         return {"object": type(v).__name__}
 
+    @kit
     def type_of(self, v: Any) -> str:
         torch = self.torch
         if shapes.is_tensor(torch, v):
@@ -258,6 +278,7 @@ class Replayer:
                 ",".join(self.recorded_type(x) for x in enc["v"]) + "]"
         return {"none": "NoneType", "dtype": "dtype", "device": "device"}.get(k, k)
 
+    @kit
     def differs(self, v: Any, enc: dict[str, Any], api: str, tolerant: bool) -> tuple[str | None, dict]:
         """How ``v`` differs from the recorded ``enc`` ("dtype", "shape", "stride", "bytes", "values",
         "value"; None: it does not), and facts for display (ulp distance, largest differences)."""
