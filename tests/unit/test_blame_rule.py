@@ -127,3 +127,22 @@ def test_a_replayed_call_whose_result_differs_on_the_recordings_inputs_is_isolat
     assert (v.outcome, v.cause["api"], v.cause["isolated"]) == ("FAIL", "Tensor.view", True)
     other = judge({"value": {"x": 1}}, {"obs": {"value": {"x": 2}}}, api="torch.x")    # nothing recorded
     assert other.cause["isolated"] is False
+
+
+def test_a_class_that_is_a_function_fails_its_own_row_and_blocks_the_rows_that_lean_on_it():
+    """A backend whose torch.dtype and torch.device are functions (tests/mutants/user_world): the read of the
+    class diverges. On torch.device's and torch.dtype's own rows that is a FAIL of their own call; on the dtype
+    constants' rows (torch.<dtype>: the constants are fine, isinstance(dt, torch.dtype) is what breaks) it is
+    torch.dtype's fault, BLOCKED by it and that fault alone; never the constant's own call."""
+    from conformance.compare import DTYPE_ROWS, same_api
+    for api in ("torch.device", "torch.dtype"):
+        oracle = _obs({"kind": f"{api} is a class"}, [[api, "class", "<read>", 0]])
+        target = _obs({"kind": f"{api} is a function, not a class"}, [[api, "o function", "<read>", 0]])
+        v = judge(oracle, {"obs": target}, api=api)
+        assert (v.outcome, v.cause["api"], v.cause["phase"], v.cause["isolated"]) == ("FAIL", api, "call", True)
+    constants = [["torch.float32", "dt:float32", "<read>", 0], ["torch.int8", "dt:int8", "<read>", 0]]
+    oracle = _obs({"is_dtype": True}, constants + [["torch.dtype", "class", "<read>", 0]])
+    target = _obs({"is_dtype": {"raises": "TypeError"}}, constants + [["torch.dtype", "o function", "<read>", 0]])
+    v = judge(oracle, {"obs": target}, api=DTYPE_ROWS)
+    assert (v.outcome, v.cause["api"], v.sole) == ("BLOCKED", "torch.dtype", "torch.dtype"), (v.outcome, v.cause)
+    assert not same_api(DTYPE_ROWS, "torch.dtype") and same_api(DTYPE_ROWS, "torch.float32")
