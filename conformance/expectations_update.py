@@ -203,6 +203,9 @@ def _update_over_base(raw: dict[str, dict], old: Expectations, target: str, note
             decides.setdefault(id(e), []).append(cid)
     sections, kept = [_Section([])], 0
     for e in old.own:                    # kept as written: none of its cases ran (a cause entry: an incomplete run)
+        if e.cause is not None and complete and not decides.get(id(e)):
+            changes.append(Change("fixed", e.pattern, f"no row's cause is {e.cause} now; entry removed "
+                                                      f"(it said {'/'.join(e.outcomes)}: {e.reason})"))
         if not any(c in raw for c in decides.get(id(e), [])) and not (e.cause is not None and complete):
             kept += 1
             if e.comments:
@@ -292,50 +295,13 @@ def _decide_cause(e: Entry, ran: list[str], raw: dict[str, dict], changes: list[
 
 def _fold(sections: list[_Section], raw: dict[str, dict], universe: set[str], base: Expectations | None,
           written: dict[tuple, str], changes: list[Change]) -> None:
-    """Rows that ran BLOCKED by the same cause api become one ``cause=API BLOCKED`` entry, in place: the
-    kit's own id entries deciding only such rows make way for it (when at least two rows are theirs, or the
-    entry is there already), a person's stay. Then the kit's id entries whose rows are all decided by cause
-    entries without them (a prefix over rows of several causes) go too. An id entry stays wherever its rows
-    would be decided otherwise without it (a shorter prefix would take them over: it is an exception to that
-    prefix, and an id entry wins over a cause entry); a cause entry that would take over a row that an
-    included file decides otherwise is not made."""
-    groups: dict[str, set[str]] = {}
-    for cid, r in raw.items():
-        api = cause_api(r)
-        if r["raw_outcome"] == "BLOCKED" and api and len(api.split()) == 1:   # a pattern is one word
-            groups.setdefault(api, set()).add(cid)
+    """Rows that ran BLOCKED by the same cause api become one ``cause=API BLOCKED`` entry, in place. The
+    kit's own BLOCKED id entries whose rows all ran BLOCKED (by one api or several) make way for the cause
+    entries of their rows; a person's stay. A cause entry is made when at least two rows become its (or it
+    was written before); an id entry stays wherever a row of it would be decided otherwise without it (a
+    shorter prefix would take it over: it is an exception to that prefix, and an id entry wins over a cause
+    entry); a cause entry that would take over a row decided otherwise (by an included file) is not made."""
     outcomes = ("BLOCKED",)
-    for api in sorted(groups, key=lambda a: (-len(groups[a]), a)):
-        pattern = CAUSE + api
-        present = any(e[0] == pattern for s in sections for e in s.entries)
-        reason = written.get((pattern, outcomes)) or machine_reason(raw[min(groups[api])])
-        gone, rows = _removable(sections, raw, universe, base, None if present else (pattern, outcomes, reason),
-                                lambda ids: all(c in groups[api] for c in ids))
-        if not gone or (not present and (pattern, outcomes) not in written and rows < 2):
-            continue
-        _remove(sections, gone)
-        if not present:
-            home = next((s for s in sections if s.cause == ("BLOCKED", api)), None)
-            if home is None:
-                home = _Section([heading("BLOCKED", api, 0)])
-                sections.append(home)
-            home.entries.insert(0, (pattern, outcomes, reason))
-        changes.append(Change("folded", pattern, f"{len(gone)} entries for {rows} rows blocked by {api} make "
-                                                 "way for one cause entry"))
-    keyed = {e[0][len(CAUSE):] for s in sections for e in s.entries if e[0].startswith(CAUSE)}
-    gone, rows = _removable(sections, raw, universe, base, None,
-                            lambda ids: all(c in raw and raw[c]["raw_outcome"] == "BLOCKED"
-                                            and cause_api(raw[c]) in keyed for c in ids))
-    for e in gone:
-        changes.append(Change("folded", e[0], f"its rows are decided by the cause entries of their causes now"))
-    _remove(sections, gone)
-
-
-def _removable(sections: list[_Section], raw: dict[str, dict], universe: set[str], base: Expectations | None,
-               adding: tuple | None, only) -> tuple[list[tuple], int]:
-    """The kit's own BLOCKED id entries (of those whose decided cases satisfy ``only``) that can go, with
-    ``adding`` (a cause entry) put in, and the rows they decided: every row one of them decided must then be
-    decided by the cause entry of its cause, and every row that ran decided as before."""
     flat = [e for s in sections for e in s.entries]            # line n of _as_expectations: flat[n - 1]
     before = _as_expectations(sections, base)
     mine = {id(e) for e in before.own}
@@ -344,28 +310,54 @@ def _removable(sections: list[_Section], raw: dict[str, dict], universe: set[str
     for cid, e in decided.items():
         if e is not None and id(e) in mine:
             of.setdefault(e.line, []).append(cid)
-    candidates = {line for line, ids in of.items() if not flat[line - 1][0].startswith(CAUSE)
-                  and "BLOCKED" in flat[line - 1][1] and is_machine(flat[line - 1][2]) and only(ids)}
-    while candidates:
-        gone = {id(flat[n - 1]) for n in candidates}
-        trial = [_Section(s.comments, [e for e in s.entries if id(e) not in gone]) for s in sections]
-        if adding is not None:
-            trial.append(_Section([], [adding]))
-        after = _as_expectations(trial, base)
-        lost, blocked = set(), False
-        for c in raw:
-            now, was = after.match(c, cause_api(raw[c])), decided[c]
-            if was is not None and id(was) in mine and was.line in candidates:
-                if now is None or now.pattern != CAUSE + str(cause_api(raw[c])) or not _holds(now, raw[c]):
-                    lost.add(was.line)
-            elif _holds(was, raw[c]) and not _holds(now, raw[c]):
-                blocked = True                 # the cause entry would decide a row otherwise
-        if blocked:
-            return [], 0
-        if not lost:
+    present = {e[0][len(CAUSE):] for e in flat if e[0].startswith(CAUSE)}
+
+    def keyable(cid: str) -> str | None:       # the api a cause entry could decide this row by
+        r, api = raw.get(cid), _cause_of(raw, cid)
+        return api if r is not None and r["raw_outcome"] == "BLOCKED" and api and len(api.split()) == 1 else None
+
+    foldable = {n for n, ids in of.items() if not flat[n - 1][0].startswith(CAUSE) and "BLOCKED" in flat[n - 1][1]
+                and is_machine(flat[n - 1][2]) and all(keyable(c) for c in ids)}
+    wanted = {keyable(c) for n in foldable for c in of[n]} | present
+    while True:
+        candidates = {n for n in foldable if all(keyable(c) in wanted for c in of[n])}
+        while True:                            # drop the id entries whose rows would not be their causes'
+            gone = {id(flat[n - 1]) for n in candidates}
+            trial = [_Section(s.comments, [e for e in s.entries if id(e) not in gone]) for s in sections]
+            trial.append(_Section([], [(CAUSE + a, outcomes, "") for a in sorted(wanted - present)]))
+            after = _as_expectations(trial, base)
+            lost, stolen = set(), set()
+            for c in raw:
+                now, was = after.match(c, cause_api(raw[c])), decided[c]
+                if was is not None and id(was) in mine and was.line in candidates:
+                    if now is None or now.pattern != CAUSE + str(keyable(c)) or not _holds(now, raw[c]):
+                        lost.add(was.line)
+                elif _holds(was, raw[c]) and not _holds(now, raw[c]):
+                    stolen.add(cause_api(raw[c]))
+            if stolen or not lost:
+                break
+            candidates -= lost
+        rows: dict[str, list[str]] = {}
+        for n in candidates:
+            for c in of[n]:
+                rows.setdefault(keyable(c), []).append(c)
+        few = {a for a in wanted - present if len(rows.get(a, [])) < (1 if (CAUSE + a, outcomes) in written else 2)}
+        if not (stolen | few) & wanted:
             break
-        candidates -= lost
-    return [flat[n - 1] for n in sorted(candidates)], sum(len(of[n]) for n in candidates)
+        wanted -= stolen | few
+    _remove(sections, [flat[n - 1] for n in candidates])
+    for api in sorted(rows, key=lambda a: (-len(rows[a]), a)):
+        pattern = CAUSE + api
+        if api not in present:
+            home = next((s for s in sections if s.cause == ("BLOCKED", api)), None)
+            if home is None:
+                home = _Section([heading("BLOCKED", api, 0)])
+                sections.append(home)
+            home.entries.insert(0, (pattern, outcomes, written.get((pattern, outcomes))
+                                    or machine_reason(raw[min(rows[api])])))
+        entries = sum(1 for n in candidates if any(keyable(c) == api for c in of[n]))
+        changes.append(Change("folded", pattern, f"decides the {len(rows[api])} rows blocked by {api} that "
+                                                 f"{entries} id entries of the kit's decided (they are gone)"))
 
 
 def _remove(sections: list[_Section], entries: list[tuple]) -> None:

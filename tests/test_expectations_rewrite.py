@@ -165,6 +165,29 @@ def test_a_row_of_the_cause_failing_otherwise_gets_an_id_entry_that_wins():
     assert new.match("load[f32-0]", "torch.frombuffer").pattern == "cause=torch.frombuffer"
 
 
+def test_an_id_entry_that_is_an_exception_to_a_shorter_prefix_stays():
+    rows = RESULTS + [rec("cast[a]", "FAIL", "Tensor.to"), rec("cast[b]", "FAIL", "Tensor.to"),
+                      rec("cast[c]", "BLOCKED", "torch.frombuffer")]
+    text = first_file() + ("cast[*   FAIL     casts are issue 9\n"
+                           "cast[c]  BLOCKED  TRIAGE: blocked by torch.frombuffer: it differs\n")
+    up = update(rows, Expectations.parse(text, "f"), "t", catalog_ids=[r["id"] for r in rows])
+    assert up.changes == [], "without cast[c], cast[* would decide it (and expect FAIL)"
+    assert ["cast[c]", "BLOCKED"] in entries(up.text) and ["cause=torch.frombuffer", "BLOCKED"] in entries(up.text)
+
+
+def test_a_kit_prefix_over_rows_of_several_causes_goes_once_each_cause_has_its_entry():
+    rows = [rec("dt[u16]", "BLOCKED", "torch.uint16"), rec("dt[f8]", "BLOCKED", "torch.float8_e5m2"),
+            rec("zeros[u16]", "BLOCKED", "torch.uint16"), rec("zeros[f8]", "BLOCKED", "torch.float8_e5m2")]
+    text = ("dt[*     BLOCKED  TRIAGE: all 2 cases; e.g. blocked by torch.uint16: it differs\n"
+            "zeros[*  BLOCKED  TRIAGE: all 2 cases; e.g. blocked by torch.uint16: it differs\n")
+    up = update(rows, Expectations.parse(text, "f"), "t", catalog_ids=[r["id"] for r in rows])
+    assert sorted(entries(up.text)) == [["cause=torch.float8_e5m2", "BLOCKED"], ["cause=torch.uint16", "BLOCKED"]]
+    assert sorted((c.kind, c.pattern) for c in up.changes if c.kind == "folded") == [
+        ("folded", "cause=torch.float8_e5m2"), ("folded", "cause=torch.uint16")]
+    new = Expectations.parse(up.text, "f")
+    assert all(new.match(r["id"], r["cause"]["api"]).pattern == "cause=" + r["cause"]["api"] for r in rows)
+
+
 def test_the_command_round_trips_a_file_it_wrote(tmp_path):
     results = tmp_path / "results.json"
     res.write(results, res.build({"target": "t", "gate_problems": [], "interrupted": False}, RESULTS))
