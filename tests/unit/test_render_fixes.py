@@ -46,6 +46,15 @@ def test_bytes_numpy_cannot_read_are_told_in_hex_from_where_they_differ():
     assert f.target_does.startswith("returns 01 (first difference at byte 0) instead")
 
 
+def test_long_bytes_are_told_in_hex_not_as_values():
+    o, t = f32(*range(17)), f32(*range(16), 99)      # 68 bytes: more than VALUES_BYTES
+    r = row(oracle={"value": {"dtype": "float32", "bytes": o}}, observed={"value": {"dtype": "float32", "bytes": t}},
+            diffs=[{"path": "value.bytes", "kind": "bytes", "oracle_hex": "00 00 80 41", "target_hex": "00 00 c6 42",
+                    "excerpt_start": 64, "first_offset": 66}])
+    f = one([r])
+    assert f.torch_does.endswith("torch gives value.bytes = 00 00 80 41 (from byte 64).")
+
+
 def test_an_exception_and_a_blocked_row_are_told_as_what_the_row_saw():
     f = one([row(observed={"raises": "TypeError", "type": "TypeError", "message": "bad  dtype\n here"})])
     assert (f.torch_does, f.target_does) == (DOC, "raises TypeError: bad dtype here")

@@ -30,9 +30,19 @@ def test_fixed_newly_failing_and_cause_changed():
 
 
 def test_an_expectations_rewrite_is_not_progress():
-    old = run(row("a", "FAIL"), row("b", "PASS"))
-    new = run(row("a", "FAIL", outcome="XFAIL"), row("b", "PASS"))
+    old = run(row("a", "FAIL"), row("b", "PASS"), row("c", "FAIL", outcome="XFAIL"))
+    new = run(row("a", "FAIL", outcome="XFAIL"), row("b", "PASS"), row("c", "FAIL"))
     assert progress.compare(old, new).empty
+
+
+def test_a_row_that_works_in_both_runs_never_changed_cause():
+    assert progress.compare(run(row("a", "PASS")), run(row("a", "SKIP"))).empty
+
+
+def test_a_cause_in_another_apis_call_is_named():
+    assert progress.describe(row("a", "FAIL", {"api": "torch.y", "phase": "call", "evidence": ""})) == \
+        "FAIL by torch.y (call)"
+    assert progress.describe(row("a", "FAIL")) == "FAIL" and progress.describe(None) == "absent"
 
 
 def test_rows_that_changed_the_same_way_are_one_line():
