@@ -24,7 +24,7 @@ def label(m: dict, dtype: str, path: str) -> str:
 def test_each_cell_says_what_the_target_did():
     m = matrix(cell("load", "float32", "PASS"),
                cell("safe_open-pt", "float32", "MISSING",
-                    observed={"raises": "AttributeError", "message": "'Tensor' object has no attribute 'untyped_storage'"}),
+                    observed={"raises": "AttributeError", "message": "'FloatTensor' object has no attribute 'untyped_storage'"}),
                cell("load_file-mmap", "float32", "FAIL", observed={"value": {}},
                     diffs=[{"path": "value.stride[0]"}, {"path": "value.bytes"}]),
                cell("load", "bfloat16", "FAIL", observed={"raises": "TypeError", "type": "builtins.TypeError"}),
