@@ -13,7 +13,10 @@ attribute lookups, so its calls pass through the same wrappers.
 
 Calls made inside a recorded call are recorded too, one level deeper (``depth``): the blame rule
 (``conformance/divergence.py``) descends into a diverging call to the deepest call that diverges itself.
-The kit's own reads and writes run ``paused()``. Before each call its API is written to a breadcrumb
+The kit's own reads and writes run ``paused()``. What torch's own modules do while they are first imported
+(``torch._dynamo``'s module code reads dtypes and calls torch) is not recorded either (``importing``): it
+happens once per process, in whichever case imports the module first, so a log holding it would depend on
+which cases ran before. Before each call its API is written to a breadcrumb
 (``Breadcrumb``) that the runner reads when the process dies or hangs.
 
 An entry is ``[api, result digest, given digest, depth]`` (``conformance/digest.py``).
@@ -24,6 +27,7 @@ import functools
 import gc
 import mmap
 import os
+import sys
 import types
 from contextlib import contextmanager
 from typing import Any, Callable
@@ -140,6 +144,7 @@ class CallLog:
         self.misses: list[tuple[list[Any], BaseException]] = []   # a miss's entry and the error it raised
         self.unrecorded: list[str] = []        # what install could not wrap (run header)
         self.limit, self.bound = MAX_CALLS, CASE_BOUND
+        self.packages: frozenset[str] = frozenset({"torch"})   # torch's own top-level package names (install)
 
     def start(self) -> None:
         self.entries, self.on, self.depth, self.stack = [], True, 0, []
@@ -223,7 +228,7 @@ class CallLog:
 
     def record(self, api: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                spell: Callable[[str, tuple, dict], str] | None = None) -> Any:
-        if not self.on or self.depth >= MAX_DEPTH or self.full():
+        if not self.on or self.depth >= MAX_DEPTH or importing(self.packages) or self.full():
             return fn(*args, **kwargs)
         self.on = False
         try:
@@ -273,7 +278,7 @@ class CallLog:
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
         read giving the same object again is not logged twice."""
-        if self.reads.get(api) is value or self.full():
+        if self.reads.get(api) is value or importing(self.packages) or self.full():
             return
         self.reads[api] = value
         self.on = False
@@ -287,11 +292,29 @@ class CallLog:
 
     def missing(self, api: str, err: BaseException | None = None) -> None:
         """A read of an attribute the module lacks; ``err``: the AttributeError it raised (see ``settle``)."""
-        if not self.full():
+        if not importing(self.packages) and not self.full():
             entry = [api, MISSING, READ, self.depth]
             self.entries.append(entry)
             if err is not None:
                 self.misses.append((entry, err))
+
+
+def importing(packages: frozenset[str]) -> bool:
+    """Whether a module of one of ``packages`` (torch's own) is running its module code for its first import,
+    anywhere up the stack: importlib marks its spec ``_initializing`` until the code has run."""
+    f = sys._getframe(1)
+    while f is not None:
+        if f.f_code.co_name == "<module>":
+            g = f.f_globals
+            name = g.get("__name__")
+            if isinstance(name, str) and name.split(".", 1)[0] in packages:
+                try:
+                    if getattr(g.get("__spec__"), "_initializing", False) is True:
+                        return True
+                except Exception:       # a spec that cannot say: not an import importlib runs
+                    pass
+        f = f.f_back
+    return False
 
 
 class Part:
@@ -410,6 +433,8 @@ def install(torch: Any, log: CallLog) -> dict[str, Any]:
 def _install(torch: Any, log: CallLog) -> dict[str, Any]:
     dtype_cls = getattr(torch, "dtype", None)
     _DTYPE_TYPE[:] = [dtype_cls] if isinstance(dtype_cls, type) else []
+    name = getattr(torch, "__name__", None)      # a backend's own package (mindtorch_v2) answers for torch too
+    log.packages = frozenset({"torch"} | ({name.split(".", 1)[0]} if isinstance(name, str) else set()))
     done = 0
     for label, path in MODULES:
         mod = _reach(torch, path)

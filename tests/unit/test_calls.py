@@ -264,3 +264,40 @@ def test_reads_of_the_recorded_classes_whatever_they_are():
             calls.ACTIVE = None
         assert [e[0] for e in entries if e[2] == calls.READ] == ["torch.device"], kind
         assert entries[0][1] == ("type" if kind == "class" else "function"), entries
+
+
+SUBMODULE = """\
+import faketorch
+EAGER = faketorch.frombuffer([1, 2])    # torch's own module code, run by whichever case imports it first
+VERSION = faketorch.__version__
+faketorch.float8_e5m2 if hasattr(faketorch, "float8_e5m2") else None
+
+
+def later():
+    return faketorch.frombuffer([3])
+"""
+
+
+def test_what_torch_does_while_a_module_of_its_own_is_first_imported_is_not_recorded(tmp_path, monkeypatch):
+    """A case that imports a torch submodule first (``torch._dynamo``) must log what a case importing it after
+    logs: the module's own code runs once per process, so recording it made a row's log depend on the order."""
+    import importlib
+    import sys
+
+    t = _fake_torch()
+    t.__name__, t.__path__ = "faketorch", [str(tmp_path)]     # the package answering `import torch` (a backend's)
+    (tmp_path / "initcalls.py").write_text(SUBMODULE)
+    monkeypatch.setitem(sys.modules, "faketorch", t)
+    monkeypatch.delitem(sys.modules, "faketorch.initcalls", raising=False)
+    log = _log()
+    calls.install(t, log)
+    try:
+        logs = []
+        for _ in range(2):          # first import, then an import of a module already there
+            log.start()
+            importlib.import_module("faketorch.initcalls").later()
+            logs.append(log.stop())
+    finally:
+        calls.ACTIVE = None
+    assert logs[0] == logs[1], logs
+    assert [e[0] for e in logs[0]] == ["torch.frombuffer"]       # later()'s call, made by the case
