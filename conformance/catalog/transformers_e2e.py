@@ -197,14 +197,17 @@ def _adopt(model: str, step: str) -> None:
     log = calls.ACTIVE
     if log is None or not log.on:
         return
-    keys = [IMPORT_PART] + [(model, s) for s in STEPS[:STEPS.index(step) + 1]]
-    log.adopt([e for k in keys for e in _PARTS.get(k, ())])
+    log.adopt([e for k in _parts_before(model, step) + [(model, step)] for e in _PARTS.get(k, ())])
+
+
+def _parts_before(model: str, step: str) -> list:
+    """The parts a row's call log holds ahead of ``step``'s own: the import, then ``model``'s earlier steps."""
+    return [IMPORT_PART] + [(model, s) for s in STEPS[:STEPS.index(step)]]
 
 
 def _offset(model: str, step: str) -> int:
     """Where ``step``'s part starts in a row's call log (``_adopt``)."""
-    keys = [IMPORT_PART] + [(model, s) for s in STEPS[:STEPS.index(step)]]
-    return sum(len(_PARTS.get(k, ())) for k in keys)
+    return sum(len(_PARTS.get(k, ())) for k in _parts_before(model, step))
 
 
 def _memo(torch, ctx, model: str, step: str):
