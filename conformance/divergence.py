@@ -168,6 +168,14 @@ def diverging_apis(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> 
     return out
 
 
+def kept(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> list[list[Any]]:
+    """The entries of ``oracle_log`` the rule reads for ``target_log``: those of the APIs the target's log names
+    (every lookup is by a target call's API) and a bound's marker. A record keeps these only: a transformers
+    step's oracle log holds thousands of calls where a target that failed early logged a few."""
+    apis = {e[0] for e in target_log if e}
+    return [e for e in oracle_log if e and (e[0] in apis or e[0] == LOG_FULL)] if apis else []
+
+
 def unmatched(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> str:
     """Why no recorded call was blamed, for a row that fails anyway: what the logs show."""
     oracle = Oracle(oracle_log)

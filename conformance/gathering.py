@@ -10,10 +10,28 @@ import pytest
 
 from . import results as res
 from .compare import KIT, Verdict
+from .divergence import kept
 from .items import PROPERTY, CaseItem
+from .observe import DISPLAY
 from .registry import load_catalog
 from .run_setup import path_cache
 from .run_state import State
+
+
+def oracle_as_kept(oracle: Any, observed: Any) -> Any:
+    """The oracle's observation as a record keeps it: of its call log, only what the rule reads for the target's
+    (``divergence.kept``; a passing row's target log is dropped, so its oracle's goes too). A copy: the oracle's
+    records are shared by every row judged against them."""
+    d = oracle.get(DISPLAY) if isinstance(oracle, dict) else None
+    if not isinstance(d, dict) or not d.get("calls"):
+        return oracle
+    t = observed.get(DISPLAY) if isinstance(observed, dict) else None
+    log = kept(d["calls"], (t.get("calls") or []) if isinstance(t, dict) else [])
+    display = {k: v for k, v in d.items() if k != "calls"}
+    if log:
+        display["calls"] = log
+    rest = {k: v for k, v in oracle.items() if k != DISPLAY}
+    return {**rest, DISPLAY: display} if display else rest
 
 
 class RecordCollector:
@@ -40,7 +58,7 @@ class RecordCollector:
         if not got and (report.failed or report.when == "setup"):
             got = [lost_record(self.state, case_id_of(report.nodeid), report.longreprtext)]   # the kit's own failure
         for record in got:
-            record["oracle"] = self._oracle(record)
+            record["oracle"] = oracle_as_kept(self._oracle(record), record.get("observed"))
             self.state.records.append(record)
             self._keep(record)
 

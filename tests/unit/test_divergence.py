@@ -120,3 +120,25 @@ def test_survived_misses_rank_below_every_other_divergence():
     assert first_divergence([["torch.xpu", GUARDED, READ, 0]] + oracle[1:],
                             [["torch.xpu", "o module", READ, 0], ["Tensor.view(dtype)", T + "b", T + "x, dt:int16", 0]]
                             )["api"] == "Tensor.view(dtype)"
+
+
+def test_what_a_record_keeps_of_the_oracle_log_is_all_the_rule_reads():
+    """A record keeps, of the oracle's log, the entries of the APIs the target's log names (divergence.kept): the
+    rule finds the same over them, and a passing row (no target log) keeps none (gathering.oracle_as_kept)."""
+    from conformance.calls import CASE_BOUND, GUARDED, LOG_FULL
+    from conformance.divergence import diverging_apis, kept
+    from conformance.gathering import oracle_as_kept
+
+    step = [[f"Tensor.op{i}", T + "%04x" % i, T + "aaaa", i % 2] for i in range(50)]      # a step's other calls
+    oracle = step[:20] + [["torch.frombuffer", T + "aaaa", "B8#1", 0], ["torch.__version__", GUARDED, READ, 0],
+                          ["Tensor.reshape", T + "bbbb", T + "aaaa", 0]] + step[20:] + [[LOG_FULL, "400", CASE_BOUND, 0]]
+    target = [["torch.frombuffer", T + "aaaa", "B8#1", 0], ["torch.__version__", "'2.1'", READ, 0],
+              ["Tensor.reshape", T + "eeee", T + "aaaa", 0]]
+    small = kept(oracle, target)
+    assert {e[0] for e in small} == {"torch.frombuffer", "torch.__version__", "Tensor.reshape", LOG_FULL}
+    assert first_divergence(small, target) == first_divergence(oracle, target) is not None
+    assert diverging_apis(small, target) == diverging_apis(oracle, target)
+    obs = {"value": 1, "display": {"calls": oracle, "where": "x.py:1"}}
+    record_side = oracle_as_kept(obs, {"raises": "TypeError", "display": {"calls": target}})
+    assert record_side["display"] == {"calls": small, "where": "x.py:1"} and obs["display"]["calls"] is oracle
+    assert oracle_as_kept({"value": 1, "display": {"calls": oracle}}, {"value": 1}) == {"value": 1}
