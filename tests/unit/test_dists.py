@@ -12,8 +12,8 @@ def test_an_installed_distribution_has_its_version_and_an_absent_one_none():
 
 
 def test_the_runner_passes_the_oracles_torch_version_down(monkeypatch):
-    monkeypatch.setenv(dists.ORACLE_TORCH_ENV, "2.13.0+cpu")
-    assert dists.oracle_torch_version() == "2.13.0+cpu"
+    monkeypatch.setenv(dists.ORACLE_TORCH_ENV, "9.9.9+passed-down")
+    assert dists.oracle_torch_version() == "9.9.9+passed-down"
     monkeypatch.delenv(dists.ORACLE_TORCH_ENV)
     assert dists.oracle_torch_version() == dists.installed_torch_version()
 
