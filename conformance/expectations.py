@@ -70,11 +70,10 @@ class Entry:
 
     def matches(self, case_id: str) -> bool:
         """Whether this id or id-prefix entry names ``case_id`` (a cause entry names no id)."""
-        if self.cause is not None:
-            return False
-        if self.prefix is None:
-            return case_id == self.pattern
-        return case_id.startswith(self.prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
+        prefix = self.prefix
+        if prefix is None:
+            return case_id == self.pattern and self.cause is None
+        return case_id.startswith(prefix) and (self.pattern.endswith("*") or case_id.endswith("]"))
 
 
 def _prefix_of(pattern: str) -> str | None:

@@ -302,6 +302,8 @@ def _fold(sections: list[_Section], raw: dict[str, dict], universe: set[str], ba
     shorter prefix would take it over: it is an exception to that prefix, and an id entry wins over a cause
     entry); a cause entry that would take over a row decided otherwise (by an included file) is not made."""
     outcomes = ("BLOCKED",)
+    if not any(r["raw_outcome"] == "BLOCKED" and cause_api(r) for r in raw.values()):
+        return
     flat = [e for s in sections for e in s.entries]            # line n of _as_expectations: flat[n - 1]
     before = _as_expectations(sections, base)
     mine = {id(e) for e in before.own}
@@ -318,6 +320,8 @@ def _fold(sections: list[_Section], raw: dict[str, dict], universe: set[str], ba
 
     foldable = {n for n, ids in of.items() if not flat[n - 1][0].startswith(CAUSE) and "BLOCKED" in flat[n - 1][1]
                 and is_machine(flat[n - 1][2]) and all(keyable(c) for c in ids)}
+    if not foldable:
+        return                                 # nothing to fold (the cause entries there stay as they are)
     wanted = {keyable(c) for n in foldable for c in of[n]} | present
     while True:
         candidates = {n for n in foldable if all(keyable(c) in wanted for c in of[n])}
