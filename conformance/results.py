@@ -261,7 +261,7 @@ def load(path: Path, warn=None) -> dict[str, Any]:
         raise ResultsError(f"cannot read {path}: {e.strerror}") from None
     if path.suffix == ".jsonl":
         recs = _jsonl_records(path, text, warn or _to_stderr)
-        return build({"target": recs[0]["target"] if recs else None, "partial": True}, recs)
+        return build({"target": recs[0].get("target") if recs else None, "partial": True}, recs)
     try:
         data = json.loads(text)
     except ValueError as e:

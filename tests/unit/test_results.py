@@ -151,3 +151,14 @@ def test_partial_log_knows_when_it_was_replaced(tmp_path):
 def test_summarised_bounds_the_lines():
     assert results.summarised(list(range(5)), 2, str, "and {n} more") == ["0", "1", "and 3 more"]
     assert results.summarised([1], 2, str, "and {n} more") == ["1"]
+
+
+def test_a_partial_log_whose_records_name_no_target_still_loads(tmp_path):
+    """``target`` is no required field of a record (record_problem): a partial log without it is read, with
+    no target, rather than failing with a KeyError."""
+    path = tmp_path / "results.jsonl"
+    r = rec()
+    del r["target"]
+    path.write_text(json.dumps(r) + "\n")
+    data = results.load(path)
+    assert data["run"]["target"] is None and len(data["cases"]) == 1
