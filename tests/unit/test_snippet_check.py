@@ -1,0 +1,58 @@
+"""Whether a checklist snippet shows its difference (conformance/snippet_check.py): it reproduces when both sides
+ran to the end and differ on exactly the labels it names; the driver runs each snippet as ``python snippet.py``
+would, in a child of its own."""
+from __future__ import annotations
+
+from conformance import snippet_check as sc
+
+
+def ran(out: str, rc=0, err="") -> dict:
+    return {"rc": rc, "out": out, "err": err}
+
+
+def test_lines_by_label_and_a_label_printed_twice_keeps_both():
+    assert sc.lines("bytes 00 01\nstride (1,)\nbytes ff\nlonely") == {"bytes": "00 01\nff", "stride": "(1,)",
+                                                                      "lonely": ""}
+
+
+def test_it_reproduces_when_exactly_the_named_labels_differ():
+    v = sc.verdict(["bytes"], ran("bytes 00\nshape [2]"), ran("bytes 01\nshape [2]"))
+    assert v == {"shows": ["bytes"], "differ": ["bytes"], "reproduces": True, "why": ""}
+
+
+def test_a_named_label_printed_the_same_does_not_reproduce():
+    v = sc.verdict(["bytes", "stride"], ran("bytes 00\nstride 1"), ran("bytes 01\nstride 1"))
+    assert not v["reproduces"] and v["why"] == "its stride line printed the same under PyTorch and the target"
+
+
+def test_a_difference_it_does_not_name_does_not_reproduce():
+    v = sc.verdict(["bytes"], ran("bytes 00\nshape [2]"), ran("bytes 01\nshape [3]"))
+    assert not v["reproduces"] and v["why"] == "it also differs on shape, which it does not name"
+    v = sc.verdict(["bytes"], ran("bytes 00"), ran("bytes 01\nextra x"))
+    assert v["differ"] == ["bytes", "extra"] and not v["reproduces"], "a label one side never printed differs too"
+
+
+def test_a_side_that_failed_is_named_with_its_last_line():
+    v = sc.verdict(["bytes"], ran("bytes 00"), ran("", rc=1, err="Traceback ...\n  File x\nKeyError:   'a'\n"))
+    assert v["why"] == "it failed under the target: KeyError: 'a'" and not v["reproduces"]
+    v = sc.verdict(["bytes"], ran("", rc="timeout after 120 s"), ran("bytes 01"))
+    assert v["why"] == "it failed under PyTorch: exit status timeout after 120 s"
+
+
+def test_the_driver_runs_a_snippet_in_a_child_as_python_would(monkeypatch):
+    import sys
+
+    # the driver's own process writes to fds 1 and 2 through sys.stdout/sys.stderr (pytest replaces them)
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    assert sc._run_one("print('bytes', 1 + 1)") == {"rc": 0, "out": "bytes 2\n", "err": ""}
+    assert sc._run_one("import sys; sys.exit(3)")["rc"] == 3
+    assert sc._run_one("raise SystemExit")["rc"] == 0
+    failed = sc._run_one("print('before'); {}['missing']")
+    assert failed["rc"] == 1 and failed["out"] == "before\n" and failed["err"].rstrip().endswith("KeyError: 'missing'")
+    assert sc._run_one("import os; os._exit(0)")["rc"] == 0
+    assert sc._run_one("assert __name__ == '__main__'")["rc"] == 0, "run as a script"
+
+
+def test_a_snippets_key_is_its_codes_digest():
+    assert sc.digest("a") == sc.digest("a") != sc.digest("b") and len(sc.digest("a")) == 16
