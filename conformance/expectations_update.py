@@ -21,10 +21,12 @@ from .expectations import CAUSE, FORMAT, INCLUDE, PASS_HERE, Entry, Expectations
 from .outcomes import EXPECTABLE
 
 MACHINE = "TRIAGE:"          # reasons starting with this were written by the kit, and it may rewrite them
-# A machine reason is "TRIAGE: [all N cases; e.g. ]blocked by <api>: <evidence>" (machine_reason writes it,
-# written_for reads the api back), or "TRIAGE: [all N cases; e.g. ]<evidence>" when the rows had no cause.
-_BLOCKED = "blocked by "
-_MACHINE_CAUSE = re.compile(re.escape(MACHINE) + r" (?:all \d+ cases; e\.g\. )?" + _BLOCKED + r"(.+?): ")
+# A machine reason is "TRIAGE: [all N cases; e.g. ]blocked by <api>: <evidence>" for a BLOCKED row, "... fails in
+# <api>: ..." for a row failing in its own call (machine_reason writes it, written_for reads the api back), or
+# "TRIAGE: [all N cases; e.g. ]<evidence>" when the rows had no cause.
+_BLOCKED, _FAILS = "blocked by ", "fails in "
+_MACHINE_CAUSE = re.compile(re.escape(MACHINE) + r" (?:all \d+ cases; e\.g\. )?(?:" + _BLOCKED + "|" + _FAILS
+                            + r")(.+?): ")
 # The kit's heading above the entries of one root cause: "# BLOCKED by torch.frombuffer: 172 rows".
 _HEADING = re.compile(r"# ([A-Z]+) (?:by|in) (.+): \d+ rows\Z")
 
@@ -70,7 +72,8 @@ def machine_reason(record: dict[str, Any], prefix: str = "") -> str:
     # Cut, then stripped: the file keeps no trailing blank, so what is written is what is read back.
     evidence = " ".join((record.get("summary") or "").split())[:160].rstrip() or "no detail"
     api = cause_api(record)
-    return f"{MACHINE} {prefix}" + (f"{_BLOCKED}{api}: " if api else "") + evidence
+    how = _BLOCKED if record.get("raw_outcome") == "BLOCKED" else _FAILS
+    return f"{MACHINE} {prefix}" + (f"{how}{api}: " if api else "") + evidence
 
 
 def _count_prefix(n: int) -> str:

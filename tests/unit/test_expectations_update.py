@@ -57,7 +57,7 @@ def test_a_fixed_entry_goes_and_a_partly_fixed_prefix_is_narrowed_to_ids():
 
 def test_new_failures_share_a_prefix_under_a_heading_of_their_root_cause():
     u = _rewrite()
-    assert ("n[*", "MISSING", "TRIAGE: all 2 cases; e.g. blocked by torch.x: no n") in entries(u.text)
+    assert ("n[*", "MISSING", "TRIAGE: all 2 cases; e.g. fails in torch.x: no n") in entries(u.text)
     assert "# MISSING in torch.x: 2 rows" in u.text.splitlines()
     assert [c.pattern for c in u.new_failures] == ["b[1]", "c[1]", "n[*"]
 
@@ -80,7 +80,7 @@ def test_a_single_blocked_row_stays_an_id_entry():
 def test_the_kits_reason_is_refreshed_when_the_cause_changes_a_persons_never():
     old = Expectations.parse("m[1]  FAIL  TRIAGE: blocked by torch.p: old\nh[1]  FAIL  a person: p is broken\n", "f")
     u = update([row("m[1]", "FAIL", "torch.q", "call", "new"), row("h[1]", "FAIL", "torch.q", "call")], old, "t")
-    assert entries(u.text) == [("m[1]", "FAIL", "TRIAGE: blocked by torch.q: new"),
+    assert entries(u.text) == [("m[1]", "FAIL", "TRIAGE: fails in torch.q: new"),
                                ("h[1]", "FAIL", "a person: p is broken")]
     assert [(c.kind, c.pattern) for c in u.changes] == [("cause changed", "m[1]")]
 
@@ -95,7 +95,7 @@ def test_an_including_file_holds_only_where_this_target_differs(tmp_path):
     assert entries(u.text) == [("k[1]", "FAIL", "kept, did not run"),
                                ("a[2]", "PASS", "TRIAGE: passes here, unlike what base.txt expects"),
                                ("b[1]", "PASS", "passes here, a person wrote"),
-                               ("c[1]", "FAIL", "TRIAGE: blocked by torch.x: s")]
+                               ("c[1]", "FAIL", "TRIAGE: fails in torch.x: s")]
     assert {(c.kind, c.pattern) for c in u.changes} == {("fixed", "a[2]"), ("new", "c[1]")}
 
 
@@ -103,6 +103,11 @@ def test_machine_reasons_read_back_their_cause():
     r = row("a", "BLOCKED", "torch.frombuffer", summary="  many\n words  ")
     assert machine_reason(r) == "TRIAGE: blocked by torch.frombuffer: many words"
     assert written_for(machine_reason(r, "all 3 cases; e.g. ")) == "torch.frombuffer"
+    # a row failing in its own call is not "blocked" by it; both spellings read back
+    own = row("b", "FAIL", "Tensor.view", summary="strides")
+    assert machine_reason(own) == "TRIAGE: fails in Tensor.view: strides"
+    assert written_for(machine_reason(own)) == "Tensor.view"
+    assert written_for("TRIAGE: blocked by torch.x: written before 'fails in'") == "torch.x"
     assert written_for("a person wrote: blocked by torch.x: e") is None
     assert heading_cause("# BLOCKED by torch.q: 4 rows") == ("BLOCKED", "torch.q")
     assert heading_cause("# a person's comment: 4 rows") is None
