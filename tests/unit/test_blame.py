@@ -117,6 +117,22 @@ def test_a_method_patched_in_from_elsewhere_is_named_by_the_class_it_is_on(tmp_p
     assert d["torch_api"] == "torch.Tensor.to"
 
 
+def test_a_method_the_call_log_wrapped_is_still_found_through_its_wrapper(tmp_path):
+    import functools
+    bk = _module(tmp_path, "fakebk._patch", "def numpy(self):\n    raise RuntimeError('no')\n")
+
+    @functools.wraps(bk.numpy)
+    def logged(self, *a):        # what conformance/calls.py puts on the class in place of the method
+        return bk.numpy(self, *a)
+    Tensor.numpy = logged
+    try:
+        case = _module(tmp_path, "conformance.cases.demo", "def run(t):\n    return t.numpy()\n")
+        d = describe_failure(_raise(lambda: case.run(Tensor())), _fake_torch(), "call")
+    finally:
+        del Tensor.numpy
+    assert d["torch_api"] == "torch.Tensor.numpy"
+
+
 def test_a_missing_module_attribute_is_the_api(tmp_path):
     torch = _fake_torch()
     case = _module(tmp_path, "conformance.cases.demo", "def run():\n    return torch.nn.fold\n", torch=torch)
