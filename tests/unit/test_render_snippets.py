@@ -65,7 +65,8 @@ def test_values_that_differ_only_by_the_dtypes_width_are_not_claimed():
     import numpy as np
 
     def result(dtype, numbers):
-        return {"value": {"result": {"dtype": dtype, "bytes": np.array(numbers, dtype=DTYPES[dtype].numpy).tobytes().hex()}}}
+        stored = np.array(numbers, dtype=DTYPES[dtype].numpy).tobytes()
+        return {"value": {"result": {"dtype": dtype, "bytes": stored.hex()}}}
     case = _case("to_case", dtype="float32", shape=[2])
     same = _record("Tensor.cpu", oracle=result("float32", [1, 2]), observed=result("float64", [1, 2]))
     assert generate(same, case, ["bytes", "dtype"], "diff").shows == ("dtype",)
@@ -129,7 +130,8 @@ def test_a_factory_prints_only_its_layout_labels():
 @pytest.mark.parametrize("api,evidence,line", [
     ("torch.nn.attention", "ModuleNotFoundError: No module named 'x'", "    import torch.nn.attention"),
     ("torch.compiler.disable", "AttributeError: module has no attribute", "    _ = torch.compiler.disable"),
-    ("Tensor.untyped_storage", "AttributeError: 'Tensor' object has no attribute", "    _ = torch.zeros(4).untyped_storage"),
+    ("Tensor.untyped_storage", "AttributeError: 'Tensor' object has no attribute",
+     "    _ = torch.zeros(4).untyped_storage"),
     ("Tensor.view(dtype)", "RuntimeError: x", "    _ = torch.zeros(4, dtype=torch.uint8).view(dtype=torch.float32)"),
 ])
 def test_a_probe_touches_the_api_itself(api, evidence, line):
@@ -148,11 +150,10 @@ def test_a_probe_only_for_a_missing_name_or_a_dtype_call(api, evidence):
     assert probe(api, evidence) is None
 
 
-@pytest.mark.parametrize("value", ["it's \"quoted\"", "line\nbreak\\", "\x00\u2028", 3, True, None, -0.0, 1e300])
+@pytest.mark.parametrize("value", ["it's \"quoted\"", "line\nbreak\\", "\x00\u2028", 3, True, None, -0.0, 1e300, 1 / 3])
 def test_a_recorded_argument_becomes_the_python_literal_of_its_value(value):
-    enc = {"none": {"k": "none"}, bool: {"k": "bool", "v": value}, int: {"k": "int", "v": value},
-           str: {"k": "str", "v": value}, float: {"k": "float", "v": float.hex(value) if isinstance(value, float) else 0}}
-    e = enc["none"] if value is None else enc[type(value)]
+    kinds = {type(None): "none", bool: "bool", int: "int", str: "str", float: "float"}
+    e = {"k": kinds[type(value)], "v": float.hex(value) if isinstance(value, float) else value}
     src = _literal(e, [])
     assert repr(ast.literal_eval(src)) == repr(value)
 
