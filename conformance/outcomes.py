@@ -46,7 +46,7 @@ FAILING = tuple(o.name for o in _TABLE if o.is_failure)
 # Where a row's cause lies (record["cause"]["phase"]). Only "call" counts against the row's own API;
 # any other phase makes the row BLOCKED by the API named in the cause.
 PHASES = {
-    "input": "building the case's inputs",
+    "input": "building the case's inputs, or another torch API the case needs before its own call",
     "call": "the API under test",
     "read": "reading the result",
     "chain": "an earlier torch call inside an entry point or scenario",
