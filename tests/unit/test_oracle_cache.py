@@ -140,3 +140,11 @@ def test_a_symlink_in_place_of_the_records_is_never_written_through(tmp_path):
     with pytest.raises(CacheError, match="symlink"):
         c.append("a", {"value": 1})
     assert target.read_text() == ""
+
+
+def test_a_bad_record_after_a_good_one_of_the_same_case_drops_both(tmp_path):
+    c = _cache(tmp_path)
+    c.append("a", {"value": 1})
+    c.append("a", {"value": 2})
+    _edit_line(c, 1, lambda r: r["obs"].update(value=5))
+    assert c.load()[0] == {}          # the earlier answer is no longer the latest one: recorded again
