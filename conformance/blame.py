@@ -121,7 +121,11 @@ def _torch_api(e: BaseException, caller: dict | None, backend: dict | None, tops
     if isinstance(e, TypeError):     # refused before its body ran (no backend frame): the message names it
         m = re.match(r"([A-Za-z_][\w.]*)\(\) (?:got an unexpected keyword argument|takes|missing \d+ required)", str(e))
         if m:
-            return _as_torch_name(m.group(1), tops) if "." not in m.group(1) else m.group(1)
+            if "." in m.group(1):            # a method's qualified name: Tensor.view
+                return m.group(1)
+            # a function's bare name (add): the calling line's torch call of that name (torch.add)
+            on_line = re.search(rf"\btorch(?:\.\w+)*\.{re.escape(m.group(1))}\b", (caller or {}).get("code", ""))
+            return on_line.group(0) if on_line else m.group(1)
     if caller is not None:
         m = re.search(r"\btorch(?:\.\w+)+", caller.get("code", ""))
         if m:

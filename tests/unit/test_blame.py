@@ -178,6 +178,16 @@ def test_a_type_error_refused_before_the_body_ran_is_named_by_its_message(tmp_pa
     assert describe_failure(_raise(dotted.run), _fake_torch(), "call")["torch_api"] == "Tensor.view"
 
 
+def test_a_function_refused_before_its_body_ran_is_the_torch_call_of_that_name_on_the_calling_line(tmp_path):
+    # Python names a plain function by its bare name ("add() got an unexpected keyword argument"): the API
+    # is the calling line's torch call of that name, not "add"
+    def add(*a, **k):      # raises as a backend's module-level add refusing its keyword does
+        raise TypeError("add() got an unexpected keyword argument 'alpha2'")
+    case = _module(tmp_path, "conformance.cases.kw", "def run():\n    return torch.nn.functional.add(1, alpha2=2)\n",
+                   torch=types.SimpleNamespace(nn=types.SimpleNamespace(functional=types.SimpleNamespace(add=add))))
+    assert describe_failure(_raise(case.run), _fake_torch(), "call")["torch_api"] == "torch.nn.functional.add"
+
+
 def test_without_a_backend_frame_the_calling_lines_torch_call_is_the_api(tmp_path):
     def fail(*a):
         raise ValueError("nope")
