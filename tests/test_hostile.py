@@ -134,10 +134,10 @@ def test_rewrite_lists_every_change_and_keeps_reasons_a_person_wrote():
     assert [c.pattern for c in up.new_failures] == ["e[1]"]
     got = {e.pattern: (e.outcomes, e.reason) for e in Expectations.parse(up.text, "g").entries}
     assert got == {"a[*": (("FAIL",), "person: a copies (issue 1)"),
-                   "c[1]": (("FAIL",), "TRIAGE: blocked by torch.two: now this"),
+                   "c[1]": (("FAIL",), "TRIAGE: fails in torch.two: now this"),
                    "d[2]": (("MISSING",), "person: no d (issue 4)"),
                    "d[3]": (("MISSING",), "person: no d (issue 4)"),       # not run: still covered
-                   "e[1]": (("TIMEOUT",), "TRIAGE: blocked by torch.x: no answer within 30 s")}
+                   "e[1]": (("TIMEOUT",), "TRIAGE: fails in torch.x: no answer within 30 s")}
     assert "## kept note" in up.text
     # a person's reason is never rewritten, even when the cause moved
     person = Expectations.parse("c[1]  FAIL  person: c is off by one\n", "f")
