@@ -16,7 +16,8 @@ Calls made inside a recorded call are recorded too, one level deeper (``depth``)
 The kit's own reads and writes run ``paused()``. What torch's own modules do while they are first imported
 (``torch._dynamo``'s module code reads dtypes and calls torch) is not recorded either (``importing``): it
 happens once per process, in whichever case imports the module first, so a log holding it would depend on
-which cases ran before. Before each call its API is written to a breadcrumb
+which cases ran before. Its reads of torch's attributes are kept aside (``import_reads``): when that import
+code raises, they are what the judge holds against the oracle's attributes. Before each call its API is written to a breadcrumb
 (``Breadcrumb``) that the runner reads when the process dies or hangs.
 
 An entry is ``[api, result digest, given digest, depth]`` (``conformance/digest.py``).
@@ -142,13 +143,17 @@ class CallLog:
         self.keep: list[Any] = []              # results stay alive while the case runs: their ids stay unique
         self.reads: dict[str, Any] = {}        # module attribute -> the object its last logged read gave
         self.misses: list[tuple[list[Any], BaseException]] = []   # a miss's entry and the error it raised
+        # (reading module, torch attribute) -> digest, read by torch's own module code while first imported:
+        # kept out of the log (which case imports a module first follows the case order), shown only when
+        # that import code raised (``import_reads``)
+        self.import_reads: dict[tuple[str, str], str] = {}
         self.unrecorded: list[str] = []        # what install could not wrap (run header)
         self.limit, self.bound = MAX_CALLS, CASE_BOUND
         self.packages: frozenset[str] = frozenset({"torch"})   # torch's own top-level package names (install)
 
     def start(self) -> None:
         self.entries, self.on, self.depth, self.stack = [], True, 0, []
-        self.produced, self.keep, self.reads, self.misses = {}, [], {}, []
+        self.produced, self.keep, self.reads, self.misses, self.import_reads = {}, [], {}, [], {}
         self.forget()
         if self.crumb:
             self.crumb.set("")
@@ -185,9 +190,9 @@ class CallLog:
             yield got
             return
         saved = (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-                 self.limit, self.bound)
-        self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses = \
-            [], 0, [], {}, [], {}, []
+                 self.import_reads, self.limit, self.bound)
+        self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses, self.import_reads = \
+            [], 0, [], {}, [], {}, [], {}
         self.limit, self.bound = (limit, PART_BOUND) if limit else (MAX_CALLS, CASE_BOUND)
         exc = None
         try:
@@ -195,12 +200,13 @@ class CallLog:
         except BaseException as e:
             exc = e
             got.raised_on = raised_on(e, self)
+            got.import_reads = import_reads(e, self)
             raise
         finally:
             self.settle(exc)
             got.entries = self.entries
             (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-             self.limit, self.bound) = saved
+             self.import_reads, self.limit, self.bound) = saved
             self.on = True
 
     @contextmanager
@@ -278,9 +284,13 @@ class CallLog:
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
         read giving the same object again is not logged twice."""
-        if self.reads.get(api) is value or importing(self.packages) or self.full():
+        reader = None
+        if importing(self.packages):
+            reader = sys._getframe(2).f_globals.get("__name__")     # read <- the property <- the reading code
+            if not isinstance(reader, str) or (reader, api) in self.import_reads:
+                return
+        elif self.reads.get(api) is value or self.full():
             return
-        self.reads[api] = value
         self.on = False
         try:
             d = self.digest(value, api, ())
@@ -288,6 +298,10 @@ class CallLog:
             d = f"unreadable ({type(e).__name__})"
         finally:
             self.on = True
+        if reader is not None:
+            self.import_reads[reader, api] = d
+            return
+        self.reads[api] = value
         self.entries.append([api, d, READ, self.depth])
 
     def missing(self, api: str, err: BaseException | None = None) -> None:
@@ -318,11 +332,13 @@ def importing(packages: frozenset[str]) -> bool:
 
 
 class Part:
-    """What ``CallLog.part`` recorded: its entries, and the producer of the value an escaping error was raised on."""
+    """What ``CallLog.part`` recorded: its entries, the producer of the value an escaping error was raised on,
+    and the torch attributes torch's own import code read when that error came out of it (``import_reads``)."""
 
     def __init__(self) -> None:
         self.entries: list[list[Any]] = []
         self.raised_on: int | None = None
+        self.import_reads: list[list[str]] | None = None
 
 
 def _ended_by(err: BaseException, api: str, exc: BaseException | None) -> bool:
@@ -373,6 +389,42 @@ def raised_on(e: BaseException, log: CallLog) -> int | None:
     found = [log.producer_of(v) for v in list(last.tb_frame.f_locals.values())]
     found = [i for i in found if i is not None]
     return max(found) if found else None
+
+
+def import_reads(e: BaseException, log: CallLog) -> list[list[str]] | None:
+    """For an exception that came out of torch's own module code while it was first imported: the torch
+    attributes that code read (the innermost such module's, and the modules it was inside when it raised),
+    ``[api, digest]`` in read order; else None. Such a read is the one place a wrong module attribute (a
+    ``__version__`` that is no str) breaks torch without any recorded call returning it: the judge holds each
+    against the oracle's (hello ``reads``)."""
+    if not log.import_reads:
+        return None
+    tb, inside = e.__traceback__, None
+    while tb is not None:
+        g = tb.tb_frame.f_globals
+        name = g.get("__name__")
+        if tb.tb_frame.f_code.co_name == "<module>" and isinstance(name, str) \
+                and name.split(".", 1)[0] in log.packages:
+            inside = set()          # the innermost import that raised: what it and its callees read
+        if inside is not None and isinstance(name, str):
+            inside.add(name)
+        tb = tb.tb_next
+    if not inside:
+        return None
+    return [[api, d] for (reader, api), d in log.import_reads.items() if reader in inside] or None
+
+
+def attribute_digests(torch: Any, log: CallLog) -> dict[str, str]:
+    """The digest of each torch attribute the recorder logs as a read (``_proxy_module``), as this process
+    has it: what a read made by import code is held against (such reads never reach a case's log)."""
+    out = {}
+    for name in _read_names(torch):
+        api = f"torch.{name}"
+        try:
+            out[api] = log.digest(vars(torch)[name], api, ())
+        except Exception as e:      # a value the kit cannot read: that, as a read's entry would say
+            out[api] = f"unreadable ({type(e).__name__})"
+    return out
 
 
 READ = "<read>"             # the given digest of an attribute read
@@ -452,7 +504,7 @@ def _install(torch: Any, log: CallLog) -> dict[str, Any]:
             done += _wrap_class(cls, label, log)
     if not _proxy_module(torch, log):
         log.unrecorded.append("torch.<attribute reads> (the module's class cannot be swapped)")
-    return {"recorded": done, "unrecorded": sorted(log.unrecorded)}
+    return {"recorded": done, "unrecorded": sorted(log.unrecorded), "reads": attribute_digests(torch, log)}
 
 
 def _reach(torch: Any, path: tuple[str, ...]) -> Any:
@@ -592,8 +644,7 @@ def _proxy_module(torch: Any, log: CallLog) -> bool:
         return True
     # and the reads of the classes whose attributes are recorded, whatever this torch makes of them (a
     # ``torch.device`` that is a function is read where the oracle reads a class: ``torch.device | str``)
-    names = [n for n, v in vars(torch).items() if (n == "__version__" or not n.startswith("_"))
-             and (not callable(v) or n in CLASSES) and not isinstance(v, types.ModuleType)]
+    names = _read_names(torch)
     body: dict[str, Any] = {RECORDED: True, "__module__": base.__module__}
     for name in names:
         body[name] = _constant(name, f"torch.{name}", log)
@@ -611,6 +662,11 @@ def _proxy_module(torch: Any, log: CallLog) -> bool:
     except TypeError:
         return False
     return True
+
+
+def _read_names(torch: Any) -> list[str]:
+    return [n for n, v in vars(torch).items() if (n == "__version__" or not n.startswith("_"))
+            and (not callable(v) or n in CLASSES) and not isinstance(v, types.ModuleType)]
 
 
 def _constant(name: str, api: str, log: CallLog) -> property:

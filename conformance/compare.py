@@ -8,7 +8,7 @@ from typing import Any
 
 from .divergence import agrees, first_divergence, unmatched
 from .dtypes import DTYPES
-from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
+from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, IMPORT_READS, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
                       OBSERVE_ERROR)
 from .outcomes import PHASES
 
@@ -41,12 +41,14 @@ KIT = "torch-conformance"      # cause.api of an ERROR: the kit's own fault, or 
 
 def judge(oracle: dict[str, Any] | None, result: dict[str, Any],
           tolerance: dict[str, float] | None = None, api: str = "?",
-          reads: dict[str, str] | None = None) -> Verdict:
+          reads: dict[str, str] | None = None, oracle_reads: dict[str, str] | None = None) -> Verdict:
     """``oracle`` is the oracle's observation, ``result`` what the target's worker returned, ``api`` the
     row's API (what a fault in the call is blamed on).
 
-    ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only."""
-    v = _judge(oracle, result, tolerance, api)
+    ``tolerance`` (the case's ``{"rtol", "atol"}``) applies to ``{"approx": ...}`` values only.
+    ``oracle_reads``: the oracle's torch attributes by digest (its hello's ``recorder.reads``), which reads
+    made by torch's own import code are held against (``calls.import_reads``)."""
+    v = _judge(oracle, result, tolerance, api, oracle_reads or {})
     if reads and v.outcome == "FAIL" and (v.cause is None or v.cause["phase"] == "call"):
         other = _read_through(v.diffs, reads)
         if other and not same_api(api, other):
@@ -108,7 +110,7 @@ def _call(api: str, evidence: str) -> dict[str, str]:
 
 
 def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
-           tolerance: dict[str, float] | None, api: str) -> Verdict:
+           tolerance: dict[str, float] | None, api: str, oracle_reads: dict[str, str]) -> Verdict:
     if "crash" in result:
         return Verdict("CRASH", result["crash"].splitlines()[0], [{"path": "process", "detail": result["crash"]}])
     if "timeout" in result:
@@ -153,12 +155,12 @@ def _judge(oracle: dict[str, Any] | None, result: dict[str, Any],
     bad_inputs = _input_problems(target)
     if bad_inputs:
         # the recorded call that made it wrong, when the case built it with recording on (a storage slice)
-        made = _recorded_cause(oracle, target, api)
+        made = _recorded_cause(oracle, target, api, oracle_reads)
         return Verdict("FAIL", "the input given to the case was already wrong: " + bad_inputs[0]["detail"], bad_inputs,
                        cause=made or {"api": "input builder", "phase": "input", "evidence": bad_inputs[0]["detail"],
                                       ISOLATED: False})
     where = _where(target)
-    recorded = _recorded_cause(oracle, target, api)
+    recorded = _recorded_cause(oracle, target, api, oracle_reads)
     blame = recorded or _blame(target, api)
     # an absent attribute, or an absent torch module (``import torch.utils._pytree``): the API is missing
     if target.get("raises") in MISSING_RAISES and oracle.get("raises") != target.get("raises"):
@@ -282,7 +284,8 @@ def _calls(obs: dict[str, Any]) -> list[list[str]]:
     return d.get("calls") or [] if isinstance(d, dict) else []
 
 
-def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) -> dict[str, Any] | None:
+def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str,
+                    oracle_reads: dict[str, str]) -> dict[str, Any] | None:
     """The recorded call the one rule blames (``divergence.py``); else, for an exception raised outside any
     recorded call on a value one returned, that call, unless it returned what the oracle's did for the same
     inputs (the value was right: a class lacking the attribute an AttributeError names is that attribute's
@@ -290,7 +293,8 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) ->
 
     A miss the program survived (``guarded``) yields to a failure that names another torch attribute it
     needed (an AttributeError or ModuleNotFoundError): that one is what the program died of. Blamed alone, it
-    is not isolated."""
+    is not isolated. Failing all of these, an exception that came out of torch's own import code blames the
+    first torch attribute that code read which the oracle has otherwise (``_import_read``)."""
     log = _calls(target)
     found = first_divergence(_calls(oracle), log)
     if found is not None and found.get("guarded"):
@@ -303,10 +307,10 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) ->
     else:
         d = target.get(DISPLAY)
         on = d.get("raised_on") if isinstance(d, dict) else None
-        if not isinstance(on, int) or not 0 <= on < len(log) or "raises" not in target or "raises" in oracle:
+        if "raises" not in target or "raises" in oracle:
             return None
-        if agrees(_calls(oracle), log[on]):
-            return None
+        if not isinstance(on, int) or not 0 <= on < len(log) or agrees(_calls(oracle), log[on]):
+            return _import_read(target, api, oracle_reads)
         other = log[on][0]
         how = (f"{target.get('type')}: {target.get('message', '')}"[:300] +
                f", raised outside any recorded call on the value call #{on + 1} {other} returned")
@@ -316,6 +320,33 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str) ->
     if same_api(api, other):
         return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: isolated}
     return {**_elsewhere(api, other, how), ISOLATED: isolated}
+
+
+def _import_read(target: dict[str, Any], api: str, oracle_reads: dict[str, str]) -> dict[str, Any] | None:
+    """For an exception that came out of torch's own module code while it was first imported (its reads are
+    in the display, ``calls.IMPORT_READS``): the first torch attribute it read whose digest is not the
+    oracle's. Such reads stay out of the call log, since which case first imports a module follows the order
+    cases run in; an attribute read has no inputs, so the oracle's value of it is the one to agree with."""
+    d = target.get(DISPLAY)
+    read = d.get(IMPORT_READS) if isinstance(d, dict) else None
+    if not isinstance(read, list):
+        return None
+    inside = d.get("raised_in") if isinstance(d.get("raised_in"), dict) else {}
+    where = f" in {inside['module']}" if inside.get("module") else ""
+    for entry in read:
+        if not (isinstance(entry, list) and len(entry) == 2):
+            continue
+        other, got = entry
+        theirs = oracle_reads.get(other)
+        if theirs is None or theirs == got:
+            continue
+        how = (f"{target.get('type')}: {target.get('message', '')}"[:300] +
+               f", raised by torch's own import code{where}, which read {other}: the target's gave {got} "
+               f"where the oracle's gave {theirs}")
+        if same_api(api, other):
+            return {"api": api, "phase": "call", "evidence": how[:600], ISOLATED: True}
+        return {**_elsewhere(api, other, how), ISOLATED: True}
+    return None
 
 
 def _case_cause(target: dict[str, Any]) -> dict[str, str] | None:

@@ -79,7 +79,7 @@ class CaseItem(pytest.Item):
         record = judge_case(self.case, result, oracle_obs, target=state.backend.name,
                             expectations=state.expectations, api_names=api_names(),
                             off_path=loading_path.off_path(self.case.path, state.loading_path()),
-                            oracle_version=oracle_version, seq=state.ran,
+                            oracle_version=oracle_version, seq=state.ran, oracle_reads=state.oracle_reads(),
                             process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
         final = record["outcome"]
         state.ran += 1

@@ -15,9 +15,11 @@ from .compare import judge, settle
 
 def judge_case(case: Any, result: dict[str, Any], oracle_obs: dict[str, Any] | None, *, target: str,
                expectations: expect.Expectations, api_names: dict[str, str], off_path: str | None,
-               oracle_version: str | None, process: str | None, seq: int | None) -> dict[str, Any]:
-    """The record of ``case`` (docs/results-schema.md, "Case record"); the controller adds ``oracle``."""
-    verdict = settle(judge(oracle_obs, result, case.tolerance, case.api, case.reads),
+               oracle_version: str | None, process: str | None, seq: int | None,
+               oracle_reads: dict[str, str] | None = None) -> dict[str, Any]:
+    """The record of ``case`` (docs/results-schema.md, "Case record"); the controller adds ``oracle``.
+    ``oracle_reads``: the oracle hello's ``recorder.reads`` (``compare.judge``)."""
+    verdict = settle(judge(oracle_obs, result, case.tolerance, case.api, case.reads, oracle_reads),
                      case.api, result.get("obs"), api_names, res.reached_around(result))
     entry = expectations.match(case.id, (verdict.cause or {}).get("api"))    # an id entry, else one for its cause
     final, note = expect.apply(verdict.outcome, entry)

@@ -26,6 +26,7 @@ from .inputs import TensorInput, ViewOp, apply_views, flip_low_bits
 
 # The special keys of an observation (docs/results-schema.md), named once.
 DISPLAY = "display"            # shown, never compared: a case's notes, call log, blame
+IMPORT_READS = "import_reads"  # in DISPLAY: what torch's own import code read before it raised (calls.import_reads)
 BLOCKED = "blocked"            # {"api", "phase", "evidence"} of what stopped the case before or after its call
 KIT_ERROR = "kit_error"        # the case could not run (the kit's fault, or an invalid process)
 OBSERVE_ERROR = "observe_error"    # a value could not be read out of the backend

@@ -26,7 +26,8 @@ class CacheError(Exception):
 
 
 # Version of the observation records: a record of another version is never compared, it is recorded again.
-OBS_SCHEMA = 1
+# 2: the hello holds the recorder's attribute digests (``recorder.reads``), which the judge reads.
+OBS_SCHEMA = 2
 
 
 def default_root() -> Path:

@@ -58,6 +58,11 @@ class State:
             return self.path_oracle[case_id], self.path_oracle_version
         return self.oracle.get(case_id), None
 
+    def oracle_reads(self) -> dict[str, str] | None:
+        """The oracle's torch attributes by digest, as its recorder saw them (``calls.attribute_digests``)."""
+        reads = ((self.oracle_hello or {}).get("recorder") or {}).get("reads")
+        return reads if isinstance(reads, dict) else None
+
     def loading_path(self) -> dict[str, Any] | None:
         """The loading path safetensors takes for this target (from its hello's ``torch.__version__``)."""
         if self.target_hello is None:

@@ -21,7 +21,7 @@ from typing import Any
 from . import activate, backends, calls, channel, lifeline, side
 from .blame import blamed
 from .dists import dist_version
-from .observe import BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, Blocked, Context, exception, routes_for
+from .observe import BLOCKED, DISPLAY, DTYPE_ABSENT, IMPORT_READS, KIT_ERROR, Blocked, Context, exception, routes_for
 from .registry import load_catalog
 
 
@@ -82,6 +82,9 @@ def run_case(case_id: str, cases: dict, torch: Any, routes: Any = None) -> dict[
                 on = calls.raised_on(e, log)
                 if on is not None:
                     obs[DISPLAY] = {**obs[DISPLAY], "raised_on": on}
+            read = calls.import_reads(e, log) if log else None
+            if read:                   # it came out of torch's own import code: what that code read
+                obs[DISPLAY] = {**obs[DISPLAY], IMPORT_READS: read}
         if ctx.inputs:
             obs["inputs"] = ctx.inputs
         display = getattr(ctx, "display", None)   # a case's notes on its result: shown, never compared

@@ -49,7 +49,7 @@ from .. import calls
 from ..dtypes import DTYPES
 from ..blame import describe_failure
 from ..side import is_reference as _is_real_torch
-from ..observe import DISPLAY, NOT_IN_THIS_ENVIRONMENT, ObservationError
+from ..observe import DISPLAY, IMPORT_READS, NOT_IN_THIS_ENVIRONMENT, ObservationError
 from ..registry import case, param
 from . import _hf_models
 from ._hf_models import OFFLINE, RECIPES
@@ -176,6 +176,7 @@ _STATE: dict[Any, Any] = {}      # (model, step) -> observation or _Failed; plus
 _PARTS: dict[Any, list[list[Any]]] = {}
 IMPORT_PART = ("obj", "transformers")
 _RAISED_ON = "_conformance_raised_on"    # on transformers' import error: its part's raised_on
+_IMPORT_READS = "_conformance_import_reads"    # ... and its part's import_reads
 # calls a step's part keeps: from_pretrained of a tiny model makes about 2,000 torch calls before its weights
 # are in; a step's first divergence is seldom later
 LIMIT = 2000
@@ -230,6 +231,9 @@ def _memo(torch, ctx, model: str, step: str):
             on = _offset(model, step) + part.raised_on
         if on is not None:          # raised outside any recorded call, on a value one returned
             display["raised_on"] = on
+        read = getattr(e, _IMPORT_READS, None) or part.import_reads
+        if read:                    # it came out of torch's own import code: what that code read
+            display[IMPORT_READS] = read
         _STATE[k] = _Failed(step, _rethrowable(e, display), display)
     finally:
         _PARTS[k] = part.entries
@@ -253,6 +257,8 @@ def _import(torch, ctx, model: str) -> dict[str, Any]:
             tf = e
             if part.raised_on is not None:
                 setattr(e, _RAISED_ON, part.raised_on)
+            if part.import_reads:
+                setattr(e, _IMPORT_READS, part.import_reads)
         _PARTS[IMPORT_PART] = part.entries
         _STATE[IMPORT_PART] = tf
     tf = _obj("transformers")

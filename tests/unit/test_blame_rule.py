@@ -146,3 +146,21 @@ def test_a_class_that_is_a_function_fails_its_own_row_and_blocks_the_rows_that_l
     v = judge(oracle, {"obs": target}, api=DTYPE_ROWS)
     assert (v.outcome, v.cause["api"], v.sole) == ("BLOCKED", "torch.dtype", "torch.dtype"), (v.outcome, v.cause)
     assert not same_api(DTYPE_ROWS, "torch.dtype") and same_api(DTYPE_ROWS, "torch.float32")
+
+
+def test_an_exception_out_of_torchs_import_code_blames_the_attribute_it_read_wrong():
+    """torch/_inductor/config.py tests `"dev" in torch.__version__` while imported: a version object that is no
+    str raises there, outside any recorded call. Its reads come with the exception (calls.import_reads) and are
+    held against the oracle's attributes (its hello's recorder.reads): the first that differs is the cause."""
+    reads = {"torch.float32": "dt:float32", "torch.__version__": "version:storage"}
+    target = {"raises": "TypeError", "type": "builtins.TypeError", "message": "argument of type 'Version' is not iterable",
+              "display": {"calls": [], "raised_in": {"module": "torch._inductor.config", "function": "<module>"},
+                          "import_reads": [["torch.float32", "dt:float32"], ["torch.__version__", "o Version"]]}}
+    oracle = _obs({"present": True}, [])
+    v = judge(oracle, {"obs": target}, api="torch._dynamo", oracle_reads=reads)
+    assert v.cause["api"] == "torch.__version__" and v.cause["isolated"] is True, v.cause
+    assert "torch._inductor.config" in v.cause["evidence"] and "o Version" in v.cause["evidence"]
+    # reads that agree with the oracle's, or an oracle that did not say: nothing isolated
+    for same in ({**reads, "torch.__version__": "o Version"}, None):
+        v = judge(oracle, {"obs": target}, api="torch._dynamo", oracle_reads=same)
+        assert v.cause["api"] != "torch.__version__" and v.cause["isolated"] is False, (same, v.cause)

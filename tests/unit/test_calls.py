@@ -301,3 +301,48 @@ def test_what_torch_does_while_a_module_of_its_own_is_first_imported_is_not_reco
         calls.ACTIVE = None
     assert logs[0] == logs[1], logs
     assert [e[0] for e in logs[0]] == ["torch.frombuffer"]       # later()'s call, made by the case
+
+
+RAISING_SUBMODULE = """\
+import faketorch
+SEEN = faketorch.float32
+if "dev" in faketorch.__version__:     # torch/_inductor/config.py's test: a version that is no str raises here
+    pass
+"""
+
+
+def test_reads_by_import_code_that_raised_are_kept_aside_for_the_judge(tmp_path, monkeypatch):
+    """torch's own import code reading a bad ``__version__`` raises with no recorded call on the stack: its
+    reads stay out of the log (order independence) but come with the exception, the raising module's only."""
+    import importlib
+    import sys
+
+    t = _fake_torch()
+    t.__name__, t.__path__ = "faketorch", [str(tmp_path)]
+    (tmp_path / "initcalls.py").write_text(SUBMODULE)
+    (tmp_path / "raising.py").write_text(RAISING_SUBMODULE)
+    monkeypatch.setitem(sys.modules, "faketorch", t)
+    for name in ("faketorch.initcalls", "faketorch.raising"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    log = _log()
+    info = calls.install(t, log)
+    try:
+        assert info["reads"]["torch.__version__"] == "str" and info["reads"]["torch.float32"] == "dtype"
+        t.__version__ = 2.13            # a version that is no str
+        log.start()
+        importlib.import_module("faketorch.initcalls")      # reads __version__ too, and imports fine
+        with pytest.raises(TypeError) as err:
+            importlib.import_module("faketorch.raising")
+        entries = log.stop(err.value)
+        assert [e[0] for e in entries] == []                  # import code: never in the log
+        assert calls.import_reads(err.value, log) == [["torch.float32", "dtype"], ["torch.__version__", "float"]]
+        with pytest.raises(TypeError) as other:                 # raised by the case itself: no import code's
+            "dev" in t.__version__
+        assert calls.import_reads(other.value, log) is None
+        log.start()
+        with pytest.raises(TypeError) as again, log.part() as part:     # a part keeps its own
+            importlib.import_module("faketorch.raising")
+        log.stop(again.value)
+        assert part.import_reads == [["torch.float32", "dtype"], ["torch.__version__", "float"]]
+    finally:
+        calls.ACTIVE = None
