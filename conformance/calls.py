@@ -284,12 +284,14 @@ class CallLog:
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
         read giving the same object again is not logged twice."""
+        if self.reads.get(api) is value:    # logged already: an import's read of it would say the same
+            return
         reader = None
         if importing(self.packages):
             reader = sys._getframe(2).f_globals.get("__name__")     # read <- the property <- the reading code
             if not isinstance(reader, str) or (reader, api) in self.import_reads:
                 return
-        elif self.reads.get(api) is value or self.full():
+        elif self.full():
             return
         self.on = False
         try:
@@ -313,9 +315,19 @@ class CallLog:
                 self.misses.append((entry, err))
 
 
+try:        # name -> lock of each module whose import is under way (CPython's importlib; None: walk every time)
+    from importlib._bootstrap import _module_locks as _IMPORTS_UNDER_WAY
+except ImportError:
+    _IMPORTS_UNDER_WAY = None
+
+
 def importing(packages: frozenset[str]) -> bool:
     """Whether a module of one of ``packages`` (torch's own) is running its module code for its first import,
-    anywhere up the stack: importlib marks its spec ``_initializing`` until the code has run."""
+    anywhere up the stack: importlib marks its spec ``_initializing`` until the code has run. Asked on every
+    recorded call, so it first looks whether any such import holds a lock at all (nearly always none)."""
+    if _IMPORTS_UNDER_WAY is not None and \
+            not any(n.partition(".")[0] in packages for n in list(_IMPORTS_UNDER_WAY)):
+        return False
     f = sys._getframe(1)
     while f is not None:
         if f.f_code.co_name == "<module>":
