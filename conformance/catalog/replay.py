@@ -44,6 +44,9 @@ TIMEOUT = 300.0     # the first case of a model may make the tiny models and rec
 NOT_INSTALLED = {NOT_IN_THIS_ENVIRONMENT: "transformers not installed"}
 
 _RECORDINGS: dict[str, Recording] = {}
+# What each row recomputed from its model's recording, once a process instead (a recording is read once):
+_GROUPS: dict[tuple[str, Any], dict] = {}     # (model, phases) -> signatures.by_signature
+_DIGESTS: dict[Path, str | None] = {}         # recording folder -> recording_digest
 
 
 def _recording(model: str) -> Recording | dict[str, str]:
@@ -70,8 +73,18 @@ def _keyed(ctx, rec: Recording, obs: Any) -> Any:
     """``obs``, with the digest of the recording it replayed: part of the row's key (oracle_cache, compare)."""
     if not isinstance(getattr(ctx, "display", None), dict):
         ctx.display = {}
-    ctx.display["recording"] = recording_digest(rec.folder) or "unreadable"
+    if rec.folder not in _DIGESTS:
+        _DIGESTS[rec.folder] = recording_digest(rec.folder)
+    ctx.display["recording"] = _DIGESTS[rec.folder] or "unreadable"
     return obs
+
+
+def _groups(model: str, rec: Recording, phase: Any = signatures.FORWARD_PHASES) -> dict:
+    """The recording's replayable calls by signature (``signatures.by_signature``), once a process."""
+    key = (model, phase)
+    if key not in _GROUPS:
+        _GROUPS[key] = signatures.by_signature(rec.calls, phase)
+    return _GROUPS[key]
 
 
 def _origin(model: str) -> str:
@@ -83,7 +96,7 @@ def _isolated(torch, ctx, model: str, name: str, dtype: str, rank: int):
     if isinstance(rec, dict):
         return rec
     _keyed(ctx, rec, None)      # also on an observation that raises (the engine replaces ctx.display)
-    calls = signatures.by_signature(rec.calls).get((name, dtype, rank))
+    calls = _groups(model, rec).get((name, dtype, rank))
     if not calls:
         return {NOT_IN_THIS_ENVIRONMENT: f"{model}'s forward pass with transformers {rec.data['transformers']} "
                                          f"makes no {name} call on a {dtype} {rank}-d tensor"}
@@ -100,7 +113,7 @@ def _chained(torch, ctx, model: str, phase: str = signatures.PHASE):
         return {NOT_IN_THIS_ENVIRONMENT: f"the recording of {model} has no {phase} pass (made by an older recorder)"}
     obs = engine.chained(ctx, rec, calls, _is_real_torch(torch))
     listed = {(n, d, r) for n, d, r, *_ in SIGNATURES.get(model, [])}
-    unlisted = sorted(f"{n}-{d}-{r}d" for n, d, r in signatures.by_signature(rec.calls) if (n, d, r) not in listed)
+    unlisted = sorted(f"{n}-{d}-{r}d" for n, d, r in _groups(model, rec) if (n, d, r) not in listed)
     if unlisted:        # replayed in this chain, but without an isolated case of their own
         ctx.display["signatures_without_a_case"] = unlisted
     return _keyed(ctx, rec, obs)
@@ -159,7 +172,7 @@ def _user_recording() -> Recording:
 def _user_isolated(torch, ctx, name: str, dtype: str, rank: int):
     rec = _user_recording()
     _keyed(ctx, rec, None)
-    calls = signatures.by_signature(rec.calls, signatures.replayed_phase(rec.calls))[(name, dtype, rank)]
+    calls = _groups("script", rec, signatures.replayed_phase(rec.calls))[(name, dtype, rank)]
     return _keyed(ctx, rec, engine.isolated(ctx, rec, calls, _is_real_torch(torch)))
 
 
