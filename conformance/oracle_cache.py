@@ -2,7 +2,8 @@
 
 Layout: ``<root>/<key>/meta.json`` (the key and the oracle's hello) and ``records.jsonl`` (one
 ``{"case": id, "obs": ...}`` per line, appended as cases are recorded, so an interrupted recording
-keeps what it measured and the next run fills in only the rest).
+keeps what it measured and the next run fills in only the rest). ``snippets.json`` holds PyTorch's answers
+to the checklist's snippets (conformance/snippet_check.py), which depend on the same versions.
 """
 from __future__ import annotations
 
@@ -104,6 +105,7 @@ class OracleCache:
         self.failures_path = self.dir / "failures.json"   # cases the last recording could not record
         self.environment_path = self.dir / "environment.json"   # cases this environment cannot run (not records)
         self.lock_path = self.dir / ".lock"                # held while appending: runs may record side by side
+        self.snippets_path = self.dir / "snippets.json"    # snippet digest -> PyTorch's answer (snippet_check.py)
         self.warnings: list[str] = []                     # what load() dropped, for the run to say
 
     def load(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -209,8 +211,44 @@ class OracleCache:
                         f.truncate(f.read().rfind(b"\n") + 1)
                 f.write(line)
 
+    def load_snippet_answers(self, driver: str) -> dict[str, Any]:
+        """Snippet digest -> PyTorch's answer, as snippet_check's driver of version ``driver`` gave it. A file
+        that does not parse, or an answer failing its checksum, is left out with a warning (never an error: those
+        snippets just run under PyTorch again)."""
+        answers, problem = self._read_snippet_answers(driver)
+        if problem:
+            self.warnings.append(f"{self.snippets_path} {problem}; running those snippets under PyTorch again")
+        return answers
+
+    def save_snippet_answers(self, driver: str, new: dict[str, Any]) -> None:
+        """``new`` merged into the file under the lock and written atomically: runs side by side keep each other's."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        with _open_no_symlink(self.lock_path, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            answers, _ = self._read_snippet_answers(driver)     # a bad file is replaced: load() warned of it
+            answers.update(new)
+            self._replace(self.snippets_path, json.dumps(
+                {"driver": driver, "answers": {k: {"answer": a, "sum": checksum(a)} for k, a in answers.items()}},
+                sort_keys=True))
+
+    def _read_snippet_answers(self, driver: str) -> tuple[dict[str, Any], str | None]:
+        try:
+            data = json.loads(self.snippets_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}, None
+        except (OSError, ValueError) as e:
+            return {}, f"cannot be read ({type(e).__name__}: {e})"
+        if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
+            return {}, "is not a snippet answer file"
+        if data.get("driver") != driver:      # answers of another driver: measured again, silently
+            return {}, None
+        good = {k: v["answer"] for k, v in data["answers"].items()
+                if isinstance(v, dict) and "answer" in v and v.get("sum") == checksum(v["answer"])}
+        bad = len(data["answers"]) - len(good)
+        return good, (f"has {bad} answer(s) that do not match their checksum" if bad else None)
+
     def clear(self) -> None:
-        for p in (self.records_path, self.meta_path, self.failures_path, self.environment_path):
+        for p in (self.records_path, self.meta_path, self.failures_path, self.environment_path, self.snippets_path):
             if p.exists():
                 p.unlink()
 

@@ -8,9 +8,11 @@ both sides ran to the end, printed the same labels, and differ on exactly the la
 verdicts go into results.json (``run.snippet_checks``) and the renderers keep only snippets that
 reproduce; an item without one shows its repro command.
 
-Cheap: one process start a side for all the snippets of a run. This module is also the driver both sides
-run (``python -m conformance.snippet_check FILE``): it imports nothing but the standard library, forks
-once per snippet (a snippet that crashes or hangs takes only its own child) and prints one JSON line.
+Cheap: one process start a side for all the snippets of a run, and none under PyTorch when the run's oracle
+cache holds its answers to them all (they depend only on the code and the oracle's versions, the cache's key).
+This module is also the driver both sides run (``python -m conformance.snippet_check FILE``): it imports
+nothing but the standard library, forks once per snippet (a snippet that crashes or hangs takes only its own
+child) and prints one JSON line.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .oracle_cache import OracleCache
     from .render.snippets import Snippet
 
 SNIPPET_SECONDS = 120         # a few lines; `import torch._dynamo` alone takes 20 s on 2 busy cores
@@ -100,14 +103,14 @@ def _answers(p, argv: list[str], n: int, deadline: float, limit: int) -> list[di
     return got
 
 
-def _both_sides(argvs: list[list[str]], cwd: str, env: dict[str, str], n: int) -> list:
-    """Each side's answers (see _answers). The two sides run at once: they are independent processes, and
-    one after the other they were a quarter of a warm gate's wall time."""
-    limit = START_SECONDS + n * SNIPPET_SECONDS
+def _both_sides(sides: list[tuple[list[str], int]], cwd: str, env: dict[str, str]) -> list:
+    """Each side's answers (see _answers), for (argv, number of snippets) each. The sides run at once: they are
+    independent processes, and one after the other they were a quarter of a warm gate's wall time."""
+    limit = START_SECONDS + max(n for _, n in sides) * SNIPPET_SECONDS
     deadline = time.monotonic() + limit
-    procs = [_start(argv, cwd, env) for argv in argvs]
+    procs = [_start(argv, cwd, env) for argv, _ in sides]
     try:
-        return [_answers(p, argv, n, deadline, limit) for p, argv in zip(procs, argvs)]
+        return [_answers(p, argv, n, deadline, limit) for p, (argv, n) in zip(procs, sides)]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -115,12 +118,24 @@ def _both_sides(argvs: list[list[str]], cwd: str, env: dict[str, str], n: int) -
                 p.communicate()
 
 
-def measure(results: dict[str, Any]) -> None:
-    """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
-    ``results["run"]["snippet_checks"]``: ``command`` (the exec command, as the checklist prints it),
-    ``checked`` (digest -> verdict), or ``error`` when a side could not run them."""
-    import shlex
+def driver_version() -> str:
+    """Of this file, which is the driver: cached answers of an edited driver (OUTPUT_CHARS, how it runs a
+    snippet) are not reused."""
+    with open(__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
+
+def cacheable(answer: Any) -> bool:
+    """A snippet that ran to its end: its exit code follows from its code and the oracle's versions alone. A
+    timeout or a signal (the OOM killer, a kill of the run) says as much about the machine as the snippet."""
+    return (isinstance(answer, dict) and type(answer.get("rc")) is int and answer["rc"] >= 0
+            and isinstance(answer.get("out"), str) and isinstance(answer.get("err"), str))
+
+
+def measure(results: dict[str, Any], cache: OracleCache | None = None) -> None:
+    """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
+    ``results["run"]["snippet_checks"]`` (see check). PyTorch's answers are reused from ``cache``, the run's
+    oracle cache, when it has them."""
     from .guard import interrupted
     from .render import fixes, from_results
     from .render.sources import snippet_cases
@@ -138,29 +153,57 @@ def measure(results: dict[str, Any]) -> None:
                 codes.setdefault(digest(s.code), s)
     if not codes:
         return
-    started = time.monotonic()
     if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
         words = [*words, "--no-sandbox"]        # as the run's own target processes ran
+    header["snippet_checks"] = check(codes, words, cache)
+
+
+def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None) -> dict[str, Any]:
+    """``command`` (the exec command, as the checklist prints it), ``checked`` (digest -> verdict), or ``error``
+    when a side could not run them; ``oracle_cached``: how many PyTorch answers came from the cache (only the
+    others run under PyTorch, and no PyTorch process starts when it has them all); ``seconds``."""
+    import shlex
+
+    from .oracle_cache import CacheError
+
+    started = time.monotonic()
+    known = cache.load_snippet_answers(driver_version()) if cache is not None else {}
+    known = {k: known[k] for k in codes if cacheable(known.get(k))}
+    todo = [k for k in codes if k not in known]
     kit = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([kit, *filter(None, [os.environ.get("PYTHONPATH")])])}
     out: dict[str, Any] = {"command": shlex.join([*words, "--", "python", "snippet.py"])}
     with tempfile.TemporaryDirectory(prefix="conformance-snippets-") as tmp:
-        path = os.path.join(tmp, "snippets.json")      # in the cwd: the target's sandbox reads it
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump([s.code for s in codes.values()], f)
-        driver = ["-m", "conformance.snippet_check", path]
-        torch_side, target_side = _both_sides([[sys.executable, *driver],
-                                               [sys.executable, *words[1:], "--", "python", *driver]],
-                                              tmp, env, len(codes))
-    for name, side in (("PyTorch", torch_side), ("the target", target_side)):
+        def driver(name: str, keys: list[str]) -> list[str]:
+            path = os.path.join(tmp, name)      # in the cwd: the target's sandbox reads it
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump([codes[k].code for k in keys], f)
+            return ["-m", "conformance.snippet_check", path]
+
+        sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", list(codes))],
+                                len(codes))}
+        if todo:
+            sides = {"PyTorch": ([sys.executable, *driver("oracle.json", todo)], len(todo)), **sides}
+        answers = dict(zip(sides, _both_sides(list(sides.values()), tmp, env)))
+    fresh = answers.get("PyTorch", [])
+    if cache is not None and isinstance(fresh, list):
+        new = {k: a for k, a in zip(todo, fresh) if cacheable(a)}
+        if new:
+            try:
+                cache.save_snippet_answers(driver_version(), new)
+            except (OSError, CacheError) as e:      # a read-only cache: the verdicts stand, the next run measures again
+                cache.warnings.append(f"PyTorch's snippet answers were not cached: {e}")
+    for name, side in answers.items():
         if isinstance(side, str):
             out["error"] = f"under {name}: {side}"
             break
     else:
-        out["checked"] = {key: verdict(list(s.shows), a, b)
-                          for (key, s), a, b in zip(codes.items(), torch_side, target_side)}
+        torch_side = {**known, **dict(zip(todo, fresh))}
+        out["checked"] = {key: verdict(list(s.shows), torch_side[key], b)
+                          for (key, s), b in zip(codes.items(), answers["the target"])}
+    out["oracle_cached"] = len(known)
     out["seconds"] = round(time.monotonic() - started, 1)
-    header["snippet_checks"] = out
+    return out
 
 
 # -- the driver: runs in both processes ---------------------------------------------------------------
