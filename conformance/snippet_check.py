@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 SNIPPET_SECONDS = 120         # a few lines; `import torch._dynamo` alone takes 20 s on 2 busy cores
 MARK = "@@conformance-snippet-check@@ "    # the driver's answer line (a target may print while importing)
-OUTPUT_CHARS = 4000
+OUTPUT_CHARS = 4000            # of stderr (its end), and of each stdout line (its start, then its digest)
+OUTPUT_LINES = 200
 
 
 def digest(code: str) -> str:
@@ -246,7 +247,20 @@ def _run_one(code: str) -> dict[str, Any]:
         f.seek(0)
         texts.append(f.read().decode("utf-8", "replace"))
         f.close()
-    return {"rc": rc, "out": texts[0][:OUTPUT_CHARS], "err": texts[1][-OUTPUT_CHARS:]}
+    return {"rc": rc, "out": _kept(texts[0]), "err": texts[1][-OUTPUT_CHARS:]}
+
+
+def _kept(out: str) -> str:
+    """stdout as the verdict compares it, bounded line by line: a long line keeps its start and the digest of
+    all of it. (Cut as a whole, two outputs whose earlier lines differ in length are cut at other places of
+    a later line, which then looks different although it is not.)"""
+    kept = []
+    for line in out.splitlines()[:OUTPUT_LINES]:
+        if len(line) > OUTPUT_CHARS:
+            whole = hashlib.sha256(line.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+            line = f"{line[:OUTPUT_CHARS]} ... ({len(line)} characters, sha256 {whole})"
+        kept.append(line)
+    return "".join(f"{line}\n" for line in kept)
 
 
 def main(argv: list[str]) -> int:

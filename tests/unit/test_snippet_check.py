@@ -56,3 +56,15 @@ def test_the_driver_runs_a_snippet_in_a_child_as_python_would(monkeypatch):
 
 def test_a_snippets_key_is_its_codes_digest():
     assert sc.digest("a") == sc.digest("a") != sc.digest("b") and len(sc.digest("a")) == 16
+
+
+def test_long_lines_are_bounded_one_by_one_so_a_later_line_is_compared_whole():
+    """A `stride` line of another length before a long `values` line: cut as a whole, the outputs were cut
+    at other places of the values line, which then looked different although it was the same."""
+    values = "values " + "[1.0, 2.0] " * 1000
+    torch_side, target_side = sc._kept(f"stride [(8, 1, 8)]\n{values}\n"), sc._kept(f"stride [(768, 96, 1)]\n{values}\n")
+    v = sc.verdict(["stride"], ran(torch_side), ran(target_side))
+    assert v["differ"] == ["stride"] and v["reproduces"], v
+    longer = sc._kept(f"stride [(8, 1, 8)]\n{values}2.0\n")
+    assert sc.lines(longer)["values"] != sc.lines(torch_side)["values"], "a difference past the cut still shows"
+    assert len(torch_side) < 2 * sc.OUTPUT_CHARS
