@@ -22,6 +22,7 @@ Threat model and costs: docs/backends.md ("The target's sandbox").
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import importlib.metadata
 import os
@@ -103,11 +104,20 @@ def torch_files() -> dict[Path, set[str]]:
         if (dist.metadata["Name"] or "").lower() != "torch":
             continue
         base = Path(dist.locate_file("")).resolve()
-        for f in dist.files or ():
-            if f.parts[0] == "..":          # console scripts elsewhere: launchers that fail without torch
+        for top in _record_tops(dist):
+            if top == "..":                 # console scripts elsewhere: launchers that fail without torch
                 continue
-            out.setdefault(base, set()).add(f.parts[0])     # its packages and its own dist-info
+            out.setdefault(base, set()).add(top)     # its packages and its own dist-info
     return out
+
+
+def _record_tops(dist) -> set[str]:
+    """The first path component of each file in ``dist``'s RECORD: read as CSV directly (torch's lists
+    some 15,000 files; ``dist.files`` makes a path object of each, a tenth of a second a run)."""
+    text = dist.read_text("RECORD")
+    if text is None:
+        return {f.parts[0] for f in dist.files or ()}
+    return {row[0].replace("\\", "/").split("/", 1)[0] for row in csv.reader(text.splitlines()) if row and row[0]}
 
 
 def _site_dirs() -> list[str]:
