@@ -21,17 +21,25 @@ FAST_CASE_SECONDS = 0.002
 SLOW_COST = 2000
 
 
-def second_process_share(slow: list[str], n_cases: int, startup: float | None) -> list[str]:
-    """The slow cases a second target process should run (none: no second process), given the ``n_cases``
-    to run in all and the seconds the first target took to start."""
-    if not slow or len(slow) == n_cases or startup is None:
+def second_process_share(slow: list[str], n_cases: int, startup: float | None,
+                         heavy: list[tuple[str, float]] = ()) -> list[str]:
+    """The cases a second target process should run (none: no second process), given the ``n_cases`` to run
+    in all and the seconds the first target took to start: first slow ones (each about a start), then
+    ``heavy`` ones, ``(id, expected seconds)`` of ordinary cases that take tens of milliseconds (the replay
+    rows: together most of a gate's target time), as many as end both processes soonest."""
+    heavy = list(heavy)
+    if startup is None or not (slow or heavy) or (not heavy and len(slow) == n_cases):
         return []
-    fast = (n_cases - len(slow)) * FAST_CASE_SECONDS
-
-    def finish(m: int) -> float:      # m slow cases in the second process, the rest after the fast ones
-        return max(startup * (1 + m) if m else 0.0, fast + (len(slow) - m) * startup)
-
-    return slow[:min(range(len(slow) + 1), key=finish)]
+    movable = [(cid, startup) for cid in slow] + heavy
+    stays = (n_cases - len(movable)) * FAST_CASE_SECONDS
+    total = sum(cost for _, cost in movable)
+    best, best_finish, moved = 0, stays + total, 0.0
+    for m, (_, cost) in enumerate(movable, 1):       # the first m in the second process, the rest in the first
+        moved += cost
+        finish = max(startup + moved, stays + total - moved)
+        if finish < best_finish:
+            best, best_finish = m, finish
+    return [cid for cid, _ in movable[:best]]
 
 
 def two_lanes(missing: list[str], is_slow: Callable[[str], bool]) -> list[list[str]]:

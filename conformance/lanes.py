@@ -24,16 +24,21 @@ def is_slow(item: pytest.Item) -> bool:
 
 
 def slow_lane_share(state: State, items: list) -> list[str]:
-    """The slow cases a second target process should run (``balance.second_process_share``)."""
+    """The cases a second target process should run (``balance.second_process_share``): slow ones, then
+    ones that declare tens of milliseconds (``Case.seconds``)."""
+    heavy = [(it.case.id, it.case.seconds) for it in items
+             if isinstance(it, CaseItem) and not it.case.slow and getattr(it.case, "seconds", None)]
     return balance.second_process_share([it.case.id for it in items if is_slow(it)], len(items),
-                                        state.target_startup)
+                                        state.target_startup, heavy)
 
 
 def open_slow_lane(state: State, items: list) -> None:
-    """Without xdist: slow cases (each starts a Python of its own and takes seconds) go to a second
-    target process now, so they run on the other core while this one works through the rest.
-    They do not depend on what ran before them in a process; records say which process ran what."""
-    share = slow_lane_share(state, items)
+    """Without xdist: slow cases (each starts a Python of its own and takes seconds), and as many heavy ones
+    as balance the two, go to a second target process now, so they run on the other core while this one
+    works through the rest. No case depends on what ran before it in a process (``--case-order`` checks
+    that); records say which process ran what. The share is the one collection put last (``lane_cases``)."""
+    share = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.id in state.lane_cases] \
+        if state.lane_cases else slow_lane_share(state, items)
     if not share:
         return
     state.lane_cases = set(share)

@@ -176,10 +176,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.clear()
         return
     record_oracle_on_path(state)
-    if is_controller(config) and slow_lane_share(state, items):
-        # Slow cases last: those in the second process have run by then, and this process never
-        # waits on one while the main target has work; the main target's own come after its others.
-        items[:] = [it for it in items if not is_slow(it)] + [it for it in items if is_slow(it)]
+    share = set(slow_lane_share(state, items)) if is_controller(config) else set()
+    if share:
+        # The second process's cases last: they have run by then, so this process never waits on one
+        # while the main target has work; then the slow ones left to the main target, after its others.
+        state.lane_cases = share
+        lane = [it for it in items if isinstance(it, CaseItem) and it.case.id in share]
+        rest = [it for it in items if not (isinstance(it, CaseItem) and it.case.id in share)]
+        items[:] = [it for it in rest if not is_slow(it)] + lane + [it for it in rest if is_slow(it)]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -55,6 +55,9 @@ class Case:
     # Observation keys read through another API than the row's: {"offset_in_storage": "Tensor.data_ptr"}.
     # A row whose differences all lie in keys of one such API is BLOCKED by it (phase read).
     reads: dict[str, str] | None = field(compare=False, default=None)
+    # what one run takes in a target process, where that is far more than an ordinary case's millisecond or
+    # two: steers which cases a second target process takes (balance.second_process_share), nothing else
+    seconds: float | None = field(compare=False, default=None)
 
     def run(self, torch: Any, ctx: Any) -> Any:
         return self.fn(torch, ctx, **self.params.values)
@@ -65,7 +68,7 @@ _CASES: dict[str, Case] = {}
 
 def case(api: str, origin: str, params: list[Param] | None = None, name: str | None = None, *,
          tolerance: dict[str, float] | None = None, timeout: float | None = None, slow: bool = False,
-         path: str | None = None, reads: dict[str, str] | None = None):
+         path: str | None = None, reads: dict[str, str] | None = None, seconds: float | None = None):
     """Register ``fn`` once per parameter set; ids are ``name[param_id]`` (or ``name`` alone).
 
     ``tolerance`` ({"rtol", "atol"}) applies to the case's {"approx": ...} observations only (computed
@@ -74,7 +77,9 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
     seconds (it starts a process of its own), so that it runs beside the others: in a second target
     process, or on another xdist worker; ``path`` ("storage") marks a step of the loading path safetensors
     takes only for some ``torch.__version__`` (``conformance/loading_path.py``); ``reads`` names the API each
-    named observation key is read through, where that is not the API under test."""
+    named observation key is read through, where that is not the API under test; ``seconds``, what one run
+    of a case that takes tens of milliseconds costs (the replay rows), so a second target process takes
+    some of them."""
     def register(fn: Callable[..., Any]) -> Callable[..., Any]:
         base = name or fn.__name__
         module = fn.__module__.rsplit(".", 1)[-1]
@@ -84,7 +89,7 @@ def case(api: str, origin: str, params: list[Param] | None = None, name: str | N
                 raise ValueError(f"duplicate conformance case id {case_id!r} (in {fn.__module__})")
             _CASES[case_id] = Case(case_id, api, origin, module, fn, p, (fn.__doc__ or "").strip(),
                                    dict(tolerance) if tolerance else None, timeout, slow, path,
-                                   dict(reads) if reads else None)
+                                   dict(reads) if reads else None, seconds)
         return fn
     return register
 

@@ -41,6 +41,9 @@ from ._replay_signatures import SIGNATURES
 from ..side import is_reference as _is_real_torch
 
 TIMEOUT = 300.0     # the first case of a model may make the tiny models and record them (seconds)
+# What a row takes in a pure-Python backend's process (mindtorch_v2 master, every replay row in one process:
+# 131 rows, 3.4 s): an isolated row replays a signature's first calls, a chained one a whole forward pass.
+ISOLATED_SECONDS, CHAINED_SECONDS = 0.025, 0.09
 NOT_INSTALLED = {NOT_IN_THIS_ENVIRONMENT: "transformers not installed"}
 
 _RECORDINGS: dict[str, Recording] = {}
@@ -147,12 +150,12 @@ def _register() -> None:
             tol = rules.tolerance(magnitude or 1.0) if rules.compares_within_tolerance(name, out_dtype) else None
             case(name, _origin(model), [param(f"{model}-{name}-{dtype}-{rank}d", model=model, name=name,
                                               dtype=dtype, rank=rank)],
-                 name="replay", tolerance=tol, timeout=TIMEOUT)(_isolated)
+                 name="replay", tolerance=tol, timeout=TIMEOUT, seconds=ISOLATED_SECONDS)(_isolated)
         case(f"forward pass of {model} (chained replay)", _origin(model), [param(f"{model}-chained", model=model)],
-             name="replay", timeout=TIMEOUT)(_chained)
+             name="replay", timeout=TIMEOUT, seconds=CHAINED_SECONDS)(_chained)
         case(f"forward pass of {model} with an attention mask (chained replay)", _origin(model),
              [param(f"{model}-masked-chained", model=model, phase=signatures.MASKED_PHASE)],
-             name="replay", timeout=TIMEOUT)(_chained)
+             name="replay", timeout=TIMEOUT, seconds=CHAINED_SECONDS)(_chained)
         case("torch module attributes", _origin(model), [param(f"{model}-torch-attributes", model=model)],
              name="replay", timeout=TIMEOUT)(_attributes)
 

@@ -42,3 +42,16 @@ def test_two_lanes_only_for_enough_slow_work_and_more_than_one_core(monkeypatch)
 def test_nothing_missing_is_one_lane(n, monkeypatch):
     monkeypatch.setattr(balance.os, "cpu_count", lambda: 2)
     assert balance.two_lanes(["x"] * n, lambda c: True) == [["x"] * n]
+
+
+def test_heavy_cases_follow_the_slow_ones_until_both_processes_end_together():
+    """The replay rows take tens of ms each: most of a gate's target time. The second process takes the slow
+    cases, then as many heavy ones as make its end (its start, then what it took) meet the first's."""
+    heavy = [(f"h{i}", 0.025) for i in range(100)]
+    share = balance.second_process_share(["s0"], 1000, 0.3, heavy)
+    assert share[0] == "s0" and share[1:] == [cid for cid, _ in heavy[:len(share) - 1]] and len(share) > 1
+    moved = 0.3 + 0.025 * (len(share) - 1)
+    stays = (1000 - 101) * balance.FAST_CASE_SECONDS + 0.025 * (101 - len(share))
+    assert abs(moved + 0.3 - stays) < 0.05 + 0.025, (moved, stays)     # second: its start, the slow case, its share
+    assert balance.second_process_share([], 150, 0.3, heavy) != [], "heavy cases alone open a second process"
+    assert balance.second_process_share([], 1000, 60.0, heavy) == [], "a start dearer than their work: none"
