@@ -91,6 +91,36 @@ def test_a_passing_approx_row_says_how_close_it_was():
     assert v.outcome == "PASS" and "largest absolute difference 0.5" in v.summary
 
 
+def _approx_diff(o, t, tolerance):
+    stats: list = []
+    return diff(approx(*o), approx(*t), tolerance=tolerance, approx=stats), stats
+
+
+def test_approx_figures_count_every_value_outside_and_the_largest_differences():
+    nan, tiny = float("nan"), 5e-324
+    rel = {"rtol": 1e-6, "atol": 0.0}
+    # a zero oracle value the target missed makes the relative difference infinite; NaN and -0.0 agree
+    (d,), stats = _approx_diff([1.0, 0.0, 2.0, nan, -0.0, tiny], [1.0 + 1e-9, 1e-12, 2.5, nan, 0.0, 0.0], rel)
+    assert (d["n"], d["n_outside"], d["first_index"], d["max_abs_diff"], d["max_rel_diff"]) == (6, 3, 1, "0.5", "inf")
+    assert (d["oracle"], d["target"]) == ((0.0).hex(), (1e-12).hex())
+    assert (stats[0]["max_abs"], stats[0]["max_rel"]) == (0.5, float("inf"))
+    (d,), _ = _approx_diff([2.0, tiny, 3.0], [2.5, 0.0, 3.0], rel)      # a subnormal: relative 1.0
+    assert (d["n_outside"], d["first_index"], d["max_abs_diff"], d["max_rel_diff"]) == (2, 0, "0.5", "1.0")
+    (d,), _ = _approx_diff([1.0, nan, 4.0], [1.0, 1.0, 4.5], {"rtol": 0.0, "atol": 1.0})   # a NaN lost: inf
+    assert (d["n_outside"], d["first_index"], d["max_abs_diff"], d["max_rel_diff"]) == (1, 1, "inf", "inf")
+    d = (2.0 + 1e-7) - 2.0                 # within: the figures are float64's, to the last bit
+    assert _approx_diff([1.0, 2.0], [1.0, 2.0 + 1e-7], rel) == ([], [{"path": "approx", "n": 2, "max_abs": d,
+                                                                        "max_rel": d / 2.0}])
+
+
+def test_unreadable_approx_values_say_why():
+    ok = {"approx": {"values": ["0x1p0", "0x1p1"]}}
+    (d,) = diff(ok, {"approx": {"values": ["0x1p0", "zz"]}})
+    assert d["target"] == "unreadable: invalid hexadecimal floating-point string"
+    (d,) = diff(ok, {"approx": {"values": ["0x1p0", 2]}})
+    assert d["path"] == "approx.values" and d["target"].startswith("unreadable: ")
+
+
 def test_a_dead_or_hung_worker_is_blamed_on_the_call_it_was_in():
     v = judge({"value": 1}, {"crash": "Segmentation fault\nmore", "last_call": "Tensor.add"}, api="torch.x")
     assert (v.outcome, v.summary) == ("CRASH", "Segmentation fault")
