@@ -95,6 +95,18 @@ def checksum(obs: Any) -> str:
     return hashlib.blake2b(json.dumps(obs, sort_keys=True).encode(), digest_size=8).hexdigest()
 
 
+def _as_written(rec: dict[str, Any], line: bytes) -> bool:
+    """Whether ``line`` is ``rec`` as append() writes it, its obs text untouched: that text is what its sum was
+    taken of, so it needs no encoding again (~0.1 s a cache of 1495 records). Any other line (a changed
+    byte, or one written another way) is checked by encoding the obs it read back."""
+    head = b'{"case": %s, "obs": ' % json.dumps(rec["case"]).encode()
+    tail = b', "schema": %s, "sum": %s}' % (json.dumps(rec["schema"]).encode(),
+                                              json.dumps(rec.get("sum")).encode())
+    if len(line) < len(head) + len(tail) or not line.startswith(head) or not line.endswith(tail):
+        return False
+    return hashlib.blake2b(line[len(head):len(line) - len(tail)], digest_size=8).hexdigest() == rec.get("sum")
+
+
 class OracleCache:
     def __init__(self, root: Path, key: dict[str, Any]):
         self.key = key
@@ -131,7 +143,7 @@ class OracleCache:
                     cid, obs = rec["case"], rec["obs"]
                 except (ValueError, KeyError, TypeError) as e:
                     raise self._corrupt(self.records_path, n, e) from None
-                problem = self._doubt(rec)
+                problem = self._doubt(rec, line)
                 if problem:
                     bad[cid] = (problem, n)
                     records.pop(cid, None)
@@ -147,10 +159,10 @@ class OracleCache:
         return records, hello
 
     @staticmethod
-    def _doubt(rec: dict[str, Any]) -> str | None:
+    def _doubt(rec: dict[str, Any], line: bytes) -> str | None:
         if rec.get("schema") != OBS_SCHEMA:
             return f"has schema {rec.get('schema')!r}, not {OBS_SCHEMA}"
-        if rec.get("sum") != checksum(rec["obs"]):
+        if not _as_written(rec, line) and rec.get("sum") != checksum(rec["obs"]):
             return "does not match its checksum (the file was changed after it was written)"
         return None
 

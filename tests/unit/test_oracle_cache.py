@@ -95,6 +95,31 @@ def test_a_record_changed_after_it_was_written_is_recorded_again(tmp_path):
     assert len(c.warnings) == 1 and "line 2" in c.warnings[0] and "checksum" in c.warnings[0]
 
 
+def test_a_record_as_appended_reads_back_without_encoding_its_observation_again(tmp_path, monkeypatch):
+    c = _cache(tmp_path)
+    c.append("a", {"value": [1.5, "x"], "b": None})
+
+    def encoded(obs):
+        raise AssertionError("the observation was encoded again")
+
+    monkeypatch.setattr(oracle_cache, "checksum", encoded)
+    assert c.load() == ({"a": {"value": [1.5, "x"], "b": None}}, None) and c.warnings == []
+
+
+def test_a_record_written_another_way_is_checked_by_the_observation_it_reads_back_as(tmp_path):
+    """The sum is of the observation, not of the line: a line spaced otherwise still holds, and a
+    changed value does not."""
+    c = _cache(tmp_path)
+    c.append("a", {"value": [1, 2]})
+    c.append("b", {"value": 2})
+    lines = c.records_path.read_text().splitlines()
+    lines[0] = json.dumps(json.loads(lines[0]), separators=(",", ":"))
+    lines[1] = lines[1].replace('"value": 2', '"value": 3')
+    c.records_path.write_text("\n".join(lines) + "\n")
+    assert c.load()[0] == {"a": {"value": [1, 2]}}
+    assert len(c.warnings) == 1 and "line 2" in c.warnings[0] and "checksum" in c.warnings[0]
+
+
 def test_a_record_of_another_schema_is_recorded_again(tmp_path):
     c = _cache(tmp_path)
     c.append("a", {"value": 1})
