@@ -4,6 +4,7 @@ where each record is whole, of this schema and matches its checksum, and a corru
 No oracle is started: records are appended and read back by hand."""
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -118,6 +119,24 @@ def test_a_record_written_another_way_is_checked_by_the_observation_it_reads_bac
     c.records_path.write_text("\n".join(lines) + "\n")
     assert c.load()[0] == {"a": {"value": [1, 2]}}
     assert len(c.warnings) == 1 and "line 2" in c.warnings[0] and "checksum" in c.warnings[0]
+
+
+def test_records_are_read_outside_the_cyclic_gc_which_is_then_as_it_was(tmp_path):
+    c = _cache(tmp_path)
+    c.append("a", {"value": [1, 2]})
+    frozen = gc.get_freeze_count()
+    assert c.load()[0] == {"a": {"value": [1, 2]}} and gc.isenabled()
+    assert gc.get_freeze_count() > frozen            # its full collections do not walk them again
+    gc.disable()
+    try:
+        c.load()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    c.records_path.write_text("not json\n")
+    with pytest.raises(CacheError):
+        c.load()
+    assert gc.isenabled()
 
 
 def test_a_record_of_another_schema_is_recorded_again(tmp_path):
