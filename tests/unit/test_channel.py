@@ -104,6 +104,25 @@ def test_values_nested_too_deep_are_cut_on_both_sides(pipe):
     assert channel.bounded(cyc) == {"self": cut}
 
 
+def test_a_frame_as_deep_as_max_depth_reads_back_whole_and_one_level_more_is_cut(pipe):
+    r, w = pipe
+    wide = [[1, "x", {"k": [2]}]] * 50          # brackets enough that counting them cannot rule it out
+    whole = {"d": _nested(channel.MAX_DEPTH - 2), "wide": wide}    # its innermost list is at level MAX_DEPTH
+    os.write(w, channel.frame(whole))
+    assert channel.Reader(r).read(1.0) == whole
+    deeper = {"d": _nested(channel.MAX_DEPTH - 1), "wide": wide}
+    os.write(w, channel.frame(deeper))
+    got = channel.Reader(r).read(1.0)
+    assert got == channel.bounded(deeper) != deeper and channel.CUT.format(channel.MAX_DEPTH) in channel.encode(got)
+
+
+@pytest.mark.parametrize("value", [1, [], {}, [1, [2, [3]]], {"a": {"b": {"c": {}}}}, [[[]], [[[[]]]], 1],
+                                   {"a": [1, 2, {"b": [[]]}], "c": "[[[["}, [{"x": [[1] * 3] * 3}] * 2])
+@pytest.mark.parametrize("depth", [1, 2, 3, 4, 5])
+def test_what_is_deeper_than_a_depth_is_what_bounded_cuts(value, depth):
+    assert channel._deeper(value, depth) == (channel.bounded(value, depth) != value)
+
+
 def test_an_oversized_observation_is_kept_as_its_digest():
     big = {"value": "x" * 200}
     kept = channel.bound_observation(big, limit=100)
