@@ -17,8 +17,8 @@ The kit's own reads and writes run ``paused()``. What torch's own modules do whi
 (``torch._dynamo``'s module code reads dtypes and calls torch) is not recorded either (``importing``): it
 happens once per process, in whichever case imports the module first, so a log holding it would depend on
 which cases ran before. Its reads of torch's attributes are kept aside (``import_reads``): when that import
-code raises, they are what the judge holds against the oracle's attributes. Before each call its API is written to a breadcrumb
-(``Breadcrumb``) that the runner reads when the process dies or hangs.
+code raises, they are what the judge holds against the oracle's attributes. Before each call its API is
+written to a breadcrumb (``Breadcrumb``) that the runner reads when the process dies or hangs.
 
 An entry is ``[api, result digest, given digest, depth]`` (``conformance/digest.py``).
 """

@@ -10,8 +10,8 @@ import numpy as np
 
 from .divergence import agrees, first_divergence, unmatched
 from .dtypes import DTYPES
-from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, IMPORT_READS, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT, NOT_IN_THIS_SAFETENSORS,
-                      OBSERVE_ERROR)
+from .observe import (BLOCKED, DISPLAY, DTYPE_ABSENT, IMPORT_READS, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT,
+                      NOT_IN_THIS_SAFETENSORS, OBSERVE_ERROR)
 from .outcomes import PHASES
 
 # Kept for display, never compared: they are the backend's words, not its behaviour.
@@ -326,7 +326,7 @@ def _recorded_cause(oracle: dict[str, Any], target: dict[str, Any], api: str,
 
 def _import_read(target: dict[str, Any], api: str, oracle_reads: dict[str, str]) -> dict[str, Any] | None:
     """For an exception that came out of torch's own module code while it was first imported (its reads are
-    in the display, ``calls.IMPORT_READS``): the first torch attribute it read whose digest is not the
+    in the display, ``observe.IMPORT_READS``): the first torch attribute it read whose digest is not the
     oracle's. Such reads stay out of the call log, since which case first imports a module follows the order
     cases run in; an attribute read has no inputs, so the oracle's value of it is the one to agree with."""
     d = target.get(DISPLAY)
