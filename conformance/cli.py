@@ -52,7 +52,10 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
     if args.numprocesses:
         argv += ["-p", "xdist.plugin", "-n", args.numprocesses]
     argv += ["-q", "-rN"] + extra
-    return int(pytest.main(argv))
+    try:
+        return int(pytest.main(argv))
+    except KeyboardInterrupt:       # a second Ctrl-C after pytest put the kit's handlers back: the run has ended
+        return int(pytest.ExitCode.INTERRUPTED)
 
 
 def _expectations(args: argparse.Namespace) -> int:
