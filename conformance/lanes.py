@@ -37,11 +37,9 @@ def open_slow_lane(state: State, items: list) -> None:
     as balance the two, go to a second target process now, so they run on the other core while this one
     works through the rest. No case depends on what ran before it in a process (``--case-order`` checks
     that); records say which process ran what. The share is the one collection put last (``lane_cases``)."""
-    share = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.id in state.lane_cases] \
-        if state.lane_cases else slow_lane_share(state, items)
+    share = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.id in state.lane_cases]
     if not share:
         return
-    state.lane_cases = set(share)
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout, sandbox=state.sandbox)
     state.slow_lane.spawn()
     for case_id in share:
