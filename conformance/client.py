@@ -24,6 +24,7 @@ from collections import deque
 from typing import Any, Sequence
 
 from . import channel, guard, reaper
+from .drain import DrainingReader
 from .logtail import LogTail
 from .calls import BREADCRUMB_FD_ENV, read_breadcrumb
 from .sandbox import tmp_root as sandbox_tmp_root
@@ -91,8 +92,9 @@ guard.on_second_signal(_kill_live)
 
 class WorkerClient:
     def __init__(self, worker_args: list[str], *, timeout: float, startup_timeout: float = 300.0,
-                 env: dict[str, str] | None = None, sandbox: Any = None):
+                 env: dict[str, str] | None = None, sandbox: Any = None, read_ahead: bool = False):
         self.worker_args = worker_args
+        self.read_ahead = read_ahead    # its answers are read as they come (conformance/drain.py): judged later
         self.sandbox = sandbox      # a conformance.sandbox.Sandbox: target processes run inside it
         self.timeout = timeout
         self.startup_timeout = startup_timeout
@@ -164,7 +166,7 @@ class WorkerClient:
         self._log = LogTail(log_r, TAIL_BYTES)
         self._requests = req_w
         proc = self.proc
-        self._reader = channel.Reader(rep_r, alive=lambda: proc.poll() is None)
+        self._reader = (DrainingReader if self.read_ahead else channel.Reader)(rep_r, alive=lambda: proc.poll() is None)
 
     def wait_started(self) -> dict[str, Any]:
         """The process's hello (which module answered ``import torch``); WorkerStartError if none came."""
@@ -197,6 +199,8 @@ class WorkerClient:
             with _LIVE_LOCK:
                 _LIVE.discard(self.proc.pid)
                 reaper.sweep(set(_LIVE))     # what it orphaned before (a crash): now the runner's children
+        if isinstance(self._reader, DrainingReader):
+            self._reader.stop()
         for fd in (self._requests, self._reader.fd if self._reader else None):
             if fd is not None:
                 os.close(fd)

@@ -40,7 +40,8 @@ def open_slow_lane(state: State, items: list) -> None:
     share = [it.case.id for it in items if isinstance(it, CaseItem) and it.case.id in state.lane_cases]
     if not share:
         return
-    state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout, sandbox=state.sandbox)
+    state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout, sandbox=state.sandbox,
+                                   read_ahead=True)     # judged after the first process's cases
     state.slow_lane.spawn()
     for case_id in share:
         state.slow_lane.submit(case_id)
