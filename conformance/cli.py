@@ -7,12 +7,10 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import expectations as expect, options, render, results as res
-from .client import WorkerStartError
-from .observe import KIT_ERROR
-from .oracle_cache import CacheError
-from .render import perf as perf_report
-from .registry import catalog_dir, load_catalog
+from . import options
+
+# What a command needs is imported by that command: `exec` runs before each of the checklist's snippets, and the
+# report renderers (numpy, jinja2) or pytest would be a fifth of its time.
 
 
 USAGE = 4    # as pytest's ExitCode.USAGE_ERROR: the user's mistake, told in one line
@@ -24,6 +22,8 @@ class UsageError(Exception):
 
 def _run(args: argparse.Namespace, extra: list[str]) -> int:
     import pytest
+
+    from .registry import catalog_dir
 
     if args.replay:       # the catalog reads it at import, in this process and in the workers it starts
         if not (Path(args.replay) / "trace.json").is_file():
@@ -59,7 +59,9 @@ def _run(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _expectations(args: argparse.Namespace) -> int:
+    from . import expectations as expect, results as res
     from .expectations_update import update
+    from .registry import load_catalog
 
     data = res.load(Path(args.results))
     path = Path(args.file)
@@ -94,6 +96,9 @@ def _expectations(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from . import render
+    from .render import perf as perf_report
+
     date = None
     if args.date is not None:   # reports carry no date unless asked: same results, same bytes
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") if args.date == "now" else args.date
@@ -109,7 +114,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .render import progress
 
     p = progress.compare(progress.load(args.old), progress.load(args.new), str(args.old), str(args.new))
-    print(progress.text(p, limit=args.limit), end="")
+    print(progress.text(p, limit=progress.IDS_SHOWN if args.limit is None else args.limit), end="")
     if args.fail_on_new and p.newly_failing:
         print(f"{len(p.newly_failing)} row(s) newly fail in {args.new} (--fail-on-new)", file=sys.stderr)
         return 1
@@ -123,8 +128,9 @@ def _non_negative(text: str) -> int:
 
 
 def _record(args: argparse.Namespace) -> int:
+    from .observe import KIT_ERROR
     from .oracle_cache import OracleCache, cache_key, default_root, ensure_recorded
-    from .registry import catalog_digest
+    from .registry import catalog_digest, load_catalog
 
     cache = OracleCache(Path(args.oracle_cache or default_root()), cache_key(catalog_digest()))
     if args.rebuild_oracle:
@@ -145,6 +151,8 @@ def _trace(args: argparse.Namespace, script: list[str]) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from .registry import load_catalog
+
     for c in load_catalog().values():
         print(f"{c.id}\t{c.api}\t{c.origin}")
     return 0
@@ -255,9 +263,8 @@ def parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="what changed between two runs: rows fixed, newly failing, with another cause")
     cmp.add_argument("old", help="the earlier run: a report dir or its results.json")
     cmp.add_argument("new", help="the later run: a report dir or its results.json")
-    from .render.progress import IDS_SHOWN
-    cmp.add_argument("--limit", type=_non_negative, default=IDS_SHOWN, metavar="N",
-                     help=f"name at most N rows per group of rows that changed the same way (default {IDS_SHOWN}; 0: all)")
+    cmp.add_argument("--limit", type=_non_negative, default=None, metavar="N",
+                     help="name at most N rows per group of rows that changed the same way (default: the first 8; 0: all)")
     cmp.add_argument("--fail-on-new", action="store_true", help="exit 1 when a row fails in NEW that did not in OLD")
     cmp.set_defaults(func=_compare)
 
@@ -280,6 +287,16 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """The errors that are the user's to fix, told in one line (looked up only when one is raised)."""
+    from .client import WorkerStartError
+    from .expectations import ExpectationsError
+    from .oracle_cache import CacheError
+    from .render.perf import PerfError
+    from .results import ResultsError
+    return UsageError, ExpectationsError, ResultsError, CacheError, WorkerStartError, PerfError
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     script: list[str] = []
@@ -298,8 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         parser().error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra) if args.command == "run" else args.func(args)
-    except (UsageError, expect.ExpectationsError, res.ResultsError, CacheError, WorkerStartError,
-            perf_report.PerfError) as e:
+    except _usage_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return USAGE
     except OSError as e:       # a full disk, an unwritable folder: which path, in one line

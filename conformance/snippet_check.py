@@ -209,16 +209,22 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
 
 # -- the driver: runs in both processes ---------------------------------------------------------------
 
-def _run_one(code: str) -> dict[str, Any]:
+SLOTS = 2                      # snippets run at once: each is a fork of its own, and a run's runner waits idle
+
+
+def _fork(code: str, cwd: str) -> tuple[int, Any, Any]:
+    """A child running ``code`` as `python snippet.py` runs it, in ``cwd`` (a folder of its own: two run at
+    once); its pid and the files that take its stdout and stderr."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
-    if pid == 0:                                   # the child: the snippet as `python snippet.py` runs it
+    if pid == 0:
         status = 1
         try:
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
+            os.chdir(cwd)
             exec(compile(code, "snippet.py", "exec"), {"__name__": "__main__"})
             status = 0
         except SystemExit as e:
@@ -230,24 +236,67 @@ def _run_one(code: str) -> dict[str, Any]:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
-    deadline = time.monotonic() + SNIPPET_SECONDS
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            rc = os.waitstatus_to_exitcode(status)
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, 9)
-            os.waitpid(pid, 0)
-            rc = f"timeout after {SNIPPET_SECONDS} s"
-            break
-        time.sleep(0.005)
+    return pid, out, err
+
+
+def _answer(rc: Any, out: Any, err: Any) -> dict[str, Any]:
     texts = []
     for f in (out, err):
         f.seek(0)
         texts.append(f.read().decode("utf-8", "replace"))
         f.close()
     return {"rc": rc, "out": _kept(texts[0]), "err": texts[1][-OUTPUT_CHARS:]}
+
+
+def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
+    """Each snippet's answer, in order; up to ``slots`` children at once, each killed after SNIPPET_SECONDS."""
+    import shutil
+    answers: list[Any] = [None] * len(codes)
+    running: dict[int, tuple[int, Any, Any, float, int | None]] = {}     # pid -> (index, out, err, deadline, pidfd)
+    todo = list(enumerate(codes))
+    home = tempfile.mkdtemp(prefix="conformance-snippets-")
+    try:
+        while todo or running:
+            while todo and len(running) < slots:
+                i, code = todo.pop(0)
+                cwd = os.path.join(home, str(i))
+                os.mkdir(cwd)
+                pid, out, err = _fork(code, cwd)
+                try:
+                    pidfd: int | None = os.pidfd_open(pid)
+                except (AttributeError, OSError):
+                    pidfd = None
+                running[pid] = (i, out, err, time.monotonic() + SNIPPET_SECONDS, pidfd)
+            _wait_any(running)
+            for pid, (i, out, err, deadline, pidfd) in list(running.items()):
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    rc: Any = os.waitstatus_to_exitcode(status)
+                elif time.monotonic() > deadline:
+                    os.kill(pid, 9)
+                    os.waitpid(pid, 0)
+                    rc = f"timeout after {SNIPPET_SECONDS} s"
+                else:
+                    continue
+                if pidfd is not None:
+                    os.close(pidfd)
+                del running[pid]
+                answers[i] = _answer(rc, out, err)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return answers
+
+
+def _wait_any(running: dict[int, tuple[int, Any, Any, float, int | None]]) -> None:
+    """Until a child ends or the first deadline passes: on the children's pidfds (Linux), else a 5 ms nap (a
+    fixed nap cost ~2.5 ms a snippet, a fifth of a short one)."""
+    import select
+    wait = max(0.0, min(r[3] for r in running.values()) - time.monotonic())
+    fds = [r[4] for r in running.values() if r[4] is not None]
+    if len(fds) == len(running):
+        select.select(fds, [], [], wait)
+    else:
+        time.sleep(min(wait, 0.005))
 
 
 def _kept(out: str) -> str:
@@ -268,7 +317,7 @@ def main(argv: list[str]) -> int:
     with open(argv[0], encoding="utf-8") as f:
         codes = json.load(f)
     import torch  # noqa: F401  (once, in the parent: under exec this is the target, as in the snippet)
-    answers = [_run_one(code) for code in codes]
+    answers = _run_all(codes)
     sys.stdout.write(MARK + json.dumps(answers) + "\n")
     sys.stdout.flush()
     return 0

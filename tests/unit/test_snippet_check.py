@@ -45,13 +45,32 @@ def test_the_driver_runs_a_snippet_in_a_child_as_python_would(monkeypatch):
     # the driver's own process writes to fds 1 and 2 through sys.stdout/sys.stderr (pytest replaces them)
     monkeypatch.setattr(sys, "stdout", sys.__stdout__)
     monkeypatch.setattr(sys, "stderr", sys.__stderr__)
-    assert sc._run_one("print('bytes', 1 + 1)") == {"rc": 0, "out": "bytes 2\n", "err": ""}
-    assert sc._run_one("import sys; sys.exit(3)")["rc"] == 3
-    assert sc._run_one("raise SystemExit")["rc"] == 0
-    failed = sc._run_one("print('before'); {}['missing']")
-    assert failed["rc"] == 1 and failed["out"] == "before\n" and failed["err"].rstrip().endswith("KeyError: 'missing'")
-    assert sc._run_one("import os; os._exit(0)")["rc"] == 0
-    assert sc._run_one("assert __name__ == '__main__'")["rc"] == 0, "run as a script"
+    runs = ["print('bytes', 1 + 1)", "import sys; sys.exit(3)", "raise SystemExit", "print('before'); {}['missing']",
+            "import os; os._exit(0)", "assert __name__ == '__main__'", "import time; time.sleep(0.3); print('slow')",
+            "import os; open('x', 'w').write('mine'); print('cwd', sorted(os.listdir('.')))"] * 2
+    got = sc._run_all(runs)
+    assert len(got) == len(runs) and got[:len(runs) // 2] == got[len(runs) // 2:], "in order, each on its own"
+    assert got[0] == {"rc": 0, "out": "bytes 2\n", "err": ""}
+    assert got[1]["rc"] == 3
+    assert got[2]["rc"] == 0
+    assert got[3]["rc"] == 1 and got[3]["out"] == "before\n" and got[3]["err"].rstrip().endswith("KeyError: 'missing'")
+    assert got[4]["rc"] == 0
+    assert got[5]["rc"] == 0, "run as a script"
+    assert got[6]["out"] == "slow\n", "a slow one keeps its place while others end"
+    assert got[7]["out"] == "cwd ['x']\n", "each child writes in a folder of its own"
+
+
+def test_a_snippet_that_hangs_is_killed_at_its_deadline_and_the_others_still_answer(monkeypatch):
+    import sys
+    import time
+
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    monkeypatch.setattr(sc, "SNIPPET_SECONDS", 0.5)
+    start = time.monotonic()
+    got = sc._run_all(["import time; time.sleep(60)", "print('fine')", "print('also')"])
+    assert got[0]["rc"] == "timeout after 0.5 s" and got[1]["out"] == "fine\n" and got[2]["out"] == "also\n"
+    assert time.monotonic() - start < 10
 
 
 def test_a_snippets_key_is_its_codes_digest():
