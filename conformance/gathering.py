@@ -54,7 +54,7 @@ class RecordCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call" and not (report.when == "setup" and report.failed):
             return
-        got = [json.loads(v) for name, v in report.user_properties if name == PROPERTY]
+        got = [json.loads(v) if isinstance(v, str) else v for name, v in report.user_properties if name == PROPERTY]
         if not got and (report.failed or report.when == "setup"):
             got = [lost_record(self.state, case_id_of(report.nodeid), report.longreprtext)]   # the kit's own failure
         for record in got:
