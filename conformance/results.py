@@ -81,18 +81,24 @@ def build(run: dict[str, Any], records: list[dict[str, Any]]) -> dict[str, Any]:
             "cases": records}
 
 
-def write(path: Path, results: dict[str, Any]) -> None:
+def write(path: Path, results: dict[str, Any], cases: tuple[list[str], dict[str, str]] | None = None) -> None:
     """One case per line: still readable and diffable, and 10x faster than ``indent=`` (which makes
     json use its pure-Python encoder). Expectation reasons are written once per entry (``expectation_reasons``),
-    not into every row they cover; ``load`` puts them back."""
+    not into every row they cover; ``load`` puts them back. ``cases``: ``encode_cases(results)``, made
+    beforehand (the run makes it while the checklist's snippets run)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    cases, reasons = _reasons_apart(results["cases"])
+    lines, reasons = encode_cases(results) if cases is None else cases
     head = {k: v for k, v in results.items() if k != "cases"}
     if reasons:
         head[REASONS] = reasons
-    lines = [json.dumps(c, sort_keys=True) for c in cases]
     text = json.dumps(head, indent=1, sort_keys=True)[:-2] + ',\n "cases": [\n' + ",\n".join(lines) + "\n ]\n}\n"
     write_atomic(path, text)
+
+
+def encode_cases(results: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
+    """results.json's case lines and the reasons written once (``write``): they depend on the rows alone."""
+    cases, reasons = _reasons_apart(results["cases"])
+    return [json.dumps(c, sort_keys=True) for c in cases], reasons
 
 
 REASONS = "expectation_reasons"      # {pattern: reason} of the expectations entries the rows name

@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from .oracle_cache import OracleCache
@@ -104,13 +104,17 @@ def _answers(p, argv: list[str], n: int, deadline: float, limit: int) -> list[di
     return got
 
 
-def _both_sides(sides: list[tuple[list[str], int]], cwd: str, env: dict[str, str]) -> list:
+def _both_sides(sides: list[tuple[list[str], int]], cwd: str, env: dict[str, str],
+                while_waiting: Callable[[], None] | None = None) -> list:
     """Each side's answers (see _answers), for (argv, number of snippets) each. The sides run at once: they are
-    independent processes, and one after the other they were a quarter of a warm gate's wall time."""
+    independent processes, and one after the other they were a quarter of a warm gate's wall time.
+    ``while_waiting``: the runner's own work, done once they are started."""
     limit = START_SECONDS + max(n for _, n in sides) * SNIPPET_SECONDS
     deadline = time.monotonic() + limit
     procs = [_start(argv, cwd, env) for argv, _ in sides]
     try:
+        if while_waiting is not None:
+            while_waiting()
         return [_answers(p, argv, n, deadline, limit) for p, (argv, n) in zip(procs, sides)]
     finally:
         for p in procs:
@@ -133,10 +137,12 @@ def cacheable(answer: Any) -> bool:
             and isinstance(answer.get("out"), str) and isinstance(answer.get("err"), str))
 
 
-def measure(results: dict[str, Any], cache: OracleCache | None = None) -> None:
+def measure(results: dict[str, Any], cache: OracleCache | None = None,
+            while_waiting: Callable[[], None] | None = None) -> None:
     """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
     ``results["run"]["snippet_checks"]`` (see check). PyTorch's answers are reused from ``cache``, the run's
-    oracle cache, when it has them."""
+    oracle cache, when it has them. ``while_waiting`` is called once, while the snippets run (or at once when
+    none run): it must not change ``results``."""
     from .guard import interrupted
     from .render import fixes, from_results
     from .render.sources import snippet_cases
@@ -145,6 +151,8 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None) -> None:
     header = results["run"]
     words = exec_words(header)
     if words is None or header.get("interrupted") or interrupted():
+        if while_waiting is not None:
+            while_waiting()
         return
     report = from_results([results])
     codes: dict[str, Snippet] = {}
@@ -153,13 +161,16 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None) -> None:
             for _, s in fixes.candidates(c, snippet_cases()):
                 codes.setdefault(digest(s.code), s)
     if not codes:
+        if while_waiting is not None:
+            while_waiting()
         return
     if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
         words = [*words, "--no-sandbox"]        # as the run's own target processes ran
-    header["snippet_checks"] = check(codes, words, cache)
+    header["snippet_checks"] = check(codes, words, cache, while_waiting)
 
 
-def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None) -> dict[str, Any]:
+def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None,
+          while_waiting: Callable[[], None] | None = None) -> dict[str, Any]:
     """``command`` (the exec command, as the checklist prints it), ``checked`` (digest -> verdict), or ``error``
     when a side could not run them; ``oracle_cached``: how many PyTorch answers came from the cache (only the
     others run under PyTorch, and no PyTorch process starts when it has them all); ``seconds``."""
@@ -185,7 +196,7 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
                                 len(codes))}
         if todo:
             sides = {"PyTorch": ([sys.executable, *driver("oracle.json", todo)], len(todo)), **sides}
-        answers = dict(zip(sides, _both_sides(list(sides.values()), tmp, env)))
+        answers = dict(zip(sides, _both_sides(list(sides.values()), tmp, env, while_waiting)))
     fresh = answers.get("PyTorch", [])
     if cache is not None and isinstance(fresh, list):
         new = {k: a for k, a in zip(todo, fresh) if cacheable(a)}
