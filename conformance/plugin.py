@@ -103,6 +103,35 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = session.config.stash.get(STATE, None)
     if state is None:
         return
+    if _spawns_target(session.config, state) and not session.config.getoption("rebuild_oracle") and _sandbox_ready(state):
+        state.target().spawn()     # it imports the backend while the oracle's records load and pytest collects
+    try:
+        _load_oracle(session, state)
+    except BaseException:
+        if state.client is not None:      # pytest.exit here skips sessionfinish, which would close it
+            state.client.close()
+        raise
+    if is_controller(session.config) and state.sandbox is not None and state.sandbox.hides_torch and not state.stopped:
+        try:
+            prepare_workloads()
+        except KeyboardInterrupt as e:
+            state.stopped = f"{e or 'interrupted'} while the tiny models and recordings were being made"
+    if _spawns_target(session.config, state) and not state.stopped:
+        state.target().spawn()     # (a no-op when it started above)
+
+
+def _spawns_target(config: pytest.Config, state: State) -> bool:
+    return not distributes(config) and not config.option.collectonly and not state.stopped
+
+
+def _sandbox_ready(state: State) -> bool:
+    """Whether every folder the target's sandbox binds exists already (a warm cache), so the target can start
+    before the oracle's records load; on a first run some are made by then (prepare_workloads)."""
+    sb = state.sandbox
+    return sb is None or all(os.path.isdir(d) for d in [*sb.read_only, *sb.replaced.values()])
+
+
+def _load_oracle(session: pytest.Session, state: State) -> None:
     try:
         if is_controller(session.config):
             if session.config.getoption("rebuild_oracle"):
@@ -130,13 +159,6 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "Check that `python -c 'import torch'` works here (pip install torch==2.13.0 for the CPU "
                     "build), or point --oracle-cache at records made elsewhere.",
                     returncode=pytest.ExitCode.USAGE_ERROR)
-    if is_controller(session.config) and state.sandbox is not None and state.sandbox.hides_torch and not state.stopped:
-        try:
-            prepare_workloads()
-        except KeyboardInterrupt as e:
-            state.stopped = f"{e or 'interrupted'} while the tiny models and recordings were being made"
-    if not distributes(session.config) and not session.config.option.collectonly and not state.stopped:
-        state.target().spawn()     # it imports the backend while pytest collects
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -205,7 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         send({"fatal": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()})
         return 2
-    send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe(), "recorder": recorder}})
+    # "at": when it was ready, on the machine's monotonic clock (a sandbox shares it): the runner may read the
+    # hello only later (it starts this process before it loads the oracle's records)
+    send({"hello": {**describe(backend, torch, uses_real), "routes": routes.describe(), "recorder": recorder},
+          "at": time.monotonic()})
 
     for line in requests:
         case_id = channel.decode(line)["case"]     # the channel's own decoder: a target may patch json
