@@ -103,7 +103,9 @@ class WorkerClient:
         self.hello: dict[str, Any] | None = None
         self.starts = 0            # processes started: 1 + one per crash or timeout
         self.startup_seconds: float | None = None   # from spawn to hello, the last time
-        self._pending: deque[str] = deque()   # case ids sent and not yet answered, in order
+        self._pending: deque[str] = deque()   # case ids sent and not yet asked for by run(), in order
+        self._early: deque[dict[str, Any]] = deque()   # answers of the first of those, taken by collect()
+        self._first: dict[str, Any] | None = None     # a first message collect() read that is not a hello
         self._idle_since = 0.0     # when the process finished its last answer (a case's clock starts then)
         self._log_at = 0           # where in the process's output the case in flight began (bytes written before)
         self._reader: channel.Reader | None = None
@@ -174,20 +176,25 @@ class WorkerClient:
             return self.hello
         if self.proc is None:
             self.spawn()
-        try:
-            msg = self._read(self.startup_timeout)
-        except channel.ChannelDamage as e:
-            msg = {"fatal": f"{DAMAGED} while starting: {e}"}
+        msg, self._first = self._first, None
+        if msg is None:
+            try:
+                msg = self._read(self.startup_timeout)
+            except channel.ChannelDamage as e:
+                msg = {"fatal": f"{DAMAGED} while starting: {e}"}
         if msg is None or "hello" not in msg:
             why = msg.get("fatal") if msg else self._death_reason("did not start")
             self.close()
             raise WorkerStartError(f"could not start a {' '.join(self.worker_args)} worker: {why}")
+        self._take_hello(msg)
+        return self.hello
+
+    def _take_hello(self, msg: dict[str, Any]) -> None:
         self.hello = msg["hello"]
         self._idle_since = time.monotonic()
         at = msg.get("at")         # when it was ready: only a figure for sharing cases, so a claim in range will do
         ready = at if type(at) is float and self._spawned_at <= at <= self._idle_since else self._idle_since
         self.startup_seconds = ready - self._spawned_at
-        return self.hello
 
     def close(self) -> None:
         if self.proc is not None:
@@ -216,10 +223,57 @@ class WorkerClient:
         self.proc, self._log, self.hello, self._tmp = None, None, None, None
         self._requests, self._reader = None, None
         self._pending.clear()
+        self._early.clear()
+        self._first = None
         self._log_at = 0
 
     def _alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def alive(self) -> bool:
+        return self._alive()
+
+    def holds(self, case_id: str) -> bool:
+        """Whether ``case_id`` was sent to this process and not yet asked for."""
+        return case_id in self._pending
+
+    def count_held(self, ids: frozenset[str]) -> int:
+        return sum(1 for c in self._pending if c in ids)
+
+    @property
+    def outstanding(self) -> int:
+        """Cases sent and not yet answered (as far as collect() has looked)."""
+        return len(self._pending) - len(self._early)
+
+    def collect(self) -> None:
+        """Take the answers that have arrived, without waiting: run() hands them out when asked, and the
+        cases after them are known to be under way (conformance/lanes.py tops up a second process so).
+        Damage and deaths are left for run() to find where they are."""
+        if self._reader is None:
+            return
+        if self.hello is None:          # its hello first; anything else is for wait_started() to report
+            if self._first is not None:
+                return
+            try:
+                first = self._reader.read(0)
+            except channel.ChannelDamage as e:
+                first = {"fatal": f"{DAMAGED} while starting: {e}"}
+            if first is None:
+                return
+            if "hello" not in first:
+                self._first = first
+                return
+            self._take_hello(first)
+        while len(self._early) < len(self._pending):
+            try:
+                msg = self._reader.read(0)
+            except channel.ChannelDamage:
+                return
+            if msg is None:
+                return
+            self._early.append(msg)
+            self._idle_since = time.monotonic()     # the next case's clock starts when this one answered
+            self._log_at = self._log.mark() if self._log else 0
 
     # -- one case -----------------------------------------------------------------------------
     def submit(self, case_id: str) -> None:
@@ -295,7 +349,7 @@ class WorkerClient:
 
     def _send(self, case_id: str) -> None:
         assert self.proc
-        if not self._pending:
+        if not self.outstanding:       # it was idle: this case's clock starts now
             self._idle_since = time.monotonic()
         self._pending.append(case_id)
         data = (json.dumps({"case": case_id}) + "\n").encode()
@@ -311,6 +365,9 @@ class WorkerClient:
 
     def _read_reply(self, timeout: float) -> dict[str, Any] | None:
         """The answer to the oldest case in flight; its clock started when the worker became free for it."""
+        if self._early:
+            self._pending.popleft()
+            return self._early.popleft()
         msg = self._read(max(0.0, self._idle_since + timeout - time.monotonic()))
         if msg is not None:
             self._pending.popleft()

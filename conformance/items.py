@@ -29,7 +29,10 @@ def sent_ahead(state: State, case_id: str) -> list[str]:
     the next item only under xdist (a worker does not know its later items)."""
     at = state.main_index.get(case_id)
     if at is not None:
-        return state.main_order[at + 1:at + 1 + SEND_AHEAD]
+        ahead = state.main_order[at + 1:at + 1 + SEND_AHEAD]
+        if len(ahead) < SEND_AHEAD and state.tail is not None:     # the rest's end: the shared tail's front next
+            ahead += state.tail.main_ahead(state.target())
+        return ahead
     nxt = state.next_item
     if isinstance(nxt, CaseItem) and nxt.case.id not in state.lane_cases:
         return [nxt.case.id]
@@ -63,24 +66,24 @@ class CaseItem(pytest.Item):
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
-        lane = state.slow_lane if self.case.id in state.lane_cases else None
-        then = sent_ahead(state, self.case.id)
         timeout = max(state.timeout, self.case.timeout or 0)
-        # The next cases wait in the main target's input, so it goes from one to the next without
-        # waiting for this process to judge and report (their cost varies case by case).
-        if lane:
-            for case_id in then:
-                state.target().submit(case_id)
-            result = lane.run(self.case.id, timeout=timeout)
+        main, tail = state.target(), state.tail
+        if tail is not None:
+            tail.feed()              # the second target process kept busy with the shared tail (lanes.py)
+        # The next cases wait in the target's input, so it goes from one to the next without waiting for
+        # this process to judge and report (their cost varies case by case).
+        if tail is not None and self.case.id in tail.cases:
+            target = tail.owner(self.case.id, main)
+            then = tail.main_ahead(main, self.case.id) if target is main else []
         else:
-            result = state.target().run(self.case.id, timeout=timeout, then=then)
-        target = lane or state.target()
+            target, then = main, sent_ahead(state, self.case.id)
+        result = target.run(self.case.id, timeout=timeout, then=then)
         oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
         record = judge_case(self.case, result, oracle_obs, target=state.backend.name,
                             expectations=state.expectations, api_names=api_names(),
                             off_path=loading_path.off_path(self.case.path, state.loading_path()),
                             oracle_version=oracle_version, seq=state.ran, oracle_reads=state.oracle_reads(),
-                            process=f"{state.process_label}{'-slow' if lane else ''}#{target.starts}")
+                            process=f"{state.process_label}{'-slow' if target is state.slow_lane else ''}#{target.starts}")
         final = record["outcome"]
         state.ran += 1
         # Under xdist one JSON string, not a dict: its pure-Python serializer is slow per object (~1 ms a

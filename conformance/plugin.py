@@ -25,7 +25,7 @@ from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
 from .render import perf as perf_report
 from .gathering import RecordCollector, complete
 from .items import CaseItem, CatalogFile
-from .lanes import is_slow, open_slow_lane, reorder, slow_lane_share
+from .lanes import movable, open_slow_lane, reorder, slow_lane_share
 from .reporting import describe_hello, finish, gate_problems, summary
 from .run_setup import check_settings, make_sandbox, names_the_catalog, prepare_workloads, record_oracle_on_path
 from .run_state import BASELINE, STATE, State, distributes, is_controller
@@ -198,14 +198,15 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         items.clear()
         return
     record_oracle_on_path(state)
-    share = set(slow_lane_share(state, items)) if is_controller(config) else set()
-    if share:
-        # The second process's cases last: they have run by then, so this process never waits on one
-        # while the main target has work; then the slow ones left to the main target, after its others.
-        state.lane_cases = share
-        lane = [it for it in items if isinstance(it, CaseItem) and it.case.id in share]
-        rest = [it for it in items if not (isinstance(it, CaseItem) and it.case.id in share)]
-        items[:] = [it for it in rest if not is_slow(it)] + lane + [it for it in rest if is_slow(it)]
+    if is_controller(config) and slow_lane_share(state, items):
+        # A second process pays its start: the costly cases go last, as a tail both processes take from
+        # (conformance/lanes.py), costliest first; the second one's have run by the time they are judged.
+        tail = movable(items)
+        state.lane_cases = set(tail)
+        at = {cid: i for i, cid in enumerate(tail)}
+        rest = [it for it in items if not (isinstance(it, CaseItem) and it.case.id in at)]
+        items[:] = rest + sorted((it for it in items if isinstance(it, CaseItem) and it.case.id in at),
+                                 key=lambda it: at[it.case.id])
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -24,8 +24,9 @@ class State:
     oracle_hello: dict[str, Any] | None = None
     target_hello: dict[str, Any] | None = None
     client: WorkerClient | None = None
-    slow_lane: WorkerClient | None = None      # a second target process for slow cases (one process runs)
-    lane_cases: set[str] = field(default_factory=set)   # the slow cases it runs
+    slow_lane: WorkerClient | None = None      # a second target process for the shared tail (one process runs)
+    lane_cases: set[str] = field(default_factory=set)   # the shared tail's cases (conformance/lanes.py)
+    tail: Any = None                           # lanes.Tail: which of them waits, which process has which
     next_item: pytest.Item | None = None     # what pytest runs after the current item (sent ahead)
     # One process: the main target's cases in run order, so several can wait in its input
     main_order: list[str] = field(default_factory=list)
