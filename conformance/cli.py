@@ -318,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     except _usage_errors() as e:
         print(f"error: {e}", file=sys.stderr)
         return USAGE
+    except BrokenPipeError:    # `... list | head`: the reader has what it wanted; nothing more can be said there
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except OSError as e:       # a full disk, an unwritable folder: which path, in one line
         print(f"error: {e.strerror or e} ({e.filename or 'no file named'})", file=sys.stderr)
         return USAGE
