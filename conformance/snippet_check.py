@@ -72,23 +72,48 @@ def verdict(shows: list[str], torch_side: dict[str, Any], target_side: dict[str,
 START_SECONDS = 300           # one side's start-up (import torch), before its snippets
 
 
-def _start(argv: list[str], cwd: str, env: dict[str, str]):
+def _start(argv: list[str], cwd: str, env: dict[str, str], stdin: bool = False):
     import subprocess
     return subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", start_new_session=True)
+                            errors="replace", start_new_session=True,
+                            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL)
 
 
-def _answers(p, argv: list[str], n: int, deadline: float, limit: int) -> list[dict[str, Any]] | str:
-    """The driver's answers, one per snippet, or one line saying why it gave none. A Ctrl-C, SIGTERM or
-    SIGHUP of the run (held while it writes its reports) stops it: the reports come first."""
+def _env() -> dict[str, str]:
+    kit = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([kit, *filter(None, [os.environ.get("PYTHONPATH")])])}
+
+
+class TargetSide:
+    """The target's driver process, started before the snippets are known (its start is most of its time: the
+    exec command, the sandbox, importing the backend); it reads them on its stdin."""
+
+    def __init__(self, words: list[str]):
+        self.tmp = tempfile.mkdtemp(prefix="conformance-snippets-")
+        self.argv = [sys.executable, *words[1:], "--", "python", "-m", "conformance.snippet_check", "-"]
+        self.proc = _start(self.argv, self.tmp, _env(), stdin=True)
+
+    def close(self) -> None:
+        import shutil
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, 9)
+            self.proc.communicate()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _answers(p, argv: list[str], n: int, deadline: float, limit: int,
+             data: str | None = None) -> list[dict[str, Any]] | str:
+    """The driver's answers, one per snippet, or one line saying why it gave none (``data``: its stdin). A
+    Ctrl-C, SIGTERM or SIGHUP of the run (held while it writes its reports) stops it: the reports come first."""
     import subprocess
 
     from .guard import interrupted
     while True:
         try:
-            stdout, stderr = p.communicate(timeout=0.5)
+            stdout, stderr = p.communicate(data, timeout=0.5)
             break
         except subprocess.TimeoutExpired:
+            data = None               # sent on the first call: communicate() goes on with it
             if interrupted() or time.monotonic() > deadline:
                 os.killpg(p.pid, 9)
                 p.communicate()
@@ -104,18 +129,19 @@ def _answers(p, argv: list[str], n: int, deadline: float, limit: int) -> list[di
     return got
 
 
-def _both_sides(sides: list[tuple[list[str], int]], cwd: str, env: dict[str, str],
+def _both_sides(sides: list[tuple], cwd: str, env: dict[str, str],
                 while_waiting: Callable[[], None] | None = None) -> list:
-    """Each side's answers (see _answers), for (argv, number of snippets) each. The sides run at once: they are
-    independent processes, and one after the other they were a quarter of a warm gate's wall time.
-    ``while_waiting``: the runner's own work, done once they are started."""
-    limit = START_SECONDS + max(n for _, n in sides) * SNIPPET_SECONDS
+    """Each side's answers (see _answers), for (argv, number of snippets[, its stdin, its process if started])
+    each. The sides run at once: they are independent processes, and one after the other they were a quarter
+    of a warm gate's wall time. ``while_waiting``: the runner's own work, done once they are started."""
+    limit = START_SECONDS + max(side[1] for side in sides) * SNIPPET_SECONDS
     deadline = time.monotonic() + limit
-    procs = [_start(argv, cwd, env) for argv, _ in sides]
+    full = [(*side, None, None)[:4] for side in sides]
+    procs = [p if p is not None else _start(argv, cwd, env) for argv, _, _, p in full]
     try:
         if while_waiting is not None:
             while_waiting()
-        return [_answers(p, argv, n, deadline, limit) for p, (argv, n) in zip(procs, sides)]
+        return [_answers(p, argv, n, deadline, limit, data) for p, (argv, n, data, _) in zip(procs, full)]
     finally:
         for p in procs:
             if p.poll() is None:
@@ -144,8 +170,6 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None,
     oracle cache, when it has them. ``while_waiting`` is called once, while the snippets run (or at once when
     none run): it must not change ``results``."""
     from .guard import interrupted
-    from .render import fixes, from_results
-    from .render.sources import snippet_cases
     from .render.snippets import exec_words
 
     header = results["run"]
@@ -154,6 +178,21 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None,
         if while_waiting is not None:
             while_waiting()
         return
+    if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
+        words = [*words, "--no-sandbox"]        # as the run's own target processes ran
+    target = TargetSide(words)                  # it starts while the candidates are found
+    try:
+        _measure(results, words, cache, while_waiting, target)
+    finally:
+        target.close()
+
+
+def _measure(results: dict[str, Any], words: list[str], cache: OracleCache | None,
+             while_waiting: Callable[[], None] | None, target: TargetSide) -> None:
+    from .render import fixes, from_results
+    from .render.sources import snippet_cases
+
+    header = results["run"]
     report = from_results([results])
     codes: dict[str, Snippet] = {}
     for run in report.runs:
@@ -164,16 +203,15 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None,
         if while_waiting is not None:
             while_waiting()
         return
-    if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
-        words = [*words, "--no-sandbox"]        # as the run's own target processes ran
-    header["snippet_checks"] = check(codes, words, cache, while_waiting)
+    header["snippet_checks"] = check(codes, words, cache, while_waiting, target)
 
 
 def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None,
-          while_waiting: Callable[[], None] | None = None) -> dict[str, Any]:
+          while_waiting: Callable[[], None] | None = None, target: TargetSide | None = None) -> dict[str, Any]:
     """``command`` (the exec command, as the checklist prints it), ``checked`` (digest -> verdict), or ``error``
     when a side could not run them; ``oracle_cached``: how many PyTorch answers came from the cache (only the
-    others run under PyTorch, and no PyTorch process starts when it has them all); ``seconds``."""
+    others run under PyTorch, and no PyTorch process starts when it has them all); ``seconds``. ``target``: the
+    target's side, started already (``words``' own, fed the snippets on its stdin)."""
     import shlex
 
     from .oracle_cache import CacheError
@@ -182,8 +220,7 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
     known = cache.load_snippet_answers(driver_version()) if cache is not None else {}
     known = {k: known[k] for k in codes if cacheable(known.get(k))}
     todo = [k for k in codes if k not in known]
-    kit = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([kit, *filter(None, [os.environ.get("PYTHONPATH")])])}
+    env = _env()
     out: dict[str, Any] = {"command": shlex.join([*words, "--", "python", "snippet.py"])}
     with tempfile.TemporaryDirectory(prefix="conformance-snippets-") as tmp:
         def driver(name: str, keys: list[str]) -> list[str]:
@@ -192,8 +229,11 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
                 json.dump([codes[k].code for k in keys], f)
             return ["-m", "conformance.snippet_check", path]
 
-        sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", list(codes))],
-                                len(codes))}
+        if target is not None:
+            sides = {"the target": (target.argv, len(codes), json.dumps([s.code for s in codes.values()]), target.proc)}
+        else:
+            sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", list(codes))],
+                                    len(codes))}
         if todo:
             sides = {"PyTorch": ([sys.executable, *driver("oracle.json", todo)], len(todo)), **sides}
         answers = dict(zip(sides, _both_sides(list(sides.values()), tmp, env, while_waiting)))
@@ -324,9 +364,12 @@ def _kept(out: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m conformance.snippet_check FILE``: FILE holds a JSON list of snippets' code."""
-    with open(argv[0], encoding="utf-8") as f:
-        codes = json.load(f)
+    """``python -m conformance.snippet_check FILE``: FILE (``-``: stdin) holds a JSON list of snippets' code."""
+    if argv[0] == "-":
+        codes = json.load(sys.stdin)
+    else:
+        with open(argv[0], encoding="utf-8") as f:
+            codes = json.load(f)
     import torch  # noqa: F401  (once, in the parent: under exec this is the target, as in the snippet)
     answers = _run_all(codes)
     sys.stdout.write(MARK + json.dumps(answers) + "\n")
