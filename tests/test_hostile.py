@@ -349,6 +349,22 @@ def test_no_process_or_temp_folder_outlives_a_hostile_run(tmp_path, oracle):
     assert left == [] and folders == []
 
 
+def test_crashes_in_the_second_target_process_lose_no_case_and_run_none_twice(tmp_path, oracle):
+    """The shared tail (conformance/lanes.py): the cases a dead second process held run in a new one."""
+    report = tmp_path / "r"
+    p = kit(["run", "--target", "module:hostile_lane_crash", "--report-dir", str(report),
+             "-k", "replay or import_safetensors"], oracle.cache)
+    cases = json.loads((report / "results.json").read_text())["cases"]
+    ids = [c["id"] for c in cases]
+    assert len(ids) == len(set(ids)) and len(ids) > 100, out(p)[-3000:]
+    crashed = {c["id"]: c for c in cases if c["outcome"] == "CRASH"}
+    assert "replay[bert-torch.nn.functional.gelu-float32-3d]" in crashed, sorted(crashed)
+    assert all((c.get("cause") or {}).get("api") == "torch.nn.functional.gelu" for c in crashed.values())
+    assert {c["outcome"] for c in cases if c["id"] not in crashed} == {"PASS"}, out(p)[-3000:]
+    assert len({c["process"] for c in crashed.values()}) == len(crashed), "each crash ends its process"
+    assert any(c["process"].startswith("main-slow#") for c in crashed.values()), "the second process ran some"
+
+
 # -- 5: the kit's own state ---------------------------------------------------------------------------
 
 def _copy_cache(oracle, dest: Path) -> Path:
