@@ -237,9 +237,6 @@ class WorkerClient:
         """Whether ``case_id`` was sent to this process and not yet asked for."""
         return case_id in self._pending
 
-    def count_held(self, ids: frozenset[str]) -> int:
-        return sum(1 for c in self._pending if c in ids)
-
     @property
     def outstanding(self) -> int:
         """Cases sent and not yet answered (as far as collect() has looked)."""

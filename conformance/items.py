@@ -31,7 +31,7 @@ def sent_ahead(state: State, case_id: str) -> list[str]:
     if at is not None:
         ahead = state.main_order[at + 1:at + 1 + SEND_AHEAD]
         if len(ahead) < SEND_AHEAD and state.tail is not None:     # the rest's end: the shared tail's front next
-            ahead += state.tail.main_ahead(state.target())
+            ahead += state.tail.main_ahead()
         return ahead
     nxt = state.next_item
     if isinstance(nxt, CaseItem) and nxt.case.id not in state.lane_cases:
@@ -74,7 +74,7 @@ class CaseItem(pytest.Item):
         # this process to judge and report (their cost varies case by case).
         if tail is not None and self.case.id in tail.cases:
             target = tail.owner(self.case.id, main)
-            then = tail.main_ahead(main, self.case.id) if target is main else []
+            then = tail.main_ahead() if target is main else []
         else:
             target, then = main, sent_ahead(state, self.case.id)
         result = target.run(self.case.id, timeout=timeout, then=then)

@@ -54,12 +54,15 @@ def slow_lane_share(state: State, items: list) -> list[str]:
 class Tail:
     """The shared tail: ``waiting`` holds its cases not yet sent to a process, in the order they are judged;
     ``given`` those sent to the second process and not yet judged; ``lost`` those it held when it died or
-    retired (they run in a new second process, one by one, before it takes more)."""
+    retired (they run in a new second process, one by one, before it takes more); ``mine`` those the first
+    process took and has not been asked for yet (offered again each time, so a new first process after a
+    crash gets them back in order)."""
     lane: WorkerClient
     waiting: deque[str] = field(default_factory=deque)
     cases: frozenset[str] = frozenset()
     given: deque[str] = field(default_factory=deque)
     lost: deque[str] = field(default_factory=deque)
+    mine: deque[str] = field(default_factory=deque)
 
     def _notice_loss(self) -> None:
         if self.given and not self.lane.holds(self.given[0]):     # closed: it holds none of them any more
@@ -85,14 +88,18 @@ class Tail:
         if self.lost and self.lost[0] == case_id:
             self.lost.popleft()
             return self.lane             # run() starts a new process for it
-        if self.waiting and self.waiting[0] == case_id:
+        if self.mine and self.mine[0] == case_id:
+            self.mine.popleft()
+        elif self.waiting and self.waiting[0] == case_id:
             self.waiting.popleft()
         return main
 
-    def main_ahead(self, main: WorkerClient, case_id: str | None = None) -> list[str]:
-        """The tail's next cases for the first process to queue, up to SEND_AHEAD held (``case_id`` aside)."""
-        held = main.count_held(self.cases) - (case_id is not None and main.holds(case_id))
-        return [self.waiting.popleft() for _ in range(max(0, min(SEND_AHEAD - held, len(self.waiting))))]
+    def main_ahead(self) -> list[str]:
+        """The tail's cases for the first process to queue, in order: those it took and still has to run, then
+        more from the front, up to SEND_AHEAD (run() sends only those it does not hold)."""
+        more = [self.waiting.popleft() for _ in range(max(0, min(SEND_AHEAD - len(self.mine), len(self.waiting))))]
+        self.mine.extend(more)
+        return list(self.mine)
 
 
 def open_slow_lane(state: State, items: list) -> None:

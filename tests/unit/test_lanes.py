@@ -53,9 +53,6 @@ class _Process:
     def holds(self, cid):
         return cid in self.pending
 
-    def count_held(self, ids):
-        return sum(1 for c in self.pending if c in ids)
-
     @property
     def outstanding(self):
         return len(self.pending) - self.answered
@@ -96,15 +93,16 @@ def test_each_case_runs_in_one_process_in_the_order_it_is_judged():
     tail, lane, ids, k = _tail()
     main = _Process()
     tail.feed()
-    for nxt in tail.main_ahead(main):      # the rest's last cases: the first process queues the tail's front
+    for nxt in tail.main_ahead():          # the rest's last cases: the first process queues the tail's front
         main.submit(nxt)
     assert main.pending == ids[k:2 * k]
     ran = {}
     for cid in ids:                        # the runner reaches the tail
         who = tail.owner(cid, main)
         if who is main:
-            for nxt in tail.main_ahead(main, cid):
-                main.submit(nxt)
+            for nxt in tail.main_ahead():
+                if not main.holds(nxt):
+                    main.submit(nxt)
             if not main.holds(cid):
                 main.submit(cid)
         who.take(cid)
@@ -128,6 +126,20 @@ def test_what_a_dead_second_process_held_runs_in_a_new_one_before_it_takes_more(
     assert tail.owner("t1", main) is lane and list(tail.lost) == ids[2:k]
     tail.feed()
     assert not lane.pending, "still nothing new: the lost ones come first"
+
+
+def test_a_first_process_that_died_is_offered_its_share_of_the_tail_again_in_order():
+    tail, lane, ids, k = _tail()
+    tail.feed()                            # the second process holds t0..t7
+    assert tail.main_ahead() == ids[k:2 * k]
+    assert tail.main_ahead() == ids[k:2 * k], "asked again, it takes no more: it holds SEND_AHEAD already"
+    main = _Process()                      # the first process died and a new one holds none of them
+    for cid in ids[:k]:
+        assert tail.owner(cid, main) is lane
+    assert tail.owner(ids[k], main) is main
+    again = tail.main_ahead()
+    assert again[:k - 1] == ids[k + 1:2 * k], "what it took first, in order, before anything new"
+    assert again[k - 1:] == ids[2 * k:2 * k + 1]
 
 
 def test_movable_cases_go_costliest_first():
