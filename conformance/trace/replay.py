@@ -54,11 +54,13 @@ def _operator(name: str) -> Callable[..., Any] | None:
                "__iter__": lambda a: list(iter(a)), "__contains__": operator.contains}
     if name in special:
         return special[name]
-    fn = getattr(operator, name, None)
+    # the operator module's own functions only: every module has a __repr__, __format__, __hash__ of its own
+    ops = vars(operator)
+    fn = ops.get(name)
     if fn is not None and name.startswith("__") and name.endswith("__"):
         return fn
-    if name.startswith("__r") and getattr(operator, "__" + name[3:], None) is not None:
-        forward = getattr(operator, "__" + name[3:])
+    if name.startswith("__r") and ops.get("__" + name[3:]) is not None:
+        forward = ops["__" + name[3:]]
         return lambda a, b: forward(b, a)
     return None
 
@@ -376,20 +378,49 @@ def plain(enc: dict[str, Any]) -> Any:
     return {"object": enc.get("type", k)}
 
 
+def _float_parts(dtype: str, buf: bytes) -> tuple[Any, Any, int] | None:
+    """A float buffer's values as float64, its bit patterns as signed integers, and their width in bits (a
+    complex number as its two float32 parts; bfloat16, which numpy lacks, as the top half of a float32); None
+    for a dtype that is no float numpy can read (the float8 types)."""
+    spec = DTYPES.get(dtype)
+    if spec is None:
+        return None
+    if dtype == "bfloat16":
+        half = np.frombuffer(buf, dtype="<u2")
+        return (half.astype("<u4") << 16).view("<f4").astype(np.float64), half.view("<i2").astype(np.int64), 16
+    if not spec.numpy or np.dtype(spec.numpy).kind not in "fc":
+        return None
+    nd = np.dtype(spec.numpy)
+    if nd.kind == "c":
+        nd = np.dtype(f"<f{nd.itemsize // 2}")
+    ints = np.frombuffer(buf, dtype=f"<i{nd.itemsize}").astype(np.int64)
+    return np.frombuffer(buf, dtype=nd).astype(np.float64), ints, 8 * nd.itemsize
+
+
+def _ordered(ints: Any, width: int) -> Any:
+    """Bit patterns as integers that grow with the float they encode, across the sign (-0 and +0 both 0)."""
+    magnitude = np.int64((1 << (width - 1)) - 1)
+    return np.where(ints < 0, -(ints & magnitude), ints)
+
+
+def _max_ulp(oa: Any, ob: Any, differ: Any) -> int:
+    """The largest ulp distance among the elements that differ, exact (an int64 difference of two 64-bit
+    patterns of opposite sign overflows: the largest is found in float64, then measured in Python ints)."""
+    if not differ.any():
+        return 0
+    at = np.flatnonzero(differ)
+    k = at[int(np.argmax(np.abs(oa[at].astype(np.float64) - ob[at].astype(np.float64))))]
+    return abs(int(oa[k]) - int(ob[k]))
+
+
 def float_facts(dtype: str, want: bytes, got: bytes) -> dict[str, Any]:
     """Largest absolute and relative differences and ulp distance between two float buffers."""
-    spec = DTYPES.get(dtype)
-    if spec is None or not spec.numpy or np.dtype(spec.numpy).kind != "f" or len(want) != len(got):
+    pa = _float_parts(dtype, want) if len(want) == len(got) else None
+    pb = _float_parts(dtype, got) if pa is not None else None
+    if pa is None or pb is None:
         return {"within": None}
-    nd = np.dtype(spec.numpy)
-    a = np.frombuffer(want, dtype=nd).astype(np.float64)
-    b = np.frombuffer(got, dtype=nd).astype(np.float64)
-    bits = np.dtype(f"<i{nd.itemsize}")
-    ia, ib = (np.frombuffer(x, dtype=bits).astype(np.int64) for x in (want, got))
-    # ulp distance: the integers of the bit patterns, made monotonic across the sign
-    sign = np.int64(1) << (8 * nd.itemsize - 1)
-    oa = np.where(ia < 0, -(ia & (sign - 1)), ia)
-    ob = np.where(ib < 0, -(ib & (sign - 1)), ib)
+    (a, ia, width), (b, ib, _) = pa, pb
+    oa, ob = _ordered(ia, width), _ordered(ib, width)
     with np.errstate(invalid="ignore", over="ignore"):
         d = np.abs(a - b)
         same_special = (np.isnan(a) & np.isnan(b)) | (a == b)
@@ -404,7 +435,7 @@ def float_facts(dtype: str, want: bytes, got: bytes) -> dict[str, Any]:
     fin = finite & ~same_special
     return {"within": True, "check": within, "max_abs_recorded": mag,
             "max_abs_diff": float(d[fin].max()) if fin.any() else 0.0,
-            "max_ulp": int(np.abs(oa - ob).max()) if len(oa) else 0,
+            "max_ulp": _max_ulp(oa, ob, ~same_special),
             "n_differ": int((~same_special).sum()), "n": int(a.size)}
 
 

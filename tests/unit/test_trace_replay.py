@@ -205,7 +205,7 @@ def test_ulp_distance_is_monotonic_across_the_sign():
 
 def test_buffers_that_are_no_comparable_floats_have_no_facts():
     assert replay.float_facts("int32", b"\0" * 4, b"\1" + b"\0" * 3) == {"within": None}
-    assert replay.float_facts("bfloat16", b"\x80\x3f", b"\x81\x3f") == {"within": None}   # numpy has no bf16
+    assert replay.float_facts("float8_e4m3fn", b"\x38", b"\x39") == {"within": None}   # numpy has no float8
     assert replay.float_facts("nonesuch", b"", b"") == {"within": None}
     assert replay.float_facts("float32", f32(1, 2), f32(1)) == {"within": None}
 
@@ -389,3 +389,31 @@ def test_out_dtype_and_ndarray_observation():
     assert replay.ndarray_observation(a) == {"ndarray": "int16", "shape": [3, 2],
                                              "bytes": np.ascontiguousarray(a).tobytes().hex()}
     assert replay.ndarray_observation(a, "bfloat16")["ndarray"] == "bfloat16"
+
+
+def test_bfloat16_and_complex_results_are_compared_within_a_tolerance_too():
+    """numpy has no bfloat16: its values are the top half of a float32. They are held against the case's
+    tolerance, as float32 ones are, not taken for a difference of bytes."""
+    f = replay.float_facts("bfloat16", b"\x80\x3f", b"\x81\x3f")          # 1.0 and the next bfloat16
+    assert f["within"] and f["max_ulp"] == 1 and f["n_differ"] == 1 and f["max_abs_diff"] == 2.0 ** -7
+    assert f["check"]({"atol": 0.01, "rtol": 0.0}) and not f["check"]({"atol": 0.0, "rtol": 0.0})
+    neg = replay.float_facts("bfloat16", b"\x80\xbf", b"\x80\x3f")         # -1.0 and 1.0
+    assert neg["max_ulp"] == 2 * 0x3F80
+    c = replay.float_facts("complex64", np.array([1 + 2j], "<c8").tobytes(), np.array([1 + 2.5j], "<c8").tobytes())
+    assert c["within"] and c["n"] == 2 and c["n_differ"] == 1 and c["max_abs_diff"] == 0.5
+
+
+def test_float64_ulp_distances_are_exact_across_the_sign_and_warn_nothing():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = replay.float_facts("float64", np.array([1e300]).tobytes(), np.array([-1e300]).tobytes())
+    bits = int(np.array([1e300]).view("<i8")[0])
+    assert f["max_ulp"] == 2 * bits, "no int64 wrap-around"
+    nan = replay.float_facts("float32", f32(float("nan")), np.array([-np.nan], "<f4").tobytes())
+    assert nan["n_differ"] == 0 and nan["max_ulp"] == 0, "NaN against NaN differs nowhere"
+
+
+def test_dunders_every_module_has_are_not_taken_for_operators():
+    for name in ("__repr__", "__format__", "__hash__", "__reduce_ex__", "__dir__", "__rrepr__"):
+        assert replay._operator(name) is None, name
