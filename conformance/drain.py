@@ -1,12 +1,12 @@
 """Reading a worker's replies ahead, on a thread of the runner, for a process whose answers are judged later.
 
-The second target process (conformance/lanes.py) is sent all of its cases at once and its answers are judged
-after the first process's. Read only when they are judged, its answers filled the 64 KiB reply pipe after a
-few cases and the process sat blocked in ``write`` for the rest of the first process's run, its cases no longer
-overlapping anything (2.5 s of a 4 s case loop on mindtorch_v2). This reader takes whatever arrives as soon as it
+The second target process's answers (conformance/lanes.py) are judged after the first process's other cases.
+Read only then, they filled the 64 KiB reply pipe after a few cases and the process sat blocked in ``write`` for
+the rest of the first process's run, its cases no longer overlapping anything (2.5 s of a 4 s case loop on
+mindtorch_v2, when it was sent all of its cases at once). This reader takes whatever arrives as soon as it
 arrives, up to ``CAP`` bytes not yet asked for (then the pipe holds the writer back again, so a target that
 floods its channel costs the runner at most that much memory); frames are still parsed, checked and bounded by
-``channel.Reader``, when they are asked for.
+``channel.Reader``, when they are asked for (``WorkerClient.collect`` asks between cases).
 """
 from __future__ import annotations
 

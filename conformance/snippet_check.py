@@ -10,9 +10,10 @@ reproduce; an item without one shows its repro command.
 
 Cheap: one process start a side for all the snippets of a run, and none under PyTorch when the run's oracle
 cache holds its answers to them all (they depend only on the code and the oracle's versions, the cache's key).
-This module is also the driver both sides run (``python -m conformance.snippet_check FILE``): it imports
-nothing but the standard library, forks once per snippet (a snippet that crashes or hangs takes only its own
-child) and prints one JSON line.
+The target's side starts before the snippets are known (its start is most of its time) and reads them on its
+stdin. This module is also the driver both sides run (``python -m conformance.snippet_check FILE``, ``-`` for
+stdin): it imports nothing but the standard library, forks once per snippet, two at a time, each in a folder of
+its own (a snippet that crashes or hangs takes only its own child) and prints one JSON line.
 """
 from __future__ import annotations
 
