@@ -123,7 +123,7 @@ class WorkerClient:
 
     def spawn(self) -> None:
         """Start the process without waiting: it imports its backend while the runner collects."""
-        if self._alive():
+        if self.alive():
             return
         self.close()
         self.starts += 1
@@ -178,16 +178,20 @@ class WorkerClient:
             self.spawn()
         msg, self._first = self._first, None
         if msg is None:
-            try:
-                msg = self._read(self.startup_timeout)
-            except channel.ChannelDamage as e:
-                msg = {"fatal": f"{DAMAGED} while starting: {e}"}
+            msg = self._read_first(self.startup_timeout)
         if msg is None or "hello" not in msg:
             why = msg.get("fatal") if msg else self._death_reason("did not start")
             self.close()
             raise WorkerStartError(f"could not start a {' '.join(self.worker_args)} worker: {why}")
         self._take_hello(msg)
         return self.hello
+
+    def _read_first(self, timeout: float) -> dict[str, Any] | None:
+        """The process's first message (its hello, or why it has none); a damaged channel says so as one."""
+        try:
+            return self._read(timeout)
+        except channel.ChannelDamage as e:
+            return {"fatal": f"{DAMAGED} while starting: {e}"}
 
     def _take_hello(self, msg: dict[str, Any]) -> None:
         self.hello = msg["hello"]
@@ -227,11 +231,8 @@ class WorkerClient:
         self._first = None
         self._log_at = 0
 
-    def _alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def alive(self) -> bool:
-        return self._alive()
+        return self.proc is not None and self.proc.poll() is None
 
     def holds(self, case_id: str) -> bool:
         """Whether ``case_id`` was sent to this process and not yet asked for."""
@@ -251,10 +252,7 @@ class WorkerClient:
         if self.hello is None:          # its hello first; anything else is for wait_started() to report
             if self._first is not None:
                 return
-            try:
-                first = self._reader.read(0)
-            except channel.ChannelDamage as e:
-                first = {"fatal": f"{DAMAGED} while starting: {e}"}
+            first = self._read_first(0)
             if first is None:
                 return
             if "hello" not in first:
@@ -276,7 +274,7 @@ class WorkerClient:
     def submit(self, case_id: str) -> None:
         """Send a case ahead of ``run(case_id)`` (also while the process is still starting: it reads
         its input once it has said hello); a no-op when the process is not running."""
-        if case_id not in self._pending and self._alive():    # the cheap test first: run() re-offers queued ids
+        if case_id not in self._pending and self.alive():    # the cheap test first: run() re-offers queued ids
             self._send(case_id)
 
     def run(self, case_id: str, timeout: float | None = None, then: Sequence[str] = ()) -> dict[str, Any]:

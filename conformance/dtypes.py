@@ -85,3 +85,9 @@ DTYPES: dict[str, DType] = {d.name: d for d in [
 
 # Order used everywhere a dtype list is shown (same order as the issue names them).
 DTYPE_NAMES = list(DTYPES)
+
+
+def bfloat16_as_float32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (a uint16 array) as the float32 values they are, exactly: a bfloat16 is the top half
+    of a float32's bits. An array of ``bits``' shape also when it is 0-d (a shift of one gives a numpy scalar)."""
+    return np.asarray(bits.astype(np.uint32) << 16).view(np.float32)

@@ -72,7 +72,7 @@ class CaseItem(pytest.Item):
             tail.feed()              # the second target process kept busy with the shared tail (lanes.py)
         # The next cases wait in the target's input, so it goes from one to the next without waiting for
         # this process to judge and report (their cost varies case by case).
-        if tail is not None and self.case.id in tail.cases:
+        if tail is not None and self.case.id in state.lane_cases:
             target = tail.owner(self.case.id, main)
             then = tail.main_ahead() if target is main else []
         else:

@@ -59,7 +59,6 @@ class Tail:
     crash gets them back in order)."""
     lane: WorkerClient
     waiting: deque[str] = field(default_factory=deque)
-    cases: frozenset[str] = frozenset()
     given: deque[str] = field(default_factory=deque)
     lost: deque[str] = field(default_factory=deque)
     mine: deque[str] = field(default_factory=deque)
@@ -112,5 +111,5 @@ def open_slow_lane(state: State, items: list) -> None:
     state.slow_lane = WorkerClient(state.backend.worker_args(), timeout=state.timeout, sandbox=state.sandbox,
                                    read_ahead=True)     # its answers wait until the tail is judged
     state.slow_lane.spawn()
-    state.tail = Tail(state.slow_lane, deque(tail), frozenset(tail))
+    state.tail = Tail(state.slow_lane, deque(tail))
     state.tail.feed()

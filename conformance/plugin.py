@@ -116,7 +116,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             prepare_workloads()
         except KeyboardInterrupt as e:
             state.stopped = f"{e or 'interrupted'} while the tiny models and recordings were being made"
-    if _spawns_target(session.config, state) and not state.stopped:
+    if _spawns_target(session.config, state):
         state.target().spawn()     # (a no-op when it started above)
 
 
@@ -203,10 +203,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         # (conformance/lanes.py), costliest first; the second one's have run by the time they are judged.
         tail = movable(items)
         state.lane_cases = set(tail)
-        at = {cid: i for i, cid in enumerate(tail)}
-        rest = [it for it in items if not (isinstance(it, CaseItem) and it.case.id in at)]
-        items[:] = rest + sorted((it for it in items if isinstance(it, CaseItem) and it.case.id in at),
-                                 key=lambda it: at[it.case.id])
+        item_of = {it.case.id: it for it in items if isinstance(it, CaseItem) and it.case.id in state.lane_cases}
+        items[:] = [it for it in items if not (isinstance(it, CaseItem) and it.case.id in state.lane_cases)] \
+            + [item_of[cid] for cid in tail]
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import shapes
-from .dtypes import DTYPES, DType
+from .dtypes import DTYPES, DType, bfloat16_as_float32
 
 SAMPLE_SHAPE = (3, 2)
 DEADLINE = 5.0      # seconds one candidate route may take in the probe (each has its own)
@@ -81,7 +81,7 @@ def _via_float32(spec: DType, base: np.ndarray) -> np.ndarray:
     of ``base``'s shape also when it is 0-d (a shift of a 0-d array gives a numpy scalar, which from_numpy refuses:
     the 0-d input was then blamed on Tensor.to)."""
     if spec.name == "bfloat16":
-        return np.asarray(base.view(np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return bfloat16_as_float32(base.view(np.uint16))
     return np.asarray(base.astype(np.float32))
 
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from .. import calls
-from ..dtypes import DTYPES
+from ..dtypes import DTYPES, bfloat16_as_float32
 from ..inputs import TensorInput
 from ..observe import Blocked, exception
 from ..registry import case, param
@@ -192,7 +192,7 @@ def factory_arange(torch, ctx, dtype):
 
 def _as_floats(raw: bytes, dtype: str) -> np.ndarray:
     if dtype == "bfloat16":
-        return (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
+        return bfloat16_as_float32(np.frombuffer(raw, np.uint16))
     return np.frombuffer(raw, DTYPES[dtype].numpy).astype(np.float64)
 
 

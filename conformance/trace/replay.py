@@ -29,7 +29,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import calls, shapes
-from ..dtypes import DTYPES
+from ..dtypes import DTYPES, bfloat16_as_float32
 from ..observe import OBSERVE_ERROR, Blocked, ObservationError
 from . import rules
 from .store import (VARIANTS, Recording, build_ndarray, build_tensor, contiguous_layout, expected_view, layout_of,
@@ -387,7 +387,7 @@ def _float_parts(dtype: str, buf: bytes) -> tuple[Any, Any, int] | None:
         return None
     if dtype == "bfloat16":
         half = np.frombuffer(buf, dtype="<u2")
-        return (half.astype("<u4") << 16).view("<f4").astype(np.float64), half.view("<i2").astype(np.int64), 16
+        return bfloat16_as_float32(half).astype(np.float64), half.view("<i2").astype(np.int64), 16
     if not spec.numpy or np.dtype(spec.numpy).kind not in "fc":
         return None
     nd = np.dtype(spec.numpy)

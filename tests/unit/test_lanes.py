@@ -75,7 +75,7 @@ def _tail(n=30):
     from conformance.client import SEND_AHEAD
     ids = [f"t{i}" for i in range(n)]
     lane = _Process()
-    return lanes.Tail(lane, deque(ids), frozenset(ids)), lane, ids, SEND_AHEAD
+    return lanes.Tail(lane, deque(ids)), lane, ids, SEND_AHEAD
 
 
 def test_the_second_process_is_kept_a_few_cases_ahead_from_the_tails_front():
