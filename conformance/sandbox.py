@@ -57,6 +57,7 @@ class Sandbox:
     version: str = ""
     links: dict[str, str] = field(default_factory=dict)    # /lib -> usr/lib on merged-/usr systems
     exposed: list[str] = field(default_factory=list)       # kit state left readable, since it holds what the target reads
+    compiled: dict[str, str] = field(default_factory=dict)  # the backend's package -> its copy with bytecode
 
     def wrap(self, argv: list[str], writable: str) -> list[str]:
         """``argv`` run in the sandbox, with ``writable`` (the worker's TMPDIR, a tmpfs) its one writable folder."""
@@ -69,6 +70,8 @@ class Sandbox:
             args += ["--ro-bind", d, d]
         for site, copy in self.replaced.items():
             args += ["--ro-bind", copy, site]
+        for pkg, copy in self.compiled.items():      # after the site-packages: a package may be inside one
+            args += ["--ro-bind", copy, pkg]
         for d in self.empty:
             args += ["--tmpfs", d]
         # its TMPDIR: a tmpfs of its own (nothing left on disk, whatever ends the run); the runner's
@@ -79,7 +82,8 @@ class Sandbox:
     def describe(self) -> dict:
         return {"engine": f"{ENGINE} {self.version}".strip(), "hides_torch": self.hides_torch,
                 "torchless_site_packages": sorted(self.replaced), "empty": sorted(self.empty),
-                "writable": "the worker's TMPDIR only", **({"readable_report_dir": self.exposed} if self.exposed else {})}
+                "writable": "the worker's TMPDIR only", **({"readable_report_dir": self.exposed} if self.exposed else {}),
+                **({"bytecode_compiled_for": sorted(self.compiled)} if self.compiled else {})}
 
 
 def engine_version() -> str | None:
@@ -210,6 +214,7 @@ def for_backend(backend, oracle_cache: Path, extra_read: list[str] = (), report_
     Path(oracle_cache).mkdir(parents=True, exist_ok=True)
     sb = plan(hides_torch=not backend.uses_real_torch, cache=Path(oracle_cache).parent / "target-site",
               extra_read=[os.getcwd(), *backend.sys_path, *extra_read], empty=[str(oracle_cache)])
+    _compile_backend(sb, backend, Path(oracle_cache).parent / "target-bytecode")
     if report_dir and os.path.isdir(report_dir):
         folder = os.path.realpath(report_dir)
         if any(r == folder or r.startswith(folder.rstrip("/") + "/") for r in sb.read_only):
@@ -217,6 +222,23 @@ def for_backend(backend, oracle_cache: Path, extra_read: list[str] = (), report_
         else:
             sb.empty = sorted({*sb.empty, folder})
     return sb
+
+
+def _compile_backend(sb: Sandbox, backend, cache: Path) -> None:
+    """The backend's package with its bytecode (conformance/bytecode.py), where its own folder has none fresh:
+    read-only sources would otherwise be compiled again in every target process."""
+    from .backends.identity import package_location
+    from .bytecode import compiled_copy
+
+    where = package_location(backend.package, backend.sys_path) if backend.package else None
+    if where is None or not where.is_dir():
+        return
+    try:
+        copy = compiled_copy(where, cache)
+    except OSError:            # a full or read-only cache: the target compiles as before, only slower
+        return
+    if copy is not None:
+        sb.compiled[os.path.realpath(where)] = str(copy)
 
 
 def _outermost(paths: set[str]) -> list[str]:

@@ -102,6 +102,38 @@ def test_the_kit_and_its_state_are_read_only(tmp_path):
     assert out["tmp"] == str(tmp_path / "worker-tmp") or out["tmp"] == "/tmp"
 
 
+@needs_bwrap
+def test_the_target_reads_its_backends_bytecode_and_cannot_write_it(tmp_path):
+    """Read-only sources: the runner compiles the backend's package once (conformance/bytecode.py) and the
+    sandbox shows that copy at the package's own path, so no target process compiles the backend again."""
+    from conformance.backends.base import Backend
+
+    pkg = tmp_path / "src" / "mybackend"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from . import sub\n")
+    (pkg / "sub" / "__init__.py").write_text("x = 1\n")
+    backend = Backend("module:mybackend", sys_path=[str(tmp_path / "src")], package="mybackend")
+    sb = sandbox.for_backend(backend, tmp_path / "cache" / "oracle")
+    assert sb.describe()["bytecode_compiled_for"] == [str(pkg)]
+    out = inside(sb, f"""
+        import importlib._bootstrap_external as be, os, sys
+        compiled = []
+        plain = be.SourceLoader.source_to_code
+        be.SourceLoader.source_to_code = lambda self, data, path, **kw: (compiled.append(path), plain(self, data, path, **kw))[1]
+        sys.path.insert(0, {str(tmp_path / "src")!r})
+        import mybackend
+        out["compiled"] = compiled
+        out["file"] = mybackend.sub.__file__
+        try:
+            open(os.path.join(os.path.dirname(mybackend.__spec__.cached), "x"), "w")
+            out["wrote"] = True
+        except OSError:
+            out["wrote"] = False
+    """, tmp_path)
+    assert out == {"compiled": [], "file": str(pkg / "sub" / "__init__.py"), "wrote": False}
+    assert not (pkg / "__pycache__").exists()
+
+
 def _cheat_run(tmp_path: Path, cache: Path, target: str, *extra: str, **env: str) -> tuple[int, str, dict | None]:
     report = tmp_path / "report"
     e = kit_env(**env)
