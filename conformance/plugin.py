@@ -26,7 +26,7 @@ from .render import perf as perf_report
 from .gathering import RecordCollector, complete
 from .items import CaseItem, CatalogFile
 from .lanes import movable, open_slow_lane, reorder, slow_lane_share
-from .reporting import describe_hello, finish, gate_problems, summary
+from .reporting import describe_hello, finish, gate_problems, start_snippet_target, summary
 from .run_setup import check_settings, make_sandbox, names_the_catalog, prepare_workloads, record_oracle_on_path
 from .run_state import BASELINE, STATE, State, distributes, is_controller
 
@@ -217,6 +217,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.workeroutput["conformance_start_error"] = state.start_error
     elif state.client is not None and state.start_error is None:
         open_slow_lane(state, session.items)
+        start_snippet_target(session.config, state)
         state.main_order = [it.case.id for it in session.items
                             if isinstance(it, CaseItem) and it.case.id not in state.lane_cases]
         state.main_index = {cid: i for i, cid in enumerate(state.main_order)}
@@ -296,7 +297,10 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     ended_early = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldfail or session.shouldstop)
     complete(state, session, ended_early)
     gate_problems(session, state, exitstatus)
-    finish(session, state, exitstatus)
+    try:
+        finish(session, state, exitstatus)
+    finally:
+        state.close_snippet_target()      # not handed to the snippet check (no reports, a failed write)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

@@ -36,10 +36,22 @@ def write_reports(session: pytest.Session, state: State, problems: list[str], ex
     if not session.config.getoption("skip_snippet_check"):
         # the checklist shows only snippets measured to show their difference; PyTorch's answers are cached.
         # results.json's rows do not depend on them: encoded while the snippets run.
-        snippet_check.measure(results, state.cache, while_waiting=lambda: cases.append(res.encode_cases(results)))
+        snippet_check.measure(results, state.cache, while_waiting=lambda: cases.append(res.encode_cases(results)),
+                              target=state.take_snippet_target())
     res.write(state.report_dir / "results.json", results, cases[0] if cases else None)
     render.write_all(render.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
                       state.report_dir)   # perf: carried in results
+
+
+def start_snippet_target(config: pytest.Config, state: State) -> None:
+    """The snippet check's target side (snippet_check.TargetSide), started as the cases start: its start-up
+    (the exec command, its sandbox, importing the backend) then overlaps the cases, not the reports. Its
+    command comes from the same header fields the final one has; the check replaces it if they differ."""
+    if not state.report_dir or config.getoption("skip_snippet_check") or state.target_hello is None:
+        return
+    state.snippet_target = snippet_check.start_early({
+        "target": state.backend.name, "target_env": state.target_hello,
+        "target_spec": identity.target_spec(state.backend, state.target_hello, state.target_sources)})
 
 
 def trace_surface() -> dict[str, Any] | None:

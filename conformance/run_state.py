@@ -51,6 +51,17 @@ class State:
     sandbox: Any = None                          # conformance.sandbox.Sandbox for target processes, or None
     sandbox_note: dict[str, Any] = field(default_factory=dict)   # what the run header says about it
     target_sources: dict[str, Any] | None = None   # the code the target runs, as the run started (identity.py)
+    snippet_target: Any = None                 # snippet_check.TargetSide, started as the cases start
+
+    def take_snippet_target(self) -> Any:
+        """The early snippet side, handed over once (its new owner closes it)."""
+        side, self.snippet_target = self.snippet_target, None
+        return side
+
+    def close_snippet_target(self) -> None:
+        side = self.take_snippet_target()
+        if side is not None:
+            side.close()
 
     def oracle_of(self, case_id: str, api: str) -> tuple[Any, str | None]:
         """The oracle observation a case is judged against, and the __version__ it was recorded with

@@ -87,18 +87,27 @@ def _env() -> dict[str, str]:
 
 class TargetSide:
     """The target's driver process, started before the snippets are known (its start is most of its time: the
-    exec command, the sandbox, importing the backend); it reads them on its stdin."""
+    exec command, the sandbox, importing the backend); it reads them on its stdin. The run starts it once its
+    target has said hello (see start_early), so that start overlaps the cases."""
 
     def __init__(self, words: list[str]):
+        from .client import _LIVE, _LIVE_LOCK
+        self.words = words
         self.tmp = tempfile.mkdtemp(prefix="conformance-snippets-")
         self.argv = [sys.executable, *words[1:], "--", "python", "-m", "conformance.snippet_check", "-"]
-        self.proc = _start(self.argv, self.tmp, _env(), stdin=True)
+        with _LIVE_LOCK:        # the runner's own child: a sweep for orphans (a worker's close) keeps it
+            self.proc = _start(self.argv, self.tmp, _env(), stdin=True)
+            _LIVE.add(self.proc.pid)
 
     def close(self) -> None:
         import shutil
+
+        from .client import _LIVE, _LIVE_LOCK
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, 9)
             self.proc.communicate()
+        with _LIVE_LOCK:
+            _LIVE.discard(self.proc.pid)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -164,24 +173,45 @@ def cacheable(answer: Any) -> bool:
             and isinstance(answer.get("out"), str) and isinstance(answer.get("err"), str))
 
 
+def _words(header: dict[str, Any]) -> list[str] | None:
+    """The exec command's words (up to its ``--``) for the run described by ``header``."""
+    from .render.snippets import exec_words
+
+    words = exec_words(header)
+    if words is not None and not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
+        words = [*words, "--no-sandbox"]        # as the run's own target processes ran
+    return words
+
+
+def start_early(header: dict[str, Any]) -> TargetSide | None:
+    """The target's side, started as the cases start (``header``: the run header's ``target``, ``target_env``
+    and ``target_spec``, known once the target said hello); None when the run has no exec command."""
+    words = _words(header)
+    return TargetSide(words) if words is not None else None
+
+
 def measure(results: dict[str, Any], cache: OracleCache | None = None,
-            while_waiting: Callable[[], None] | None = None) -> None:
+            while_waiting: Callable[[], None] | None = None, target: TargetSide | None = None) -> None:
     """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
     ``results["run"]["snippet_checks"]`` (see check). PyTorch's answers are reused from ``cache``, the run's
     oracle cache, when it has them. ``while_waiting`` is called once, while the snippets run (or at once when
-    none run): it must not change ``results``."""
+    none run): it must not change ``results``. ``target``: the side start_early started (closed here); one
+    whose command is not the final header's is replaced."""
     from .guard import interrupted
-    from .render.snippets import exec_words
 
     header = results["run"]
-    words = exec_words(header)
+    words = _words(header)
+    if target is not None and target.words != words:
+        target.close()
+        target = None
     if words is None or header.get("interrupted") or interrupted():
+        if target is not None:
+            target.close()
         if while_waiting is not None:
             while_waiting()
         return
-    if not ((header.get("target_env") or {}).get("sandbox") or {}).get("engine"):
-        words = [*words, "--no-sandbox"]        # as the run's own target processes ran
-    target = TargetSide(words)                  # it starts while the candidates are found
+    if target is None:
+        target = TargetSide(words)              # it starts while the candidates are found
     try:
         _measure(results, words, cache, while_waiting, target)
     finally:

@@ -1,4 +1,4 @@
-"""Whether a checklist snippet shows its difference (conformance/snippet_check.py): it reproduces when both sides
+"""Whether a checklist snippet shows its difference (conformance/sc.py): it reproduces when both sides
 ran to the end and differ on exactly the labels it names; the driver runs each snippet as ``python snippet.py``
 would, in a child of its own."""
 from __future__ import annotations
@@ -87,3 +87,45 @@ def test_long_lines_are_bounded_one_by_one_so_a_later_line_is_compared_whole():
     longer = sc._kept(f"stride [(8, 1, 8)]\n{values}2.0\n")
     assert sc.lines(longer)["values"] != sc.lines(torch_side)["values"], "a difference past the cut still shows"
     assert len(torch_side) < 2 * sc.OUTPUT_CHARS
+
+
+class _Side:
+    """A stand-in for TargetSide: what the run started early, and whether it was closed."""
+    def __init__(self, words):
+        self.words, self.closed = words, False
+
+    def close(self):
+        self.closed = True
+
+
+def _header(**extra):
+    return {"target": "pyborch", "target_env": {"sandbox": {"engine": "bubblewrap 0.8.0"}}, **extra}
+
+
+def test_the_side_started_early_is_the_one_the_check_uses_and_closes(monkeypatch):
+    used = []
+    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target: used.append(target))
+    early = _Side(sc._words(_header()))
+    sc.measure({"run": _header()}, target=early)
+    assert used == [early] and early.closed
+
+
+def test_a_side_started_for_another_command_is_closed_and_a_new_one_started(monkeypatch):
+    """The early side's command came from the header as the cases started; the reports' header decides."""
+    used = []
+    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target: used.append(target))
+    monkeypatch.setattr(sc, "TargetSide", _Side)
+    early = _Side(sc._words(_header()))
+    no_sandbox = {"target": "pyborch", "target_env": {"sandbox": {"engine": None}}}
+    sc.measure({"run": no_sandbox}, target=early)
+    assert early.closed and len(used) == 1 and used[0] is not early
+    assert used[0].words == sc._words(no_sandbox) and used[0].words[-1] == "--no-sandbox"
+
+
+def test_an_interrupted_run_closes_the_early_side_and_runs_no_snippet(monkeypatch):
+    used = []
+    monkeypatch.setattr(sc, "_measure", lambda *a: used.append(a))
+    early = _Side(sc._words(_header()))
+    waited = []
+    sc.measure({"run": _header(interrupted=True)}, target=early, while_waiting=lambda: waited.append(1))
+    assert early.closed and used == [] and waited == [1]
