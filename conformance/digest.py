@@ -43,6 +43,7 @@ NO_BYTES = UNINITIALIZED | RANDOM
 MAX_ITEMS = 16      # longer sequences are digested by length and crc of their items' digests
 MAX_STR = 64
 UNKNOWN = "?"
+UNKNOWN_RELATION = "~?"       # a result's memory relation to its inputs could not be read (divergence._fits)
 VERSION = "torch.__version__"
 
 
@@ -286,11 +287,21 @@ class Digest:
         items = self._tensor_items(v)
         if items is None:
             mine = self._spans(v, keep)
-            if mine:
-                for i, a in enumerate(args):
-                    if not isinstance(a, _SCALARS) and _overlap(mine, self._spans(a, keep) or ()):
-                        return f"~a{i}"
-            return ""
+            holders = [a for a in args if not isinstance(a, _SCALARS) and self._holds_memory(a)]
+            if mine is None:
+                # memory whose place cannot be read (a data_ptr that raises): what it shares is unknown, not
+                # "nothing"; otherwise that read's failure shows as a wrong result of the call that made it
+                return UNKNOWN_RELATION if self._holds_memory(v) and holders else ""
+            unread = False
+            for i, a in enumerate(args):
+                if isinstance(a, _SCALARS):
+                    continue
+                theirs = self._spans(a, keep)
+                if theirs is None and self._holds_memory(a):
+                    unread = True
+                elif _overlap(mine, theirs or ()):
+                    return f"~a{i}"
+            return UNKNOWN_RELATION if unread and mine else ""
         if not items:
             return ""
         out, spans = [], [self._spans(t, keep) or () for t in items]

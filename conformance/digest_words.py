@@ -11,8 +11,9 @@ import re
 from typing import Any
 
 UNKNOWN = "?"
-_TENSOR = re.compile(r"^T (\S+) (\[[^\]]*\]|\?) (\[[^\]]*\]|\?) (\S+) (\S+)((?: [=~]a\d+)?)$")
-_STORAGE = re.compile(r"^S (\S+) (\S+)((?: ~a\d+)?)$")
+UNKNOWN_RELATION = "~?"       # digest.UNKNOWN_RELATION
+_TENSOR = re.compile(r"^T (\S+) (\[[^\]]*\]|\?) (\[[^\]]*\]|\?) (\S+) (\S+)((?: [=~]a\d+| ~\?)?)$")
+_STORAGE = re.compile(r"^S (\S+) (\S+)((?: ~a\d+| ~\?)?)$")
 _RELATIONS = re.compile(r"^(.*?)((?: ~a\d+:\d+)+)$")
 _HEX_FLOAT = re.compile(r"-?0x[0-9a-f]+(?:\.[0-9a-f]*)?p[+-]\d+")
 _CRC = re.compile(r"^(?:str|B)(\d+)#[0-9a-f]{8}$")
@@ -49,6 +50,8 @@ def _relation(rel: str, api: str) -> str:
     rel = rel.strip()
     if not rel:
         return ""
+    if rel == UNKNOWN_RELATION:
+        return "what memory it shares unreadable"
     i = int(rel[2:].split(":")[0])
     if rel.startswith("="):
         return f"the very object that is {_who(i, api)}"
@@ -176,6 +179,8 @@ def _relation_clause(rel: str, api: str) -> str:
     rel = rel.strip()
     if not rel:
         return "shares no memory with its inputs"
+    if rel == UNKNOWN_RELATION:
+        return "holds memory whose place could not be read"
     i = int(rel[2:])
     return f"is the very object that is {_who(i, api)}" if rel.startswith("=") else f"shares the memory of {_who(i, api)}"
 
@@ -207,7 +212,7 @@ def contrast(target: str, oracle: str, api: str = "") -> str:
         mine.append("other bytes than torch's")
     text = f"the target's returned {head}" + (f" with {' and '.join(mine)}" if mine else "")
     clauses = [f"has {' and '.join(theirs)}"] if theirs else []
-    if t["relation"] != o["relation"]:
+    if t["relation"] != o["relation"] and UNKNOWN_RELATION not in (t["relation"], o["relation"]):
         text += f" that {_relation_clause(t['relation'], api)}"
         clauses.append(_relation_clause(o["relation"], api))
     if not mine and not clauses:      # only fields one side could not read: say both whole

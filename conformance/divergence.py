@@ -26,14 +26,27 @@ from .calls import CASE_BOUND, GUARDED, LOG_FULL, MISSING, READ
 UNKNOWN = "?"
 
 
+UNKNOWN_RELATION = "~?"       # digest.UNKNOWN_RELATION: what the result's memory shares could not be read
+
+
 def _fits(a: str, b: str) -> bool:
-    """Equal, or equal but for fields one side could not read."""
+    """Equal, or equal but for fields one side could not read (a relation it could not read: any relation)."""
     if a == b:
         return True
     if UNKNOWN not in a and UNKNOWN not in b:
         return False
     ta, tb = a.split(" "), b.split(" ")
+    if UNKNOWN_RELATION in ta or UNKNOWN_RELATION in tb:
+        ta, tb = _without_relations(ta), _without_relations(tb)
     return len(ta) == len(tb) and all(x == y or UNKNOWN in (x, y) for x, y in zip(ta, tb))
+
+
+def _without_relations(tokens: list[str]) -> list[str]:
+    """A result digest's value fields: its trailing relation tokens (``=a0``, ``~a1``, ``~a0:3``, ``~?``) left out."""
+    end = len(tokens)
+    while end > 1 and tokens[end - 1][:2] in ("=a", "~a", "~?"):
+        end -= 1
+    return tokens[:end]
 
 
 def _entry(e: list[Any]) -> tuple[str, str, str, int]:

@@ -59,6 +59,21 @@ def test_storages_and_containers_relate_to_what_they_came_from(d):
     assert d.result(torch.rand(3), "torch.rand", (3,)).endswith(" -")       # a random sample's bytes: no evidence
 
 
+def test_memory_whose_place_cannot_be_read_relates_as_unknown_not_as_nothing(d, monkeypatch):
+    """mindtorch_v2's meta storages raise in data_ptr(): what untyped_storage() shares with its tensor cannot be
+    read, which is no evidence that it shares nothing (that read fails on the row's own API, data_ptr)."""
+    t = torch.empty(2, 3, device="meta")
+    s = t.untyped_storage()
+    assert d.result(s, "Tensor.untyped_storage", (t,)).endswith(" ~a0")        # torch's: data_ptr 0, spans meet
+
+    def raises(self):
+        raise RuntimeError("meta tensor has no data")
+    monkeypatch.setattr(torch.UntypedStorage, "data_ptr", raises)
+    monkeypatch.setattr(torch.Tensor, "data_ptr", raises)
+    assert d.result(s, "Tensor.untyped_storage", (t,)).endswith(" ~?")
+    assert d.result(s, "Tensor.untyped_storage", ()).split()[-1] != "~?"        # no input to relate to
+
+
 def test_a_random_sample_given_to_a_later_call_is_digested_with_its_bytes(d):
     """A model's random init (normal_) then t[0]: t[0]'s input must not be ``-`` (it would match the oracle's
     input, whose bytes differ, and its result would seem to diverge)."""

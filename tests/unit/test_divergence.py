@@ -71,6 +71,17 @@ def test_unreadable_fields_are_no_evidence():
     assert first_divergence(oracle, target)["api"] == "Tensor.reshape"
 
 
+def test_a_relation_one_side_could_not_read_is_no_evidence():
+    """``~?``: the result holds memory whose place the kit could not read (a data_ptr that raises)."""
+    oracle = [["Tensor.untyped_storage", "S 24 ? ~a0", "T float32 [2,3] [3,1] 0 ?", 0]]
+    target = [["Tensor.untyped_storage", "S 24 ? ~?", "T float32 [2,3] [3,1] 0 ?", 0]]
+    assert first_divergence(oracle, target) is None
+    target[0][1] = "S 12 ? ~?"                       # what it could read still counts
+    assert first_divergence(oracle, target)["api"] == "Tensor.untyped_storage"
+    target[0][1] = "S 24 ?"                          # a relation read as none is evidence
+    assert first_divergence(oracle, target)["api"] == "Tensor.untyped_storage"
+
+
 def test_unmatched_says_what_the_logs_show():
     oracle = [["torch.frombuffer", "T", "B", 0]]
     text = unmatched(oracle, [["torch.frombuffer", "T", "B", 0], ["Tensor.secret", "1", "T", 0]])
