@@ -419,7 +419,7 @@ def diff(a: Any, b: Any, path: str = "", *, tolerance: dict[str, float] | None =
          approx: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Structural differences between two observations; bytes get offset and hex excerpts.
 
-    ``{"approx": {"dtype", "shape", "values": [float.hex(), ...]}}`` values are compared within
+    ``{"approx": {"dtype", "shape", "bytes": <hex of the raw little-endian values>}}`` values are compared within
     ``tolerance`` (exactly without one); their largest differences are appended to ``approx``."""
     kw = {"tolerance": tolerance, "approx": approx}
     if isinstance(a, dict) and isinstance(b, dict):
@@ -470,22 +470,24 @@ APPROX = "approx"
 
 
 def _is_approx(v: Any) -> bool:
-    return isinstance(v, dict) and isinstance(v.get("values"), list)
+    return isinstance(v, dict) and isinstance(v.get("bytes"), str) and isinstance(v.get("dtype"), str)
 
 
 def approx_diff(path: str, a: dict[str, Any], b: dict[str, Any], tolerance: dict[str, float] | None,
                 stats: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
-    """Float values (``float.hex`` strings) within ``tolerance``: |t - o| <= atol + rtol * |o|, NaN only
-    where the oracle has NaN, infinities equal. dtype and shape (and any other field) are exact."""
-    out = diff({k: v for k, v in a.items() if k != "values"}, {k: v for k, v in b.items() if k != "values"}, path)
-    if out or len(a["values"]) != len(b["values"]):
-        return out or [{"path": f"{path}.values", "oracle": f"{len(a['values'])} values",
-                        "target": f"{len(b['values'])} values"}]
-    rtol, atol = (float((tolerance or {}).get(k, 0.0)) for k in ("rtol", "atol"))
+    """Float values (the raw little-endian bytes of a float dtype, in hex) within ``tolerance``:
+    |t - o| <= atol + rtol * |o|, NaN only where the oracle has NaN, infinities equal. dtype and shape (and any
+    other field) are exact."""
+    out = diff({k: v for k, v in a.items() if k != "bytes"}, {k: v for k, v in b.items() if k != "bytes"}, path)
+    if out:
+        return out
     try:
-        o, t = _floats(a["values"]), _floats(b["values"])
-    except (TypeError, ValueError) as e:
-        return [{"path": f"{path}.values", "oracle": "float.hex values", "target": f"unreadable: {e}"}]
+        o, t = _floats(a), _floats(b)
+    except (KeyError, TypeError, ValueError) as e:
+        return [{"path": f"{path}.values", "oracle": f"{a['dtype']} values", "target": f"unreadable: {e}"}]
+    if len(o) != len(t):
+        return [{"path": f"{path}.values", "oracle": f"{len(o)} values", "target": f"{len(t)} values"}]
+    rtol, atol = (float((tolerance or {}).get(k, 0.0)) for k in ("rtol", "atol"))
     # Element-wise in numpy (float64 is Python's float, each operation rounded alike): a gate run compares
     # ~2.4e5 values, which a Python loop went through in ~0.1 s of the runner's ~3 s.
     with np.errstate(all="ignore"):
@@ -507,13 +509,18 @@ def approx_diff(path: str, a: dict[str, Any], b: dict[str, Any], tolerance: dict
         return []
     i = int(bad[0])
     return [{"path": f"{path}.values", "kind": "approx", "tolerance": tol, "n": len(o), "n_outside": int(bad.size),
-             "first_index": i, "oracle": a["values"][i], "target": b["values"][i],
+             "first_index": i, "oracle": float(o[i]).hex(), "target": float(t[i]).hex(),
              "max_abs_diff": repr(max_abs), "max_rel_diff": repr(max_rel)}]
 
 
-def _floats(values: list[Any]) -> np.ndarray:
-    """``float.hex`` strings as float64; float.fromhex's own error for one that is not."""
-    return np.fromiter(map(float.fromhex, values), dtype=np.float64, count=len(values))
+def _floats(v: dict[str, Any]) -> np.ndarray:
+    """An approx observation's values as float64 (exact for every float dtype numpy has; a dtype without a
+    numpy float is no approx observation, so it is unreadable here)."""
+    spec = DTYPES[v["dtype"]]
+    if not spec.numpy or np.dtype(spec.numpy).kind != "f":
+        raise ValueError(f"{v['dtype']} is no float dtype numpy reads")
+    raw = bytes.fromhex(v["bytes"])
+    return np.frombuffer(raw, dtype=np.dtype(spec.numpy).newbyteorder("<")).astype(np.float64)
 
 
 def _approx_summary(stats: list[dict[str, Any]], tolerance: dict[str, float] | None) -> str:

@@ -33,14 +33,15 @@ def write_reports(session: pytest.Session, state: State, problems: list[str], ex
     if session.config.getoption("surface"):
         results["surface"] = trace_surface()
     cases: list = []
+    # one report model for the snippet check and the renderers: its causes are worked out once
+    report = render.from_results([results], baseline=session.config.stash.get(BASELINE, None))
     if not session.config.getoption("skip_snippet_check"):
         # the checklist shows only snippets measured to show their difference; PyTorch's answers are cached.
         # results.json's rows do not depend on them: encoded while the snippets run.
         snippet_check.measure(results, state.cache, while_waiting=lambda: cases.append(res.encode_cases(results)),
-                              target=state.take_snippet_target())
+                              target=state.take_snippet_target(), report=report)
     res.write(state.report_dir / "results.json", results, cases[0] if cases else None)
-    render.write_all(render.from_results([results], baseline=session.config.stash.get(BASELINE, None)),
-                      state.report_dir)   # perf: carried in results
+    render.write_all(report, state.report_dir)   # perf: carried in results
 
 
 def start_snippet_target(config: pytest.Config, state: State) -> None:

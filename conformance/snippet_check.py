@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from .oracle_cache import OracleCache
+    from .render.model import Report
     from .render.snippets import Snippet
 
 SNIPPET_SECONDS = 120         # a few lines; `import torch._dynamo` alone takes 20 s on 2 busy cores
@@ -159,6 +160,11 @@ def _both_sides(sides: list[tuple], cwd: str, env: dict[str, str],
                 p.communicate()
 
 
+def _seconds(answer: Any) -> float:
+    seconds = answer.get("seconds") if isinstance(answer, dict) else None
+    return float(seconds) if isinstance(seconds, (int, float)) else 0.0
+
+
 def driver_version() -> str:
     """Of this file, which is the driver: cached answers of an edited driver (OUTPUT_CHARS, how it runs a
     snippet) are not reused."""
@@ -191,12 +197,14 @@ def start_early(header: dict[str, Any]) -> TargetSide | None:
 
 
 def measure(results: dict[str, Any], cache: OracleCache | None = None,
-            while_waiting: Callable[[], None] | None = None, target: TargetSide | None = None) -> None:
+            while_waiting: Callable[[], None] | None = None, target: TargetSide | None = None,
+            report: Report | None = None) -> None:
     """Run the candidate snippets of the run's causes under PyTorch and under the target; their verdicts go into
     ``results["run"]["snippet_checks"]`` (see check). PyTorch's answers are reused from ``cache``, the run's
     oracle cache, when it has them. ``while_waiting`` is called once, while the snippets run (or at once when
     none run): it must not change ``results``. ``target``: the side start_early started (closed here); one
-    whose command is not the final header's is replaced."""
+    whose command is not the final header's is replaced. ``report``: the results' report model, when the caller
+    renders from it too (its causes are worked out once)."""
     from .guard import interrupted
 
     header = results["run"]
@@ -213,18 +221,18 @@ def measure(results: dict[str, Any], cache: OracleCache | None = None,
     if target is None:
         target = TargetSide(words)              # it starts while the candidates are found
     try:
-        _measure(results, words, cache, while_waiting, target)
+        _measure(results, words, cache, while_waiting, target, report)
     finally:
         target.close()
 
 
 def _measure(results: dict[str, Any], words: list[str], cache: OracleCache | None,
-             while_waiting: Callable[[], None] | None, target: TargetSide) -> None:
+             while_waiting: Callable[[], None] | None, target: TargetSide, report: Report | None) -> None:
     from .render import fixes, from_results
     from .render.sources import snippet_cases
 
     header = results["run"]
-    report = from_results([results])
+    report = report if report is not None else from_results([results])
     codes: dict[str, Snippet] = {}
     for run in report.runs:
         for c in report.causes(run):
@@ -260,10 +268,13 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
                 json.dump([codes[k].code for k in keys], f)
             return ["-m", "conformance.snippet_check", path]
 
+        # costliest first, by PyTorch's own time for each (known ones): two run at once, so one that takes as
+        # long as all the others together (importing transformers) ends with them, not after them
+        order = sorted(codes, key=lambda k: -_seconds(known.get(k)))
         if target is not None:
-            sides = {"the target": (target.argv, len(codes), json.dumps([s.code for s in codes.values()]), target.proc)}
+            sides = {"the target": (target.argv, len(codes), json.dumps([codes[k].code for k in order]), target.proc)}
         else:
-            sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", list(codes))],
+            sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", order)],
                                     len(codes))}
         if todo:
             sides = {"PyTorch": ([sys.executable, *driver("oracle.json", todo)], len(todo)), **sides}
@@ -282,8 +293,8 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
             break
     else:
         torch_side = {**known, **dict(zip(todo, fresh))}
-        out["checked"] = {key: verdict(list(s.shows), torch_side[key], b)
-                          for (key, s), b in zip(codes.items(), answers["the target"])}
+        target_side = dict(zip(order, answers["the target"]))
+        out["checked"] = {key: verdict(list(s.shows), torch_side[key], target_side[key]) for key, s in codes.items()}
     out["oracle_cached"] = len(known)
     out["seconds"] = round(time.monotonic() - started, 1)
     return out
@@ -321,13 +332,13 @@ def _fork(code: str, cwd: str) -> tuple[int, Any, Any]:
     return pid, out, err
 
 
-def _answer(rc: Any, out: Any, err: Any) -> dict[str, Any]:
+def _answer(rc: Any, out: Any, err: Any, seconds: float) -> dict[str, Any]:
     texts = []
     for f in (out, err):
         f.seek(0)
         texts.append(f.read().decode("utf-8", "replace"))
         f.close()
-    return {"rc": rc, "out": _kept(texts[0]), "err": texts[1][-OUTPUT_CHARS:]}
+    return {"rc": rc, "out": _kept(texts[0]), "err": texts[1][-OUTPUT_CHARS:], "seconds": round(seconds, 4)}
 
 
 def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
@@ -335,6 +346,7 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
     import shutil
     answers: list[Any] = [None] * len(codes)
     running: dict[int, tuple[int, Any, Any, float, int | None]] = {}     # pid -> (index, out, err, deadline, pidfd)
+    started: dict[int, float] = {}
     todo = list(enumerate(codes))
     home = tempfile.mkdtemp(prefix="conformance-snippets-")
     try:
@@ -349,6 +361,7 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
                 except (AttributeError, OSError):
                     pidfd = None
                 running[pid] = (i, out, err, time.monotonic() + SNIPPET_SECONDS, pidfd)
+                started[pid] = time.monotonic()
             _wait_any(running)
             for pid, (i, out, err, deadline, pidfd) in list(running.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -363,7 +376,7 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
                 if pidfd is not None:
                     os.close(pidfd)
                 del running[pid]
-                answers[i] = _answer(rc, out, err)
+                answers[i] = _answer(rc, out, err, time.monotonic() - started.pop(pid))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return answers

@@ -20,9 +20,11 @@ import sys
 import types
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from conformance.compare import judge
+from conformance.dtypes import DTYPES
 from conformance.observe import exception
 from kitrun import once_per_session
 
@@ -261,9 +263,9 @@ def test_no_absolute_paths_or_addresses_in_observations(runs):
 
 # -- the framework pieces, without transformers ----------------------------------------------------------
 
-def _approx(*values: float, dtype="float32", shape=None) -> dict:
-    return {"value": {"out": {"approx": {"dtype": dtype, "shape": shape or [len(values)],
-                                         "values": [float(x).hex() for x in values]}}}}
+def _approx(*values: float, dtype="float64", shape=None) -> dict:
+    raw = np.asarray(values, dtype=np.dtype(DTYPES[dtype].numpy).newbyteorder("<")).tobytes()
+    return {"value": {"out": {"approx": {"dtype": dtype, "shape": shape or [len(values)], "bytes": raw.hex()}}}}
 
 
 def test_approx_values_are_compared_within_the_declared_tolerance_only():
@@ -282,7 +284,7 @@ def test_approx_values_are_compared_within_the_declared_tolerance_only():
     assert "1 of 5 values outside" in v.summary
     for bad in (_approx(1.0, -2.0, 0.0, 0.0, math.inf), _approx(1.0, -2.0, 0.0, math.nan, -math.inf)):
         assert judge(oracle, {"obs": bad}, tol).outcome == "FAIL"          # NaN and infinities: exact
-    assert judge(oracle, {"obs": _approx(1.0, -2.0, 0.0, math.nan, math.inf, dtype="float64")}, tol).outcome == "FAIL"
+    assert judge(oracle, {"obs": _approx(1.0, -2.0, 0.0, math.nan, math.inf, dtype="float32")}, tol).outcome == "FAIL"
     assert judge(oracle, {"obs": _approx(1.0, -2.0, 0.0, math.nan, math.inf, shape=[5, 1])}, tol).outcome == "FAIL"
     assert judge(oracle, {"obs": _approx(1.0, -2.0, 0.0, math.nan)}, tol).outcome == "FAIL"
 

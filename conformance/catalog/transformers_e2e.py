@@ -355,9 +355,7 @@ def _approx(ctx, t) -> dict[str, Any]:
     spec = DTYPES.get(name)
     if spec is None or not spec.numpy or np.dtype(spec.numpy).kind != "f":
         return ctx.tensor(t)
-    values = np.frombuffer(ctx.raw_bytes(t), dtype=np.dtype(spec.numpy).newbyteorder("<"))
-    return {"approx": {"dtype": name, "shape": [int(s) for s in t.shape],
-                       "values": [float(v).hex() for v in values.tolist()]}}
+    return {"approx": {"dtype": name, "shape": [int(s) for s in t.shape], "bytes": ctx.raw_bytes(t).hex()}}
 
 
 def _forward(torch, ctx, model: str) -> dict[str, Any]:

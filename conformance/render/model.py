@@ -166,6 +166,7 @@ class Report:
     performance: dict[str, Any] | None = None  # loading-path measurements a run carried (run --perf)
     since: dict[str, Progress] = field(default_factory=dict)   # run slug -> progress since --baseline
     surface: dict[str, Any] | None = None      # the traced API inventory a run carried (run --surface)
+    _causes: dict[str, list[causes_mod.Cause]] = field(default_factory=dict, repr=False, compare=False)
 
     # -- derived views, all sorted ------------------------------------------------------------
     def case_views(self) -> list[CaseView]:
@@ -217,7 +218,11 @@ class Report:
                 for st in self.entry_points(run)]
 
     def causes(self, run: Run) -> list[causes_mod.Cause]:
-        return causes_mod.causes(run.cases.values(), run.header)
+        """The run's root causes, worked out once: the snippet check and each renderer ask (the rows are fixed;
+        what the header gains later, the snippet verdicts, is read from it where it is used)."""
+        if run.slug not in self._causes:
+            self._causes[run.slug] = causes_mod.causes(run.cases.values(), run.header)
+        return self._causes[run.slug]
 
     def all_entry_points(self) -> list[EntryPoint]:
         seen: dict[str, EntryPoint] = {}

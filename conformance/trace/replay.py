@@ -227,9 +227,7 @@ class Replayer:
             obs["stride"] = significant(obs["shape"], obs["stride"])
             spec = DTYPES.get(obs["dtype"])
             if not exact and spec is not None and spec.numpy and np.dtype(spec.numpy).kind == "f":
-                vals = np.frombuffer(bytes.fromhex(obs.pop("bytes")), dtype=np.dtype(spec.numpy))
-                obs["approx"] = {"dtype": obs["dtype"], "shape": obs["shape"],
-                                 "values": [float(x).hex() for x in vals.tolist()]}
+                obs["approx"] = {"dtype": obs["dtype"], "shape": obs["shape"], "bytes": obs.pop("bytes")}
             return obs
         if isinstance(v, np.ndarray):
             return ndarray_observation(v)

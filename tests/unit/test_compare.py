@@ -2,9 +2,11 @@
 oracle's, what each kind of difference is called, who is blamed, and how the recorded verdict is settled."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from conformance import compare
+from conformance.dtypes import DTYPES
 from conformance.compare import KIT, diff, judge, same_api, settle
 from conformance.observe import BLOCKED, DISPLAY, DTYPE_ABSENT, KIT_ERROR, NOT_IN_THIS_ENVIRONMENT
 
@@ -13,8 +15,9 @@ def target(obs: dict, **extra) -> dict:
     return {"obs": obs, **extra}
 
 
-def approx(*values: float, dtype="float32") -> dict:
-    return {"approx": {"dtype": dtype, "shape": [len(values)], "values": [float(v).hex() for v in values]}}
+def approx(*values: float, dtype="float64") -> dict:
+    raw = np.asarray(values, dtype=np.dtype(DTYPES[dtype].numpy).newbyteorder("<")).tobytes()
+    return {"approx": {"dtype": dtype, "shape": [len(values)], "bytes": raw.hex()}}
 
 
 def test_equal_observations_pass_without_a_cause():
@@ -82,7 +85,7 @@ def test_approx_nan_only_where_the_oracle_has_nan_and_fields_are_exact():
     assert judge(approx(nan, inf), target(approx(nan, inf)), tolerance=loose).outcome == "PASS"
     assert judge(approx(1.0), target(approx(nan)), tolerance=loose).outcome == "FAIL"
     assert judge(approx(inf), target(approx(-inf)), tolerance=loose).outcome == "FAIL"
-    assert judge(approx(1.0), target(approx(1.0, dtype="float64")), tolerance=loose).outcome == "FAIL"
+    assert judge(approx(1.0), target(approx(1.0, dtype="float32")), tolerance=loose).outcome == "FAIL"
     assert judge(approx(1.0), target(approx(1.0, 1.0)), tolerance=loose).outcome == "FAIL"
 
 
@@ -114,11 +117,20 @@ def test_approx_figures_count_every_value_outside_and_the_largest_differences():
 
 
 def test_unreadable_approx_values_say_why():
-    ok = {"approx": {"values": ["0x1p0", "0x1p1"]}}
-    (d,) = diff(ok, {"approx": {"values": ["0x1p0", "zz"]}})
-    assert d["target"] == "unreadable: invalid hexadecimal floating-point string"
-    (d,) = diff(ok, {"approx": {"values": ["0x1p0", 2]}})
+    ok = approx(1.0, 2.0)
+    (d,) = diff(ok, {"approx": {**ok["approx"], "bytes": "zz" * 16}})
+    assert d["path"] == "approx.values" and d["target"].startswith("unreadable: non-hexadecimal number")
+    (d,) = diff(ok, {"approx": {**ok["approx"], "bytes": ok["approx"]["bytes"][:-2]}})     # 15 bytes: no float64s
     assert d["path"] == "approx.values" and d["target"].startswith("unreadable: ")
+    (d,) = diff(ok, {"approx": {**ok["approx"], "bytes": ok["approx"]["bytes"] * 2}})      # more values than its shape
+    assert (d["oracle"], d["target"]) == ("2 values", "4 values")
+
+
+def test_approx_values_of_float16_and_float32_are_read_at_their_own_width():
+    assert judge(approx(1.0, 0.1, dtype="float16"), target(approx(1.0, 0.1, dtype="float16"))).outcome == "PASS"
+    v = judge(approx(1.0, 0.1, dtype="float32"), target(approx(1.0, 0.100001, dtype="float32")))
+    (d,) = v.diffs
+    assert d["oracle"] == float(np.float32(0.1)).hex() and d["target"] == float(np.float32(0.100001)).hex()
 
 
 def test_a_dead_or_hung_worker_is_blamed_on_the_call_it_was_in():

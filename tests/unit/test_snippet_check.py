@@ -3,6 +3,8 @@ ran to the end and differ on exactly the labels it names; the driver runs each s
 would, in a child of its own."""
 from __future__ import annotations
 
+import json
+
 from conformance import snippet_check as sc
 
 
@@ -49,6 +51,8 @@ def test_the_driver_runs_a_snippet_in_a_child_as_python_would(monkeypatch):
             "import os; os._exit(0)", "assert __name__ == '__main__'", "import time; time.sleep(0.3); print('slow')",
             "import os; open('x', 'w').write('mine'); print('cwd', sorted(os.listdir('.')))"] * 2
     got = sc._run_all(runs)
+    seconds = [a.pop("seconds") for a in got]        # each child's own time, from its start to its end
+    assert seconds[6] >= 0.3 and seconds[0] < 0.3
     assert len(got) == len(runs) and got[:len(runs) // 2] == got[len(runs) // 2:], "in order, each on its own"
     assert got[0] == {"rc": 0, "out": "bytes 2\n", "err": ""}
     assert got[1]["rc"] == 3
@@ -104,7 +108,7 @@ def _header(**extra):
 
 def test_the_side_started_early_is_the_one_the_check_uses_and_closes(monkeypatch):
     used = []
-    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target: used.append(target))
+    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target, report: used.append(target))
     early = _Side(sc._words(_header()))
     sc.measure({"run": _header()}, target=early)
     assert used == [early] and early.closed
@@ -113,7 +117,7 @@ def test_the_side_started_early_is_the_one_the_check_uses_and_closes(monkeypatch
 def test_a_side_started_for_another_command_is_closed_and_a_new_one_started(monkeypatch):
     """The early side's command came from the header as the cases started; the reports' header decides."""
     used = []
-    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target: used.append(target))
+    monkeypatch.setattr(sc, "_measure", lambda results, words, cache, wait, target, report: used.append(target))
     monkeypatch.setattr(sc, "TargetSide", _Side)
     early = _Side(sc._words(_header()))
     no_sandbox = {"target": "pyborch", "target_env": {"sandbox": {"engine": None}}}
@@ -129,3 +133,42 @@ def test_an_interrupted_run_closes_the_early_side_and_runs_no_snippet(monkeypatc
     waited = []
     sc.measure({"run": _header(interrupted=True)}, target=early, while_waiting=lambda: waited.append(1))
     assert early.closed and used == [] and waited == [1]
+
+
+def test_the_target_runs_the_costliest_snippets_first_and_each_verdict_keeps_its_own_answer(monkeypatch):
+    """Two run at once: one that takes PyTorch as long as all the others together goes first, so it ends with
+    them. The answers come back in that order; each verdict must be its own snippet's."""
+    from conformance.render.snippets import Snippet
+
+    codes = {sc.digest(c): Snippet(c, ("x",), "") for c in ("print('x', 1)", "print('x', 2)", "print('x', 3)")}
+    slow = list(codes)[2]
+    oracle = {k: {"rc": 0, "out": f"x {i}\n", "err": "", "seconds": 0.9 if k == slow else 0.01}
+              for i, k in enumerate(codes, 1)}
+
+    class Cache:
+        warnings: list = []
+
+        def load_snippet_answers(self, driver):
+            return oracle
+
+    sent = []
+
+    def both_sides(sides, cwd, env, while_waiting=None):
+        (_, n, data, _), = sides           # only the target's: PyTorch's answers are all cached
+        got = json.loads(data)
+        sent.append(got)
+        # the target prints what PyTorch does for snippet 1 only, another value for the others
+        n = [int(c.split(", ")[1][0]) for c in got]
+        return [[{"rc": 0, "out": f"x {i if i == 1 else i + 10}\n", "err": ""} for i in n]]
+
+    monkeypatch.setattr(sc, "_both_sides", both_sides)
+
+    class Target:
+        argv, proc = ["python"], None
+
+    out = sc.check(codes, ["python", "-m", "conformance", "exec"], Cache(), target=Target())
+    assert sent[0][0] == codes[slow].code
+    first = list(codes)[0]
+    assert not out["checked"][first]["reproduces"]
+    assert all(v["reproduces"] and v["differ"] == ["x"] for k, v in out["checked"].items() if k != first)
+    assert out["oracle_cached"] == 3
