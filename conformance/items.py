@@ -11,10 +11,12 @@ from .client import SEND_AHEAD
 from .compare import norm_api
 from .judging import judge_case
 from .registry import load_catalog
+from .reporting import start_snippet_target
 from .run_state import STATE, State
 
 
 PROPERTY = "conformance"
+SNIPPET_START_LEFT = 100      # main-process cases left when the snippet check's target side starts (reporting.py)
 
 
 class CatalogFile(pytest.File):
@@ -72,6 +74,9 @@ class CaseItem(pytest.Item):
             tail.feed()              # the second target process kept busy with the shared tail (lanes.py)
         # The next cases wait in the target's input, so it goes from one to the next without waiting for
         # this process to judge and report (their cost varies case by case).
+        if state.snippet_header is not None and (self.case.id in state.lane_cases or
+                                                 state.ran >= len(state.main_order) - SNIPPET_START_LEFT):
+            start_snippet_target(state)
         if tail is not None and self.case.id in state.lane_cases:
             target = tail.owner(self.case.id, main)
             then = tail.main_ahead() if target is main else []

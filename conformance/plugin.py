@@ -26,7 +26,7 @@ from .render import perf as perf_report
 from .gathering import RecordCollector, complete
 from .items import CaseItem, CatalogFile
 from .lanes import movable, open_slow_lane, reorder, slow_lane_share
-from .reporting import describe_hello, finish, gate_problems, start_snippet_target, summary
+from .reporting import describe_hello, finish, gate_problems, plan_snippet_target, summary
 from .run_setup import check_settings, make_sandbox, names_the_catalog, prepare_workloads, record_oracle_on_path
 from .run_state import BASELINE, STATE, State, distributes, is_controller
 
@@ -217,7 +217,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         session.config.workeroutput["conformance_start_error"] = state.start_error
     elif state.client is not None and state.start_error is None:
         open_slow_lane(state, session.items)
-        start_snippet_target(session.config, state)
+        plan_snippet_target(session.config, state)
         state.main_order = [it.case.id for it in session.items
                             if isinstance(it, CaseItem) and it.case.id not in state.lane_cases]
         state.main_index = {cid: i for i, cid in enumerate(state.main_order)}

@@ -44,15 +44,24 @@ def write_reports(session: pytest.Session, state: State, problems: list[str], ex
     render.write_all(report, state.report_dir)   # perf: carried in results
 
 
-def start_snippet_target(config: pytest.Config, state: State) -> None:
-    """The snippet check's target side (snippet_check.TargetSide), started as the cases start: its start-up
-    (the exec command, its sandbox, importing the backend) then overlaps the cases, not the reports. Its
-    command comes from the same header fields the final one has; the check replaces it if they differ."""
+def plan_snippet_target(config: pytest.Config, state: State) -> None:
+    """The snippet check's target side (snippet_check.TargetSide) is started before the cases end
+    (start_snippet_target): its start-up (the exec command, its sandbox, importing the backend) then overlaps
+    the last cases, not the reports. Its command comes from the same header fields the final one has; the
+    check replaces it if they differ."""
     if not state.report_dir or config.getoption("skip_snippet_check") or state.target_hello is None:
         return
-    state.snippet_target = snippet_check.start_early({
+    state.snippet_header = {
         "target": state.backend.name, "target_env": state.target_hello,
-        "target_spec": identity.target_spec(state.backend, state.target_hello, state.target_sources)})
+        "target_spec": identity.target_spec(state.backend, state.target_hello, state.target_sources)}
+
+
+def start_snippet_target(state: State) -> None:
+    """Once, as the last cases run: at the start of the shared tail, when both target processes are still busy
+    but the main one has no case of its own left (earlier, its start-up took CPU the cases needed)."""
+    header, state.snippet_header = state.snippet_header, None
+    if header is not None:
+        state.snippet_target = snippet_check.start_early(header)
 
 
 def trace_surface() -> dict[str, Any] | None:

@@ -51,7 +51,8 @@ class State:
     sandbox: Any = None                          # conformance.sandbox.Sandbox for target processes, or None
     sandbox_note: dict[str, Any] = field(default_factory=dict)   # what the run header says about it
     target_sources: dict[str, Any] | None = None   # the code the target runs, as the run started (identity.py)
-    snippet_target: Any = None                 # snippet_check.TargetSide, started as the cases start
+    snippet_header: dict[str, Any] | None = None   # what the snippet check's target side is started with
+    snippet_target: Any = None                 # snippet_check.TargetSide, started as the last cases run
 
     def take_snippet_target(self) -> Any:
         """The early snippet side, handed over once (its new owner closes it)."""
