@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from . import guard, render, results as res, snippet_check
+from .render import html
 from .backends import identity
 from .outcomes import OUTCOMES
 from .registry import load_catalog
@@ -33,15 +34,21 @@ def write_reports(session: pytest.Session, state: State, problems: list[str], ex
     if session.config.getoption("surface"):
         results["surface"] = trace_surface()
     cases: list = []
+    failing: list = []
     # one report model for the snippet check and the renderers: its causes are worked out once
     report = render.from_results([results], baseline=session.config.stash.get(BASELINE, None))
+
+    def while_snippets_run() -> None:
+        # results.json's rows and the page's failing rows do not depend on the snippet verdicts
+        cases.append(res.encode_cases(results))
+        failing.append(html.failing_rows(report))
+
     if not session.config.getoption("skip_snippet_check"):
-        # the checklist shows only snippets measured to show their difference; PyTorch's answers are cached.
-        # results.json's rows do not depend on them: encoded while the snippets run.
-        snippet_check.measure(results, state.cache, while_waiting=lambda: cases.append(res.encode_cases(results)),
+        # the checklist shows only snippets measured to show their difference; PyTorch's answers are cached
+        snippet_check.measure(results, state.cache, while_waiting=while_snippets_run,
                               target=state.take_snippet_target(), report=report)
     res.write(state.report_dir / "results.json", results, cases[0] if cases else None)
-    render.write_all(report, state.report_dir)   # perf: carried in results
+    render.write_all(report, state.report_dir, failing=failing[0] if failing else None)   # perf: carried in results
 
 
 def plan_snippet_target(config: pytest.Config, state: State) -> None:

@@ -39,18 +39,20 @@ def _write(path: Path, text: str) -> None:
     write_atomic(path, text)     # a reader never sees half a file; any string a target produced survives
 
 
-def write_all(report: Report, out_dir: Path, perf: dict | None = None) -> dict[str, Path]:
+def write_all(report: Report, out_dir: Path, perf: dict | None = None,
+              failing: html.FailingRows | None = None) -> dict[str, Path]:
     """Render every report into ``out_dir``; returns file name -> path.
 
     ``perf`` (a perf.json from benchmarks/bench_loading.py; by default the one the results carry)
-    adds perf.md and a section of index.html.
+    adds perf.md and a section of index.html. ``failing``: index.html's failing rows, rendered already
+    (html.failing_rows).
     """
     perf = perf or report.performance
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, render in RENDERERS.items():
         path = out_dir / name
-        _write(path, html.render(report, perf=perf) if name == "index.html" and perf else render(report))
+        _write(path, html.render(report, perf=perf, failing=failing) if name == "index.html" else render(report))
         written[name] = path
     for name, render_optional in OPTIONAL.items():
         text = render_optional(report)

@@ -291,10 +291,32 @@ def _css_colours() -> str:
     return "".join(f".{o}{{--c:{OUTCOMES[o].colour}}}" for o in ORDER)
 
 
-def render(report: Report, perf: dict[str, Any] | None = None) -> str:
-    catalog = Catalog()
+@dataclass
+class FailingRows:
+    """The page's failing-rows section, rendered apart: it does not depend on the snippet verdicts, so a run
+    renders it while its snippets run (reporting.write_reports), and the rest of the page after them."""
+    html: Markup
+    listed_rows: int
+
+
+def failing_rows(report: Report, catalog: Catalog | None = None) -> FailingRows:
+    catalog = catalog if catalog is not None else Catalog()
     failing, known = report.listed_cases()
     evidence = _evidence(report, failing + known, catalog)
+    shown = [o for o in ORDER if any(e.outcome == o for e in evidence)]
+    listed = len(failing) + len(known)
+    text = _env.get_template("failing_rows.html.j2").render(
+        report=report, evidence=evidence, shown_outcomes=shown, gate_failing=len(failing), listed_rows=listed,
+        untriaged=UNTRIAGED, untriaged_rows=sum(len(e.rows) for e in evidence if e.note == UNTRIAGED),
+        anchor=anchor, hex_html=hex_html)
+    return FailingRows(Markup(text), listed)
+
+
+def render(report: Report, perf: dict[str, Any] | None = None, failing: FailingRows | None = None) -> str:
+    """index.html; ``failing``: its failing-rows section, when the caller rendered it already (failing_rows)."""
+    catalog = Catalog()
+    if failing is None:
+        failing = failing_rows(report, catalog)
     runs = [_run_view(report, r, catalog) for r in report.runs]
     # Sources of the case functions a reader starts from: the first causes' examples.
     wanted = [f.example["id"] for rv in runs for f in rv["fixes"][:SOURCE_FIXES]]
@@ -304,14 +326,11 @@ def render(report: Report, perf: dict[str, Any] | None = None) -> str:
         if src is not None:
             sources.setdefault(src.key, src)
     used = [o for o in ORDER if any(run.counts.get(o) for run in report.runs)]
-    shown = [o for o in ORDER if any(e.outcome == o for e in evidence)]
     digests = sorted({run.header.get("catalog") for run in report.runs if run.header.get("catalog")})
     return _env.get_template("index.html.j2").render(
-        report=report, runs=runs, oracles=report.oracles(), used_outcomes=used, shown_outcomes=shown,
+        report=report, runs=runs, oracles=report.oracles(), used_outcomes=used, failing=failing,
         order=ORDER, outcomes=OUTCOMES, priority=PRIORITY, matrix=report.matrix(), sections=SECTIONS,
-        entry_points=report.all_entry_points(), evidence=evidence, gate_failing=len(failing),
-        listed_rows=len(failing) + len(known), untriaged=UNTRIAGED,
-        untriaged_rows=sum(len(e.rows) for e in evidence if e.note == UNTRIAGED),
+        entry_points=report.all_entry_points(),
         sources=sorted(sources.values(), key=lambda s: s.key), catalog=catalog, run_digests=digests,
         anchor=anchor, hex_html=hex_html, origin_entries=lambda o: ", ".join(ep.title for ep in entry_points_of(o)),
         css_colours=_css_colours(),
