@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable
 
 from . import import_surface, roots
@@ -106,6 +106,11 @@ class Cause:
         """The evidence most of its blocked rows share (what broke, in the row's own words)."""
         same = Counter(cause_of(r)["evidence"] for r in self.rows)
         return min(same, key=lambda e: (-same[e], e)) if same else ""
+
+    def copy(self) -> "Cause":
+        """The same item with lists of its own (absorb changes them; the report's causes are shared)."""
+        return replace(self, own=list(self.own), blocked=list(self.blocked), off_path=list(self.off_path),
+                       also=list(self.also))
 
     def absorb(self, other: "Cause") -> None:
         """Take in another item of the same root cause (its rows, and its APIs as ``also``)."""

@@ -179,7 +179,7 @@ def fixes(causes: list[Cause], target: str, catalog_cases: dict[str, Any],
     out: list[Fix] = []
     by_code: dict[str, Fix] = {}
     for c in causes:
-        f = fix(c, target, catalog_cases, header)
+        f = fix(c.copy(), target, catalog_cases, header)     # absorbing changes it: never the report's own
         first = by_code.get(f.snippet.code) if f.snippet is not None else None
         if first is not None:
             first.cause.absorb(f.cause)

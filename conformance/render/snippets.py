@@ -311,15 +311,23 @@ def _recording(Recording, folder):
 
 
 def _recorded_call(model: str, entry: dict[str, Any], api: str):
-    """(recording, call) for a replayed call: the recording of ``model`` already on disk (never made here,
-    newest first) whose call of that index has that API and caller line; (None, None) when none has."""
+    """(recording, call) for a replayed call: the recording of ``model`` already on disk (never made here)
+    whose call of that index has that API and caller line, the one this kit's replay rows use first (another
+    kit version's, newer on disk, holds other calls at those indexes), then the others newest first; (None,
+    None) when none has."""
     try:
         from ..catalog import _hf_models
+        from ..trace import cache
         from ..trace.store import Recording
         folders = sorted((p for p in _hf_models.root().glob(f"trace-{model}_*") if (p / "trace.json").is_file()),
                          key=lambda p: -p.stat().st_mtime)
     except Exception:      # no transformers, no models folder: no snippet
         return None, None
+    try:
+        mine = cache.folder(model)
+    except Exception:      # no torch version to key it by (a report rendered elsewhere): newest first
+        mine = None
+    folders.sort(key=lambda p: p != mine)
     for folder in folders:
         try:
             rec = _recording(Recording, folder)

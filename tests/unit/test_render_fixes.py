@@ -84,6 +84,10 @@ def test_causes_with_one_snippet_are_one_fix():
         "api": "torch.y", "phase": "input", "evidence": ev})])
     (f,) = fixes.fixes([a, b], "t", {}, {"target": "t"})
     assert [r["id"] for r in f.cause.blocked] == ["a[1]", "b[1]"]
+    # the causes it was given are the report's, which the page and the checklist both make fixes of
+    assert [r["id"] for r in a.blocked] == ["a[1]"]
+    (again,) = fixes.fixes([a, b], "t", {}, {"target": "t"})
+    assert [r["id"] for r in again.cause.blocked] == ["a[1]", "b[1]"]
 
 
 def test_the_repro_command_runs_the_example_alone():
