@@ -14,6 +14,12 @@ from pathlib import Path
 from typing import Callable
 
 
+def default_root() -> Path:
+    """The oracle cache's folder (the kit's other caches sit beside it): ``$XDG_CACHE_HOME/torch-conformance/oracle``."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "torch-conformance" / "oracle"
+
+
 def made_once(folder: Path, marker: str, make: Callable[[Path], None]) -> Path:
     """``folder``, made by ``make(tmp)`` unless it already holds ``marker``; ``make`` must leave ``marker`` in
     ``tmp`` (or raise)."""

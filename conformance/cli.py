@@ -129,7 +129,8 @@ def _non_negative(text: str) -> int:
 
 def _record(args: argparse.Namespace) -> int:
     from .observe import KIT_ERROR
-    from .oracle_cache import OracleCache, cache_key, default_root, ensure_recorded
+    from .cachedir import default_root
+    from .oracle_cache import OracleCache, cache_key, ensure_recorded
     from .registry import catalog_digest, load_catalog
 
     cache = OracleCache(Path(args.oracle_cache or default_root()), cache_key(catalog_digest()))
@@ -183,7 +184,7 @@ def _exec(args: argparse.Namespace) -> int:
     from . import backends, sandbox
     from .backends import identity
     from .backends.base import from_caller
-    from .oracle_cache import default_root
+    from .cachedir import default_root
 
     command = args.command[1:] if args.command[:1] == ["--"] else list(args.command)
     if not command or os.path.basename(command[0]) not in ("python", "python3", os.path.basename(sys.executable)):

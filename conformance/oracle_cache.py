@@ -33,11 +33,6 @@ class CacheError(Exception):
 OBS_SCHEMA = 2
 
 
-def default_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "torch-conformance" / "oracle"
-
-
 # Distributions some cases observe beside torch (transformers_e2e, replay): a version and whether the module
 # imports here, for each; a module hidden or shadowed while its metadata stays is another environment.
 ENVIRONMENT_DISTS = (("transformers", "transformers"), ("tokenizers", "tokenizers"),

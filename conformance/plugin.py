@@ -19,8 +19,9 @@ import pytest
 from . import backends, expectations as expect, guard, options, reaper, results as res
 from .backends import identity
 from .backends.base import from_caller
+from .cachedir import default_root
 from .client import _LIVE, _LIVE_LOCK, WorkerStartError
-from .oracle_cache import CacheError, OracleCache, cache_key, default_root, ensure_recorded
+from .oracle_cache import CacheError, OracleCache, cache_key, ensure_recorded
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
 from .render import perf as perf_report
 from .gathering import RecordCollector, complete

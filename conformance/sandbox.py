@@ -102,9 +102,11 @@ def engine_version() -> str | None:
 
 def torch_files() -> dict[Path, set[str]]:
     """Each folder that holds files of the installed ``torch`` distribution -> the names in it that are
-    torch's (its packages, its dist-info, its scripts). Read from its RECORD, never by importing it."""
+    torch's (its packages, its dist-info, its scripts). Read from its RECORD, never by importing it. Found by
+    the name of its metadata folder, as ``importlib.metadata.version("torch")`` in the target finds it (reading
+    every distribution's METADATA to find it took 45 ms of each run's and each ``exec``'s start)."""
     out: dict[Path, set[str]] = {}
-    for dist in importlib.metadata.distributions(path=_site_dirs()):
+    for dist in importlib.metadata.distributions(name="torch", path=_site_dirs()):
         if (dist.metadata["Name"] or "").lower() != "torch":
             continue
         base = Path(dist.locate_file("")).resolve()

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from conformance.oracle_cache import default_root
+from conformance.cachedir import default_root
 
 found: dict = {}
 looked = [os.environ.get("CHEAT_ORACLE_CACHE", ""), str(default_root())]
