@@ -1,4 +1,5 @@
-"""A cache folder made once: by one process under a lock, into a temp folder renamed into place when whole.
+"""Where the kit's caches live (``default_root``), and a cache folder made once: by one process under a lock,
+into a temp folder renamed into place when whole.
 
 The tiny transformers models and the recordings of their forward passes are made with real torch in a
 subprocess and kept per (torch, transformers, ...) version; runs side by side wait for the first to finish,
