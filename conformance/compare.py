@@ -516,11 +516,10 @@ def approx_diff(path: str, a: dict[str, Any], b: dict[str, Any], tolerance: dict
 def _floats(v: dict[str, Any]) -> np.ndarray:
     """An approx observation's values as float64 (exact for every float dtype numpy has; a dtype without a
     numpy float is no approx observation, so it is unreadable here)."""
-    spec = DTYPES[v["dtype"]]
-    if not spec.numpy or np.dtype(spec.numpy).kind != "f":
+    dtype = DTYPES[v["dtype"]].numpy_float
+    if dtype is None:
         raise ValueError(f"{v['dtype']} is no float dtype numpy reads")
-    raw = bytes.fromhex(v["bytes"])
-    return np.frombuffer(raw, dtype=np.dtype(spec.numpy).newbyteorder("<")).astype(np.float64)
+    return np.frombuffer(bytes.fromhex(v["bytes"]), dtype=dtype).astype(np.float64)
 
 
 def _approx_summary(stats: list[dict[str, Any]], tolerance: dict[str, float] | None) -> str:

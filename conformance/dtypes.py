@@ -29,6 +29,14 @@ class DType:
         """A numpy dtype with the same itemsize; used to compute expected layouts."""
         return np.dtype(self.numpy) if self.numpy else np.dtype(f"u{self.itemsize}")
 
+    @property
+    def numpy_float(self) -> np.dtype | None:
+        """The little-endian numpy float dtype of the same bytes, or None: what a computed (approx) value of this
+        dtype is observed and read back as (trace/replay.py, catalog/transformers_e2e.py, compare.py)."""
+        if not self.numpy or np.dtype(self.numpy).kind != "f":
+            return None
+        return np.dtype(self.numpy).newbyteorder("<")
+
     def pack(self, bits: list[int]) -> bytes:
         return b"".join(int(b).to_bytes(self.itemsize, "little") for b in bits)
 

@@ -88,8 +88,8 @@ def _env() -> dict[str, str]:
 
 class TargetSide:
     """The target's driver process, started before the snippets are known (its start is most of its time: the
-    exec command, the sandbox, importing the backend); it reads them on its stdin. The run starts it once its
-    target has said hello (see start_early), so that start overlaps the cases."""
+    exec command, the sandbox, importing the backend); it reads them on its stdin. The run starts it as its last
+    cases run (start_early, reporting.start_snippet_target), so that start overlaps them."""
 
     def __init__(self, words: list[str]):
         from .client import _LIVE, _LIVE_LOCK
@@ -190,7 +190,7 @@ def _words(header: dict[str, Any]) -> list[str] | None:
 
 
 def start_early(header: dict[str, Any]) -> TargetSide | None:
-    """The target's side, started as the cases start (``header``: the run header's ``target``, ``target_env``
+    """The target's side, started before the cases end (``header``: the run header's ``target``, ``target_env``
     and ``target_spec``, known once the target said hello); None when the run has no exec command."""
     words = _words(header)
     return TargetSide(words) if words is not None else None
@@ -346,7 +346,6 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
     import shutil
     answers: list[Any] = [None] * len(codes)
     running: dict[int, tuple[int, Any, Any, float, int | None]] = {}     # pid -> (index, out, err, deadline, pidfd)
-    started: dict[int, float] = {}
     todo = list(enumerate(codes))
     home = tempfile.mkdtemp(prefix="conformance-snippets-")
     try:
@@ -361,7 +360,6 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
                 except (AttributeError, OSError):
                     pidfd = None
                 running[pid] = (i, out, err, time.monotonic() + SNIPPET_SECONDS, pidfd)
-                started[pid] = time.monotonic()
             _wait_any(running)
             for pid, (i, out, err, deadline, pidfd) in list(running.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
@@ -376,7 +374,7 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
                 if pidfd is not None:
                     os.close(pidfd)
                 del running[pid]
-                answers[i] = _answer(rc, out, err, time.monotonic() - started.pop(pid))
+                answers[i] = _answer(rc, out, err, time.monotonic() - (deadline - SNIPPET_SECONDS))
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return answers

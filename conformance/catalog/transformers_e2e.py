@@ -43,8 +43,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .. import calls
 from ..dtypes import DTYPES
 from ..blame import describe_failure
@@ -353,7 +351,7 @@ def _weights(torch, ctx, model: str) -> dict[str, Any]:
 def _approx(ctx, t) -> dict[str, Any]:
     name = ctx.dtype_name(t.dtype)
     spec = DTYPES.get(name)
-    if spec is None or not spec.numpy or np.dtype(spec.numpy).kind != "f":
+    if spec is None or spec.numpy_float is None:
         return ctx.tensor(t)
     return {"approx": {"dtype": name, "shape": [int(s) for s in t.shape], "bytes": ctx.raw_bytes(t).hex()}}
 

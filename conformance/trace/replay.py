@@ -226,7 +226,7 @@ class Replayer:
             obs = ctx.tensor(v)
             obs["stride"] = significant(obs["shape"], obs["stride"])
             spec = DTYPES.get(obs["dtype"])
-            if not exact and spec is not None and spec.numpy and np.dtype(spec.numpy).kind == "f":
+            if not exact and spec is not None and spec.numpy_float is not None:
                 obs["approx"] = {"dtype": obs["dtype"], "shape": obs["shape"], "bytes": obs.pop("bytes")}
             return obs
         if isinstance(v, np.ndarray):
