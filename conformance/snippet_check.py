@@ -96,9 +96,23 @@ class TargetSide:
         self.words = words
         self.tmp = tempfile.mkdtemp(prefix="conformance-snippets-")
         self.argv = [sys.executable, *words[1:], "--", "python", "-m", "conformance.snippet_check", "-"]
+        self.sent: list[str] = []          # digests of the snippets sent before the cases ended, in order
         with _LIVE_LOCK:        # the runner's own child: a sweep for orphans (a worker's close) keeps it
             self.proc = _start(self.argv, self.tmp, _env(), stdin=True)
             _LIVE.add(self.proc.pid)
+
+    def send(self, codes: dict[str, str]) -> None:
+        """Snippets known before the cases end (digest -> code), run at once: one JSON line on the driver's stdin.
+        The answers come in the order sent, these first (``sent``); a driver already gone is told by check."""
+        codes = {k: c for k, c in codes.items() if k not in self.sent}
+        if not codes:
+            return
+        try:
+            self.proc.stdin.write(json.dumps(list(codes.values())) + "\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            return
+        self.sent.extend(codes)
 
     def close(self) -> None:
         import shutil
@@ -271,8 +285,11 @@ def check(codes: dict[str, Snippet], words: list[str], cache: OracleCache | None
         # costliest first, by PyTorch's own time for each (known ones): two run at once, so one that takes as
         # long as all the others together (importing transformers) ends with them, not after them
         order = sorted(codes, key=lambda k: -_seconds(known.get(k)))
-        if target is not None:
-            sides = {"the target": (target.argv, len(codes), json.dumps([codes[k].code for k in order]), target.proc)}
+        if target is not None:       # after the snippets it was sent while the cases ran (which ran first)
+            rest = [k for k in order if k not in target.sent]
+            order = [*target.sent, *rest]
+            sides = {"the target": (target.argv, len(order), json.dumps([codes[k].code for k in rest]) + "\n",
+                                    target.proc)}
         else:
             sides = {"the target": ([sys.executable, *words[1:], "--", "python", *driver("snippets.json", order)],
                                     len(codes))}
@@ -315,6 +332,7 @@ def _fork(code: str, cwd: str) -> tuple[int, Any, Any]:
     if pid == 0:
         status = 1
         try:
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)     # the driver's stdin brings it more snippets
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
             os.chdir(cwd)
@@ -341,15 +359,32 @@ def _answer(rc: Any, out: Any, err: Any, seconds: float) -> dict[str, Any]:
     return {"rc": rc, "out": _kept(texts[0]), "err": texts[1][-OUTPUT_CHARS:], "seconds": round(seconds, 4)}
 
 
-def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
-    """Each snippet's answer, in order; up to ``slots`` children at once, each killed after SNIPPET_SECONDS."""
+class _Lines:
+    """Snippets arriving on a pipe (the driver's stdin) as JSON lines, each a list of codes, until its end."""
+
+    def __init__(self, fd: int):
+        self.fd, self.open, self._rest = fd, True, b""
+
+    def take(self) -> list[str]:
+        """The codes of the lines complete so far (one read: call it when the pipe is readable)."""
+        chunk = os.read(self.fd, 1 << 16)
+        if chunk:
+            *done, self._rest = (self._rest + chunk).split(b"\n")
+        else:
+            self.open, done, self._rest = False, [self._rest], b""
+        return [code for line in done if line.strip() for code in json.loads(line)]
+
+
+def _run_all(codes: list[str], slots: int = SLOTS, more: _Lines | None = None) -> list[dict[str, Any]]:
+    """Each snippet's answer, in order; up to ``slots`` children at once, each killed after SNIPPET_SECONDS.
+    ``more``: snippets still arriving, run as they come after ``codes`` (their answers follow, in order)."""
     import shutil
     answers: list[Any] = [None] * len(codes)
     running: dict[int, tuple[int, Any, Any, float, int | None]] = {}     # pid -> (index, out, err, deadline, pidfd)
     todo = list(enumerate(codes))
     home = tempfile.mkdtemp(prefix="conformance-snippets-")
     try:
-        while todo or running:
+        while todo or running or (more is not None and more.open):
             while todo and len(running) < slots:
                 i, code = todo.pop(0)
                 cwd = os.path.join(home, str(i))
@@ -360,7 +395,10 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
                 except (AttributeError, OSError):
                     pidfd = None
                 running[pid] = (i, out, err, time.monotonic() + SNIPPET_SECONDS, pidfd)
-            _wait_any(running)
+            if _wait_any(running, more.fd if more is not None and more.open else None):
+                for code in more.take():
+                    todo.append((len(answers), code))
+                    answers.append(None)
             for pid, (i, out, err, deadline, pidfd) in list(running.items()):
                 done, status = os.waitpid(pid, os.WNOHANG)
                 if done:
@@ -380,16 +418,22 @@ def _run_all(codes: list[str], slots: int = SLOTS) -> list[dict[str, Any]]:
     return answers
 
 
-def _wait_any(running: dict[int, tuple[int, Any, Any, float, int | None]]) -> None:
-    """Until a child ends or the first deadline passes: on the children's pidfds (Linux), else a 5 ms nap (a
-    fixed nap cost ~2.5 ms a snippet, a fifth of a short one)."""
+def _wait_any(running: dict[int, tuple[int, Any, Any, float, int | None]], incoming: int | None = None) -> bool:
+    """Until a child ends, the first deadline passes or ``incoming`` (a pipe of more snippets) is readable, which
+    it returns: on the children's pidfds (Linux), else a 5 ms nap (a fixed nap cost ~2.5 ms a snippet, a fifth of
+    a short one). With no child running, it waits on ``incoming`` alone."""
     import select
+    extra = [incoming] if incoming is not None else []
+    if not running:
+        return bool(extra and select.select(extra, [], [])[0])
     wait = max(0.0, min(r[3] for r in running.values()) - time.monotonic())
     fds = [r[4] for r in running.values() if r[4] is not None]
-    if len(fds) == len(running):
-        select.select(fds, [], [], wait)
-    else:
-        time.sleep(min(wait, 0.005))
+    if len(fds) < len(running):
+        fds, wait = [], min(wait, 0.005)
+    if not fds and not extra:
+        time.sleep(wait)
+        return False
+    return incoming in select.select(fds + extra, [], [], wait)[0]
 
 
 def _kept(out: str) -> str:
@@ -406,14 +450,16 @@ def _kept(out: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m conformance.snippet_check FILE``: FILE (``-``: stdin) holds a JSON list of snippets' code."""
-    if argv[0] == "-":
-        codes = json.load(sys.stdin)
+    """``python -m conformance.snippet_check FILE``: FILE holds a JSON list of snippets' code; ``-``: stdin holds
+    such lists, one a line."""
+    # once, in the parent: under exec this is the target, as in the snippet. Before the snippets are read: the
+    # target's side starts while the last cases run, and its import then overlaps them, not the wait for it
+    import torch  # noqa: F401
+    if argv[0] == "-":        # JSON lines: the runner sends some while its cases run, the rest when they end
+        answers = _run_all([], more=_Lines(sys.stdin.fileno()))
     else:
         with open(argv[0], encoding="utf-8") as f:
-            codes = json.load(f)
-    import torch  # noqa: F401  (once, in the parent: under exec this is the target, as in the snippet)
-    answers = _run_all(codes)
+            answers = _run_all(json.load(f))
     sys.stdout.write(MARK + json.dumps(answers) + "\n")
     sys.stdout.flush()
     return 0

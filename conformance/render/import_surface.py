@@ -188,3 +188,18 @@ def snippet_code(s: Surface) -> tuple[str, tuple[str, ...]] | None:
         '    print("torch_available", "raises", type(e).__name__)',
     ] if s.torch_absent else []))
     return code + "\n", tuple(shows)
+
+
+def snippet_once_judged(records: Iterable[dict[str, Any]], header: dict[str, Any],
+                        catalog: dict[str, Any]) -> str | None:
+    """The item's snippet code (snippet_code) as soon as every row it is made from has a record: the surface rows
+    and the import steps of ``catalog`` (id -> case); None before then, or when it has none. It imports
+    transformers, a run's costliest snippet by far, and these rows run well before the last case: the snippet
+    check can run it while the other cases still run."""
+    made_from = {i for i, c in catalog.items()
+                 if c.module == SURFACE_MODULE or (c.module == STEP_MODULE and c.api == API)}
+    rows = [r for r in records if r["id"] in made_from]
+    if not made_from or len({r["id"] for r in rows}) < len(made_from):
+        return None
+    made = snippet_code(surface(rows, header))
+    return made[0] if made else None

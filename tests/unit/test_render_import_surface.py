@@ -70,3 +70,29 @@ def test_the_snippet_touches_every_needed_name():
     assert shows == ("missing",) and "('torch.a', True)" in code and "('torch.b', False)" in code
     compile(code, "snippet", "exec")
     assert surf.snippet_code(surf.Surface()) is None
+
+
+def test_its_snippet_is_known_once_every_row_it_is_made_from_has_run():
+    """The snippet check runs it while the last cases run: only once no row it is made from can still change it,
+    and then it is the very code the item's fix measures at the end (same digest, so the same verdict)."""
+    from types import SimpleNamespace as Case
+
+    from conformance.render import fixes
+
+    catalog = {"transformers_import[torch.a]": Case(module=surf.SURFACE_MODULE, api="torch.a"),
+               "transformers_import[torch.b]": Case(module=surf.SURFACE_MODULE, api="torch.b"),
+               "transformers[import]": Case(module=surf.STEP_MODULE, api=surf.API),
+               "transformers[load]": Case(module=surf.STEP_MODULE, api="x"),
+               "frombuffer[x]": Case(module="view2torch", api="torch.frombuffer")}
+    header = {"target_env": {"torch_metadata": None, "version": "1.0"}}
+    recs = [need("torch.a"), need("torch.b", "PASS")]
+    assert surf.snippet_once_judged(recs, header, catalog) is None, "the import step has not run"
+    recs.append(step(available=False))
+    code = surf.snippet_once_judged(recs, header, catalog)
+    other = judged({"id": "frombuffer[x]", "api": "torch.frombuffer", "module": "view2torch", "raw_outcome": "FAIL",
+                    "outcome": "FAIL", "cause": {"api": "torch.frombuffer", "phase": "call", "evidence": "e"}})
+    (item,) = [c for c in causes.causes([*recs, other], header) if c.surface is not None]
+    assert [s.code for _, s in fixes.candidates(item, {})] == [code]
+    assert "('torch.a', False)" in code and "torch.b" not in code and "is_torch_available" in code
+    assert surf.snippet_once_judged([step(available=True), need("torch.a", "PASS"), need("torch.b", "PASS")],
+                                    {}, catalog) is None, "nothing to show"

@@ -164,7 +164,7 @@ def test_the_target_runs_the_costliest_snippets_first_and_each_verdict_keeps_its
     monkeypatch.setattr(sc, "_both_sides", both_sides)
 
     class Target:
-        argv, proc = ["python"], None
+        argv, proc, sent = ["python"], None, []
 
     out = sc.check(codes, ["python", "-m", "conformance", "exec"], Cache(), target=Target())
     assert sent[0][0] == codes[slow].code
@@ -172,3 +172,75 @@ def test_the_target_runs_the_costliest_snippets_first_and_each_verdict_keeps_its
     assert not out["checked"][first]["reproduces"]
     assert all(v["reproduces"] and v["differ"] == ["x"] for k, v in out["checked"].items() if k != first)
     assert out["oracle_cached"] == 3
+
+
+def test_snippets_sent_while_the_cases_ran_answer_first_and_only_the_final_ones_are_judged(monkeypatch):
+    """The runner sends the import surface's snippet while its last cases run (TargetSide.send); the final list
+    may not hold it (the report changed its mind) or hold it: either way each verdict is its own snippet's."""
+    from conformance.render.snippets import Snippet
+
+    codes = {sc.digest(c): Snippet(c, ("x",), "") for c in ("print('x', 1)", "print('x', 2)")}
+    early_gone = sc.digest("print('x', 9)")
+    oracle = {k: {"rc": 0, "out": f"x {i}\n", "err": ""} for i, k in enumerate(codes, 1)}
+
+    class Cache:
+        warnings: list = []
+
+        def load_snippet_answers(self, driver):
+            return oracle
+
+    def both_sides(sides, cwd, env, while_waiting=None):
+        (_, n, data, _), = sides
+        assert data.endswith("\n") and n == 3
+        rest = json.loads(data)
+        assert rest == ["print('x', 1)"], "what was sent early is not sent again"
+        # answers in the order sent: the early ones (9, then 2), then the rest (1); 2 differs from PyTorch
+        return [[{"rc": 0, "out": "x 9\n", "err": ""}, {"rc": 0, "out": "x 20\n", "err": ""},
+                 {"rc": 0, "out": "x 1\n", "err": ""}]]
+
+    monkeypatch.setattr(sc, "_both_sides", both_sides)
+
+    class Target:
+        argv, proc, sent = ["python"], None, [early_gone, list(codes)[1]]
+
+    out = sc.check(codes, ["python", "-m", "conformance", "exec"], Cache(), target=Target())
+    assert set(out["checked"]) == set(codes)
+    one, two = list(codes)
+    assert not out["checked"][one]["reproduces"] and out["checked"][two]["reproduces"]
+
+
+def test_the_driver_runs_snippets_as_they_arrive_on_its_stdin(monkeypatch):
+    """Lines of snippets: the first ones run before the next line is written; a child's stdin is not the pipe."""
+    import os
+    import sys
+    import threading
+    import time
+
+    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    r, w = os.pipe()
+    written = []
+
+    def runner():
+        os.write(w, (json.dumps(["import time; print('at', time.time())", "import os; print('in', os.read(0, 99))"])
+                     + "\n").encode())
+        time.sleep(0.5)
+        written.append(time.time())
+        os.write(w, (json.dumps(["print('late', 1)"]) + "\n" + json.dumps(["print('last', 2)"])).encode())
+        os.close(w)
+
+    t = threading.Thread(target=runner)
+    saved = os.dup(0)
+    os.dup2(r, 0)                # the pipe is the driver's stdin, as in `-m conformance.snippet_check -`
+    t.start()
+    try:
+        got = sc._run_all([], more=sc._Lines(0))
+    finally:
+        t.join()
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(r)
+    assert [a["rc"] for a in got] == [0, 0, 0, 0]
+    assert float(got[0]["out"].split()[1]) < written[0], "run before the second line came"
+    assert got[1]["out"] == "in b''\n" and got[2]["out"] == "late 1\n" and got[3]["out"] == "last 2\n", \
+        "a last line without its newline counts too"
