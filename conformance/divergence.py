@@ -54,10 +54,14 @@ def _entry(e: list[Any]) -> tuple[str, str, str, int]:
 
 
 class Oracle:
-    def __init__(self, log: list[list[Any]]):
+    def __init__(self, log: list[list[Any]], apis: set[str] | None = None):
+        """``apis``: the only APIs it is asked about (every lookup is by a target call's API); a transformers step's
+        oracle log holds thousands of calls, and a row is judged on its target's few."""
         self.results: dict[tuple[str, str], set[str]] = {}
         self.givens: dict[str, set[str]] = {}
         for e in log:
+            if apis is not None and e[0] not in apis:
+                continue
             api, d, given, _ = _entry(e)
             self.results.setdefault((api, given), set()).add(d)
             self.givens.setdefault(api, set()).add(given)
@@ -121,7 +125,7 @@ def _survived(oracle: Oracle, e: tuple[str, str, str, int]) -> bool:
 def agrees(oracle_log: list[list[Any]], entry: list[Any]) -> bool:
     """Whether a target call returned what the oracle's calls of its API returned for the same inputs."""
     api, d, given, _ = _entry(entry)
-    oracle = Oracle(oracle_log)
+    oracle = Oracle(oracle_log, {api})
     res = oracle.results_for(api, given)
     if res is None and given.startswith("unreadable"):     # inputs the kit could not read: any of the API's
         res = {r for g in oracle.givens.get(api, ()) for r in oracle.results[(api, g)]}
@@ -131,7 +135,7 @@ def agrees(oracle_log: list[list[Any]], entry: list[Any]) -> bool:
 def first_divergence(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> dict[str, Any] | None:
     """``{"index", "api", "how", "guarded"}`` of the call the rule blames (module doc), or None when none
     diverges; ``guarded``: it is a miss the program survived, blamed because nothing else diverges."""
-    oracle = Oracle(oracle_log)
+    oracle = Oracle(oracle_log, {e[0] for e in target_log if e})
     entries = [_entry(e) for e in target_log]
     how = [_diverges(oracle, api, d, g) for api, d, g, _ in entries]
     survived = [_survived(oracle, e) for e in entries]
@@ -161,7 +165,7 @@ def first_divergence(oracle_log: list[list[Any]], target_log: list[list[Any]]) -
 def diverging_apis(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> set[str]:
     """The API of every call the rule finds diverging (module doc), leaving out a call that diverges only
     through a diverging call inside it."""
-    oracle = Oracle(oracle_log)
+    oracle = Oracle(oracle_log, {e[0] for e in target_log if e})
     entries = [_entry(e) for e in target_log]
     bad = [bool(_diverges(oracle, api, d, g)) for api, d, g, _ in entries]
     hard = [b and not _survived(oracle, e) for b, e in zip(bad, entries)]
@@ -191,7 +195,7 @@ def kept(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> list[list[
 
 def unmatched(oracle_log: list[list[Any]], target_log: list[list[Any]]) -> str:
     """Why no recorded call was blamed, for a row that fails anyway: what the logs show."""
-    oracle = Oracle(oracle_log)
+    oracle = Oracle(oracle_log, {e[0] for e in target_log if e})
     entries = [_entry(e) for e in target_log]
     if not entries and not oracle_log:
         return "no torch call of the case was recorded"

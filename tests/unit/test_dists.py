@@ -26,5 +26,11 @@ def test_the_torch_version_is_read_beside_real_torchs_folder_not_from_a_proxy(mo
     info = real / "torch-9.8.7.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 9.8.7\n")
+    (real / "torch_other-1.0.dist-info").mkdir()      # another distribution beside it is not read as torch's
+    (real / "torch_other-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: torch\nVersion: 6.6\n")
     monkeypatch.setattr(base, "real_torch_dir", lambda: str(real / "torch"))
-    assert dists.installed_torch_version() == "9.8.7"
+    dists.installed_torch_version.cache_clear()      # read once a process
+    try:
+        assert dists.installed_torch_version() == "9.8.7"
+    finally:
+        dists.installed_torch_version.cache_clear()
