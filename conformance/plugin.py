@@ -273,10 +273,37 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     state = item.config.stash.get(STATE, None)
-    if state is not None:
-        state.next_item = nextitem
+    if state is None:
+        return None
+    state.next_item = nextitem
+    if not isinstance(item, CaseItem) or not _call_phase_alone(item.config):
+        return None
+    # A case has no fixtures and nothing to set up or tear down: its call phase alone, reported as pytest
+    # reports it (skip, xfail, -x and Ctrl-C as in pytest's own protocol), without the setup and teardown
+    # phases and their reports, hooks and PYTEST_CURRENT_TEST updates (a fifth of the runner's CPU a case).
+    from _pytest.runner import call_and_report
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    call_and_report(item, "call", log=True)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+# Plugins whose setup and teardown hooks hold nothing a case's call phase needs (pytest's own runner, skip and
+# xfail marks, output capture, thread exceptions). Any other (pytest's logging plugin keeps per-phase state that
+# its call hook reads; `python -m pytest` without the kit's command line loads it) keeps pytest's protocol.
+_SETUP_NOT_NEEDED = frozenset({"runner", "skipping", "capturemanager", "threadexception"})
+_PHASES = pytest.StashKey[bool]()
+
+
+def _call_phase_alone(config: pytest.Config) -> bool:
+    if _PHASES not in config.stash:
+        names = {i.plugin_name for h in (config.hook.pytest_runtest_setup, config.hook.pytest_runtest_teardown)
+                 for i in h.get_hookimpls()}
+        config.stash[_PHASES] = not distributes(config) and names <= _SETUP_NOT_NEEDED
+    return config.stash[_PHASES]
 
 
 # == the end: the gate, results.json and the reports ===============================================

@@ -39,9 +39,12 @@ def write_reports(session: pytest.Session, state: State, problems: list[str], ex
     report = render.from_results([results], baseline=session.config.stash.get(BASELINE, None))
 
     def while_snippets_run() -> None:
-        # results.json's rows and the page's failing rows do not depend on the snippet verdicts
+        # results.json's rows, the page's failing rows and the causes' weights do not depend on the snippet verdicts
         cases.append(res.encode_cases(results))
         failing.append(html.failing_rows(report))
+        for run in report.runs:
+            for c in report.causes(run):
+                c.weight
 
     if not session.config.getoption("skip_snippet_check"):
         # the checklist shows only snippets measured to show their difference; PyTorch's answers are cached

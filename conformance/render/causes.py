@@ -46,6 +46,7 @@ class Cause:
     run_uses: dict[str, str] = field(default_factory=dict)        # every entry point and workload of the run
     header: dict[str, Any] = field(default_factory=dict)          # the run's results.json header
     surface: import_surface.Surface | None = None                 # the one item of what import transformers needs
+    _weighed: tuple | None = field(default=None, repr=False, compare=False)    # (its rows' key, their weight)
 
     @property
     def rows(self) -> list[dict[str, Any]]:
@@ -63,7 +64,12 @@ class Cause:
 
     @property
     def weight(self) -> Weight:
-        return weigh(self.api, self.own, self.blocked, self.run_uses)
+        # asked for once a sort comparison and once a renderer: worked out again only when its rows changed (the
+        # rows are records its lists hold, so their ids stand for them; absorb makes new lists of other rows)
+        key = (self.api, tuple(map(id, self.own)), tuple(map(id, self.blocked)), id(self.run_uses))
+        if self._weighed is None or self._weighed[0] != key:
+            self._weighed = (key, weigh(self.api, self.own, self.blocked, self.run_uses))
+        return self._weighed[1]
 
     @property
     def section(self) -> str:

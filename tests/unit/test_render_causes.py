@@ -94,3 +94,19 @@ def test_an_entry_point_whose_rows_all_skip_or_lie_off_path_is_not_tested():
     v = causes.verdict(LOAD, [row("a", off_path="p")], [])
     assert v.state == "not tested" and "loading path" in v.why
     assert causes.verdict(LOAD, [], []).label == "no cases in this run"
+
+
+def test_a_causes_weight_is_worked_out_again_when_its_rows_change():
+    """Kept once worked out (the renderers and every sort ask for it); a copy that absorbs another item's rows
+    weighs its own rows, and the item it was copied from keeps its weight."""
+    from conformance.render.ranking import weigh
+
+    (a,) = causes.causes([wrong("x[1]", "torch.x", field="stride")], {})
+    (b,) = causes.causes([row("load[1]", module="st_entrypoints", cause=by("torch.y", phase="call"))], {})
+    before = a.weight
+    assert a.weight is before, "kept"
+    merged = a.copy()
+    assert merged.weight is before, "a copy with the same rows weighs the same"
+    merged.absorb(b)
+    assert merged.weight == weigh(merged.api, merged.own, merged.blocked, merged.run_uses) != before
+    assert a.weight is before
