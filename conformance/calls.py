@@ -142,6 +142,8 @@ class CallLog:
         self.produced: dict[int, int] = {}     # id(result) -> index of the entry that returned it
         self.keep: list[Any] = []              # results stay alive while the case runs: their ids stay unique
         self.reads: dict[str, Any] = {}        # module attribute -> the object its last logged read gave
+        # (property, id(object)) -> (object, what the read gave): read again, see read_property
+        self.props: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.misses: list[tuple[list[Any], BaseException]] = []   # a miss's entry and the error it raised
         # (reading module, torch attribute) -> digest, read by torch's own module code while first imported:
         # kept out of the log (which case imports a module first follows the case order), shown only when
@@ -154,7 +156,7 @@ class CallLog:
     def start(self) -> None:
         self.entries, self.on, self.depth, self.stack = [], True, 0, []
         self.produced, self.keep, self.reads, self.misses, self.import_reads = {}, [], {}, [], {}
-        self.forget()
+        self.written()
         if self.crumb:
             self.crumb.set("")
 
@@ -190,9 +192,9 @@ class CallLog:
             yield got
             return
         saved = (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-                 self.import_reads, self.limit, self.bound)
-        self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses, self.import_reads = \
-            [], 0, [], {}, [], {}, [], {}
+                 self.import_reads, self.props, self.limit, self.bound)
+        self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses, self.import_reads, \
+            self.props = [], 0, [], {}, [], {}, [], {}, {}
         self.limit, self.bound = (limit, PART_BOUND) if limit else (MAX_CALLS, CASE_BOUND)
         exc = None
         try:
@@ -206,7 +208,7 @@ class CallLog:
             self.settle(exc)
             got.entries = self.entries
             (self.entries, self.depth, self.stack, self.produced, self.keep, self.reads, self.misses,
-             self.import_reads, self.limit, self.bound) = saved
+             self.import_reads, self.props, self.limit, self.bound) = saved
             self.on = True
 
     @contextmanager
@@ -217,7 +219,12 @@ class CallLog:
         finally:
             self.on = was
             if was:
-                self.forget()       # the kit may have written into the case's tensors (aliasing checks)
+                self.written()      # the kit may have written into the case's tensors (aliasing checks)
+
+    def written(self) -> None:
+        """Something may have written into a tensor or storage: digests, and reads of properties, go stale."""
+        self.props.clear()
+        self.forget()
 
     def full(self) -> bool:
         """Whether the log is at its bound; the first time, it says so in a last entry naming the bound
@@ -269,7 +276,7 @@ class CallLog:
                 self.crumb.set(self.stack[-1] if self.stack else f"after {api}")
         self.on = False
         if _writes(api):
-            self.forget()
+            self.written()
         try:
             entry[1] = self.digest(result, api, args)
         except Exception as e:           # a result the kit cannot read is itself a difference
@@ -280,6 +287,55 @@ class CallLog:
             self.produced[id(result)] = index
             self.keep.append(result)
         return result
+
+    def read_property(self, api: str, get: Callable[[Any], Any], obj: Any) -> Any:
+        """A property read (``Tensor.device``). The first read of it on ``obj`` is recorded as a call; a read again
+        (nothing written since) runs unrecorded and, when it gives the very object the first gave, is not logged:
+        it would log the same inputs and result, which the blame rule matches by set. (A backend's own code reads
+        its tensors' ``device`` on every op: two thirds of mindtorch_v2's entries were such reads again.) One that
+        gives another object is logged as a call, without the calls inside it."""
+        key = (api, id(obj))
+        seen = self.props.get(key)
+        if seen is None or seen[0] is not obj or self.depth >= MAX_DEPTH or self.full():
+            n = len(self.entries)
+            result = self.record(api, get, (obj,), {})
+            if len(self.entries) > n and self.entries[n][0] == api:      # logged (not too deep, not importing)
+                self.props[key] = (obj, result)
+            return result
+        if importing(self.packages):
+            return get(obj)
+        self.on = False
+        try:
+            result = get(obj)
+        except BaseException as e:
+            self.on = True
+            self._log_again(api, obj, f"raises {builtin_class(e)}")
+            raise
+        self.on = True
+        if result is not seen[1]:
+            self.on = False
+            try:
+                d = self.digest(result, api, (obj,))
+            except Exception as e:
+                d = f"unreadable ({type(e).__name__})"
+            finally:
+                self.on = True
+            self._log_again(api, obj, d)
+            self.props[key] = (obj, result)
+            if result is not None and not isinstance(result, (bool, int, float, str)):
+                self.produced[id(result)] = len(self.entries) - 1
+                self.keep.append(result)
+        return result
+
+    def _log_again(self, api: str, obj: Any, result: str) -> None:
+        self.on = False
+        try:
+            given = self.given((obj,), {})
+        except Exception as e:
+            given = f"unreadable ({type(e).__name__})"
+        finally:
+            self.on = True
+        self.entries.append([api, result, given, self.depth])
 
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
@@ -629,7 +685,7 @@ def _property(raw: Any, api: str, log: CallLog) -> property:
     def fget(self):
         if not log.on:
             return get(self, type(self))
-        return log.record(api, read, (self,), {})
+        return log.read_property(api, read, self)
     setattr(fget, RECORDED, True)
     fset = (lambda self, v: raw.__set__(self, v)) if hasattr(raw, "__set__") else None
     fdel = (lambda self: raw.__delete__(self)) if hasattr(raw, "__delete__") else None

@@ -48,11 +48,24 @@ def _fake_torch():
         def double(self):
             return self.view().add_(0)      # a method that calls others: recorded one level deeper
 
+        @property
+        def device(self):
+            return CPU                      # the very same object every read, as mindtorch_v2's
+
+        @property
+        def flaky(self):
+            self.reads = getattr(self, "reads", 0) + 1
+            if self.reads == 2:
+                raise KeyError("second read")
+            return [self.reads]
+
         def _private(self):
             return 1
 
     def frombuffer(buf, dtype=None):
         return Tensor(buf)
+
+    CPU = types.SimpleNamespace(type="cpu")
 
     torch.Tensor, torch.dtype, torch.frombuffer = Tensor, dtype, frombuffer
     torch.float32 = dtype("float32")
@@ -346,3 +359,40 @@ def test_reads_by_import_code_that_raised_are_kept_aside_for_the_judge(tmp_path,
         assert part.import_reads == [["torch.float32", "dtype"], ["torch.__version__", "float"]]
     finally:
         calls.ACTIVE = None
+
+
+def test_a_property_read_again_is_logged_only_when_it_gives_another_object(torch):
+    """A backend's own code reads its tensors' device on every op: the same read giving the same object logs the
+    same inputs and result again, which the blame rule matches by set. Logged again after a write, when it gives
+    another object, and when it raises."""
+    t, log, _ = torch
+    log.start()
+    x = t.frombuffer([1, 2])
+    x.device, x.device, x.shape, x.shape
+    x.add_(1)                                   # a write: reads before it may no longer hold
+    x.device
+    x.flaky
+    with pytest.raises(KeyError):
+        x.flaky
+    x.flaky
+    entries = log.stop()
+    apis = [e[0] for e in entries]
+    assert apis.count("Tensor.device") == 2 and apis.count("Tensor.shape") == 2, apis
+    flaky = [e for e in entries if e[0] == "Tensor.flaky"]
+    assert [e[1] for e in flaky] == ["list", "raises KeyError", "list"]
+    assert all(e[2] == "Tensor" for e in flaky), "each with its inputs"
+    log.start()
+    x.device
+    assert [e[0] for e in log.stop()] == ["Tensor.device"], "another case starts afresh"
+
+
+def test_a_property_read_too_deep_to_log_is_no_first_read(torch, monkeypatch):
+    """Only a logged read is one a read again can stand for: one the log did not take (too deep) leaves the next
+    read to be logged."""
+    t, log, _ = torch
+    monkeypatch.setattr(calls, "MAX_DEPTH", 1)
+    log.start()
+    x = t.frombuffer([1, 2])
+    log.record("outer", lambda: x.device, (), {})      # at depth 1: not logged
+    x.device
+    assert [(e[0], e[3]) for e in log.stop()] == [("torch.frombuffer", 0), ("outer", 0), ("Tensor.device", 0)]
