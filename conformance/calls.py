@@ -310,6 +310,11 @@ class CallLog:
         except BaseException as e:
             self.on = True
             self._log_again(api, obj, f"raises {builtin_class(e)}")
+            try:        # as record() marks it: what blame names
+                if getattr(e, API_ATTR, None) is None:
+                    setattr(e, API_ATTR, api)
+            except Exception:
+                pass
             raise
         self.on = True
         if result is not seen[1]:

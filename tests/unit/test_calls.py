@@ -372,8 +372,9 @@ def test_a_property_read_again_is_logged_only_when_it_gives_another_object(torch
     x.add_(1)                                   # a write: reads before it may no longer hold
     x.device
     x.flaky
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError) as raised:
         x.flaky
+    assert getattr(raised.value, calls.API_ATTR) == "Tensor.flaky", "what blame names, as a logged call's"
     x.flaky
     entries = log.stop()
     apis = [e[0] for e in entries]
