@@ -292,7 +292,7 @@ class CallLog:
         """A property read (``Tensor.device``). The first read of it on ``obj`` is recorded as a call; a read again
         (nothing written since) runs unrecorded and, when it gives the very object the first gave, is not logged:
         it would log the same inputs and result, which the blame rule matches by set. (A backend's own code reads
-        its tensors' ``device`` on every op: two thirds of mindtorch_v2's entries were such reads again.) One that
+        its tensors' ``device`` on every op: over mindtorch_v2's catalog, 43008 entries -> 18796 without them.) One that
         gives another object is logged as a call, without the calls inside it."""
         key = (api, id(obj))
         seen = self.props.get(key)
