@@ -127,6 +127,15 @@ def read_breadcrumb(folder: str | None, fd: int | None = None) -> str | None:
     return text or None
 
 
+def _name_on(e: BaseException, api: str) -> None:
+    """Mark ``e`` with the innermost recorded call it came out of (what blame names), unless one did already."""
+    try:
+        if getattr(e, API_ATTR, None) is None:
+            setattr(e, API_ATTR, api)
+    except Exception:       # an exception that takes no attributes
+        pass
+
+
 class CallLog:
     """One process's recorder: off, except while a case runs and the kit is not reading."""
 
@@ -243,17 +252,13 @@ class CallLog:
                spell: Callable[[str, tuple, dict], str] | None = None) -> Any:
         if not self.on or self.depth >= MAX_DEPTH or importing(self.packages) or self.full():
             return fn(*args, **kwargs)
-        self.on = False
-        try:
-            if spell is not None:
-                api = spell(api, args, kwargs)
+        if spell is not None:
+            self.on = False
             try:
-                given = self.given(args, kwargs)
-            except Exception as e:
-                given = f"unreadable ({type(e).__name__})"
-        finally:
-            self.on = True
-        entry, index = [api, None, given, self.depth], len(self.entries)
+                api = spell(api, args, kwargs)
+            finally:
+                self.on = True
+        entry, index = [api, None, self._unrecorded(self.given, args, kwargs), self.depth], len(self.entries)
         self.entries.append(entry)
         self.stack.append(api)
         if self.crumb:
@@ -263,30 +268,34 @@ class CallLog:
             result = fn(*args, **kwargs)
         except BaseException as e:
             entry[1] = f"raises {builtin_class(e)}"
-            try:        # the innermost recorded call it came out of: what blame names
-                if getattr(e, API_ATTR, None) is None:
-                    setattr(e, API_ATTR, api)
-            except Exception:
-                pass
+            _name_on(e, api)
             raise
         finally:
             self.depth -= 1
             self.stack.pop()
             if self.crumb:
                 self.crumb.set(self.stack[-1] if self.stack else f"after {api}")
-        self.on = False
         if _writes(api):
             self.written()
+        entry[1] = self._unrecorded(self.digest, result, api, args)   # one the kit cannot read is a difference
+        self._produced(result, index)
+        return result
+
+    def _unrecorded(self, digest: Callable[..., str], *args: Any) -> str:
+        """``digest(*args)`` with the recorder off (it reads through torch); a value the kit cannot read says so."""
+        was, self.on = self.on, False
         try:
-            entry[1] = self.digest(result, api, args)
-        except Exception as e:           # a result the kit cannot read is itself a difference
-            entry[1] = f"unreadable ({type(e).__name__})"
+            return digest(*args)
+        except Exception as e:
+            return f"unreadable ({type(e).__name__})"
         finally:
-            self.on = True
+            self.on = was
+
+    def _produced(self, result: Any, index: int) -> None:
+        """``result`` came out of entry ``index`` (producer_of), and stays alive while the case runs."""
         if result is not None and not isinstance(result, (bool, int, float, str)):
             self.produced[id(result)] = index
             self.keep.append(result)
-        return result
 
     def read_property(self, api: str, get: Callable[[Any], Any], obj: Any) -> Any:
         """A property read (``Tensor.device``). The first read of it on ``obj`` is recorded as a call; a read again
@@ -310,37 +319,17 @@ class CallLog:
         except BaseException as e:
             self.on = True
             self._log_again(api, obj, f"raises {builtin_class(e)}")
-            try:        # as record() marks it: what blame names
-                if getattr(e, API_ATTR, None) is None:
-                    setattr(e, API_ATTR, api)
-            except Exception:
-                pass
+            _name_on(e, api)
             raise
         self.on = True
         if result is not seen[1]:
-            self.on = False
-            try:
-                d = self.digest(result, api, (obj,))
-            except Exception as e:
-                d = f"unreadable ({type(e).__name__})"
-            finally:
-                self.on = True
-            self._log_again(api, obj, d)
+            self._log_again(api, obj, self._unrecorded(self.digest, result, api, (obj,)))
             self.props[key] = (obj, result)
-            if result is not None and not isinstance(result, (bool, int, float, str)):
-                self.produced[id(result)] = len(self.entries) - 1
-                self.keep.append(result)
+            self._produced(result, len(self.entries) - 1)
         return result
 
     def _log_again(self, api: str, obj: Any, result: str) -> None:
-        self.on = False
-        try:
-            given = self.given((obj,), {})
-        except Exception as e:
-            given = f"unreadable ({type(e).__name__})"
-        finally:
-            self.on = True
-        self.entries.append([api, result, given, self.depth])
+        self.entries.append([api, result, self._unrecorded(self.given, (obj,), {}), self.depth])
 
     def read(self, api: str, value: Any) -> None:
         """A read of a module attribute that is no call (``torch.__version__``, ``torch.float32``); the same
@@ -354,13 +343,7 @@ class CallLog:
                 return
         elif self.full():
             return
-        self.on = False
-        try:
-            d = self.digest(value, api, ())
-        except Exception as e:
-            d = f"unreadable ({type(e).__name__})"
-        finally:
-            self.on = True
+        d = self._unrecorded(self.digest, value, api, ())
         if reader is not None:
             self.import_reads[reader, api] = d
             return
@@ -490,14 +473,10 @@ def import_reads(e: BaseException, log: CallLog) -> list[list[str]] | None:
 def attribute_digests(torch: Any, log: CallLog) -> dict[str, str]:
     """The digest of each torch attribute the recorder logs as a read (``_proxy_module``), as this process
     has it: what a read made by import code is held against (such reads never reach a case's log)."""
-    out = {}
-    for name in _read_names(torch):
-        api = f"torch.{name}"
-        try:
-            out[api] = log.digest(vars(torch)[name], api, ())
-        except Exception as e:      # a value the kit cannot read: that, as a read's entry would say
-            out[api] = f"unreadable ({type(e).__name__})"
-    return out
+    def digest(name: str) -> str:
+        return log.digest(vars(torch)[name], f"torch.{name}", ())
+    # a value the kit cannot read: that, as a read's entry would say
+    return {f"torch.{name}": log._unrecorded(digest, name) for name in _read_names(torch)}
 
 
 READ = "<read>"             # the given digest of an attribute read
