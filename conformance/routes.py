@@ -10,7 +10,8 @@ Routes that view a dtype as an integer of the same size (its carrier) are tried 
 target has (int16 and uint16 for the 2-byte dtypes, ...), so a target without int16 still gets its float16
 and bfloat16 probed. A builder or reader that changes its input (the numpy array's bytes or layout, the
 tensor's strides, shape or contiguity: an in-place ``contiguous()``) is refused: the kit would change what
-the API under test is given.
+the API under test is given. Readers are also tried on the layouts cases hand them (``_LAYOUTS``: transposed,
+stepped, at a storage offset, 0-d), and one that reads more of them right comes first.
 
 Each dtype is probed in a short-lived child process (a fork of this one), each candidate under a deadline
 of its own: a candidate that hangs or kills the child is refused (TIMEOUT, CRASH, in ``run.routes``) and a
@@ -152,9 +153,9 @@ def _to_float32(torch, spec, t):
 
 
 _READERS = (
+    ("numpy()", "Tensor.numpy", True, _numpy, False, False),
     ("contiguous().numpy()", "Tensor.numpy", True, _contiguous_numpy, False, False),
     ("contiguous().view(dtype={c}).numpy()", "Tensor.view(dtype)", False, _contiguous_view_kw_numpy, False, True),
-    ("numpy()", "Tensor.numpy", True, _numpy, False, False),
     ("view(dtype={c}).numpy()", "Tensor.view(dtype)", False, _view_kw_numpy, False, True),
     ("view({c}).numpy()", "Tensor.view(dtype)", False, _view_pos_numpy, False, True),
     ("tolist()", "Tensor.tolist", True, _tolist, False, False),
@@ -200,7 +201,8 @@ class DtypeRoutes:
     builders: list[Route] = field(default_factory=list)    # validated, in preference order
     readers: list[Route] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)      # "route: why" for every candidate that failed
-    strided: bool = True     # the first reader also read a transposed tensor right
+    strided: bool = True     # the first reader also read every layout of _LAYOUTS the target made right
+    layouts: dict[str, str] = field(default_factory=dict)  # layout -> "read right" / "read wrong" (first reader) / "not made: why"
     build_api: str = "torch.from_numpy"      # what a BLOCKED row names when no builder works:
     read_api: str = "Tensor.numpy"                           # the first candidate's API for this dtype
     refused: dict[str, str] = field(default_factory=dict)  # candidate -> TIMEOUT / CRASH / CHANGES_INPUT
@@ -220,7 +222,7 @@ class Routes:
         out = {}
         for name, r in self.per_dtype.items():
             out[name] = {"build": [b.name for b in r.builders], "read": [x.name for x in r.readers],
-                         "refused": r.failures, "strided_read_checked": r.strided}
+                         "refused": r.failures, "strided_read_checked": r.strided, "read_layouts": r.layouts}
             if r.refused:
                 out[name]["refused_as"] = dict(r.refused)
         return out
@@ -277,7 +279,7 @@ def _probe_bounded(torch: Any, specs: list[DType], dtype_name: Callable[[Any], s
         dtype, label = where
         if label in refused.get(dtype, {}):    # cannot happen (it is skipped): never loop on it
             done[dtype] = {"builders": [], "readers": [], "failures": [f"{label}: {why}"], "strided": False,
-                           "refused": {}}
+                           "refused": {}, "layouts": {}}
             continue
         refused.setdefault(dtype, {})[label] = why
     return {spec.name: _from_names(torch, spec, done[spec.name], refused.get(spec.name, {})) for spec in specs}
@@ -346,7 +348,7 @@ def _status(st: int) -> str:
 
 def _names(out: DtypeRoutes) -> dict[str, Any]:
     return {"builders": [b.name for b in out.builders], "readers": [r.name for r in out.readers],
-            "failures": out.failures, "strided": out.strided, "refused": out.refused}
+            "failures": out.failures, "strided": out.strided, "refused": out.refused, "layouts": out.layouts}
 
 
 def _from_names(torch: Any, spec: DType, names: dict[str, Any], refused: dict[str, str]) -> DtypeRoutes:
@@ -357,6 +359,7 @@ def _from_names(torch: Any, spec: DType, names: dict[str, Any], refused: dict[st
     out.readers = [by_r[n] for n in names["readers"]]
     out.failures = [f"{label}: {why}" for label, why in refused.items()] + names["failures"]
     out.strided = names["strided"]
+    out.layouts = names.get("layouts", {})
     out.refused = {**{k: v.split(":", 1)[0] for k, v in refused.items()}, **names["refused"]}
     return out
 
@@ -378,13 +381,53 @@ def _footprint(t: Any) -> Any:
     return out
 
 
+# The layouts cases hand a reader besides the contiguous one (the catalog's views, replay's store.VARIANTS):
+# each made by the target from a built (3, 2) sample, with numpy's view of the same bytes. A storage offset of
+# one element is no multiple of a row; zero-size tensors are never read (their bytes are none).
+_LAYOUTS: tuple[tuple[str, Callable[[Any], Any], Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("transposed", lambda t: t.transpose(0, 1), lambda a: a.T),
+    ("stepped", lambda t: t[::2], lambda a: a[::2]),
+    ("offset", lambda t: t.as_strided((5,), (1,), 1), lambda a: a.reshape(-1)[1:]),
+    ("offset transposed", lambda t: t.as_strided((2, 2), (1, 2), 1),
+     lambda a: np.lib.stride_tricks.as_strided(a.reshape(-1)[1:], (2, 2), (a.itemsize, 2 * a.itemsize))),
+    ("0-d at an offset", lambda t: t.as_strided((), (), 3), lambda a: a.reshape(-1)[3]),
+)
+
+
+def _layouts(t: Any, base: np.ndarray) -> tuple[dict[str, tuple[Any, bytes]], dict[str, str]]:
+    """({layout: (the target's tensor of it, the bytes it holds)}, {layout: why it could not be made})."""
+    made, unbuilt = {}, {}
+    for name, make, view in _LAYOUTS:
+        try:
+            made[name] = (make(t), np.ascontiguousarray(view(base)).tobytes())
+        except Exception as e:
+            unbuilt[name] = f"not made: {_why(e)}"
+    return made, unbuilt
+
+
+def _layouts_read_wrong(r: Route, torch: Any, spec: DType, t: Any, base: np.ndarray) -> tuple[list[str], str | None]:
+    """(the layouts of ``_LAYOUTS`` that reader ``r`` reads wrong, the first whose strides or contiguity it
+    changed, or None). Made afresh for each reader: one that changes its input must not pass that on."""
+    wrong = []
+    for name, (tt, want) in _layouts(t, base)[0].items():
+        before = _footprint(tt)
+        try:
+            right = r.fn(torch, spec, tt) == want
+        except Exception:
+            right = False
+        if _footprint(tt) != before:
+            return wrong, name
+        if not right:
+            wrong.append(name)
+    return wrong, None
+
+
 def _probe_dtype(torch: Any, spec: DType, dtype_name: Callable[[Any], str], skip: dict[str, str] | None = None,
                  progress: Callable[[str], None] = lambda label: None) -> DtypeRoutes:
     skip = skip or {}
     out = _empty(torch, spec)
     base = _sample(spec)
     want = base.tobytes()
-    want_t = np.ascontiguousarray(base.T).tobytes()
     built: list[tuple[Route, Any, np.ndarray]] = []
     for b in builders_for(torch, spec):
         label = f"build {b.name}"
@@ -407,16 +450,18 @@ def _probe_dtype(torch: Any, spec: DType, dtype_name: Callable[[Any], str], skip
             out.failures.append(f"{label}: {_why(e)}")
     # A reader is good when it reads back the known bytes of a built tensor; a builder is good when a
     # good reader reads its tensor right. A pair that agrees with numpy is taken to be right.
-    strided_ok: dict[str, bool] = {}
+    read_wrong: dict[str, list[str]] = {}      # reader -> the layouts it read wrong
     if not built:     # nothing to read back: check readers on zeros at least (and say so)
         try:
             progress("torch.zeros")
             z = torch.zeros(SAMPLE_SHAPE, dtype=getattr(torch, spec.name))
             built = [(Route("zeros", "torch.zeros", False, None), z, np.zeros(0))]
-            want, want_t = bytes(len(want)), bytes(len(want))
+            base = np.zeros_like(base)
+            want = base.tobytes()
             out.failures.append("readers checked on torch.zeros only: no builder made the known bytes")
         except Exception as e:
             out.failures.append(f"read: no tensor to check readers on (torch.zeros: {_why(e)})")
+    layouts, unbuilt = _layouts(built[0][1], base) if built else ({}, {})   # the header's account of them
     for r in readers_for(torch, spec):
         label = f"read {r.name}"
         if label in skip:
@@ -442,19 +487,19 @@ def _probe_dtype(torch: Any, spec: DType, dtype_name: Callable[[Any], str], skip
             out.failures.append(f"{label}: changes its input (the tensor's strides, shape, contiguity or bytes)")
             out.refused[label] = CHANGES_INPUT
             continue
-        try:      # preferred: a reader that also reads a non-contiguous tensor right
-            tt = built[0][1].transpose(0, 1)
-            before = _footprint(tt)
-            strided_ok[r.name] = r.fn(torch, spec, tt) == want_t
-            if _footprint(tt) != before:        # e.g. a contiguous() that works in place
-                out.failures.append(f"{label}: changes its input (a transposed tensor's strides or contiguity)")
-                out.refused[label] = CHANGES_INPUT
-                continue
-        except Exception:
-            strided_ok[r.name] = False
+        wrong_at, changed = _layouts_read_wrong(r, torch, spec, t, base)     # t: the tensor it read right
+        if changed:
+            out.failures.append(f"{label}: changes its input (a {changed} tensor's strides or contiguity)")
+            out.refused[label] = CHANGES_INPUT
+            continue
+        read_wrong[r.name] = wrong_at
         out.readers.append(r)
-    out.readers.sort(key=lambda r: not strided_ok.get(r.name, False))    # stable: keeps list order within
-    out.strided = bool(out.readers) and strided_ok.get(out.readers[0].name, False)
+    # preferred: a reader that also reads the layouts cases hand it right (stable: keeps list order within)
+    out.readers.sort(key=lambda r: len(read_wrong[r.name]))
+    out.strided = bool(out.readers) and bool(layouts) and not read_wrong[out.readers[0].name]
+    if out.readers:
+        out.layouts = {name: "read wrong" if name in read_wrong[out.readers[0].name] else "read right"
+                       for name in layouts} | unbuilt
     for b, t, _ in built:
         if b.fn is None:
             continue
