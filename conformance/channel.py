@@ -33,6 +33,7 @@ MAX_FRAME_ENV = "CONFORMANCE_MAX_FRAME"
 OBS_LIMIT = 4 << 20            # an observation's JSON above this is kept as its digest
 MAX_DEPTH = 100                # nesting levels kept in a message; deeper values are cut with a note
 POLL = 0.5                     # seconds between looks at whether the process is still alive while waiting
+TICK = 0.05                    # seconds between calls of a read's ``while_waiting`` (a second process's top-up)
 CUT = "<nested deeper than {} levels: cut here>"
 _CONTAINERS = (dict, list)     # what decoded JSON nests in
 
@@ -200,10 +201,13 @@ class Reader:
         self._want: tuple[int, int, bytes] | None = None   # (payload start, end, digest): header read
         self.eof = False
 
-    def read(self, timeout: float) -> dict[str, Any] | None:
+    def read(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> dict[str, Any] | None:
+        """``while_waiting``: called every TICK seconds while nothing has arrived (the runner's other work that
+        must not wait for this answer)."""
         self.eof = False
         deadline = _monotonic() + timeout
         last_look = False
+        wait = POLL if while_waiting is None else TICK
         while True:
             msg = self._take()
             if msg is not None:
@@ -212,8 +216,10 @@ class Reader:
                 return None
             left = deadline - _monotonic()
             last_look = left <= 0     # past it: one more read of what has arrived, then no more
-            ready, _, _ = _select([self.fd], [], [], max(0.0, min(left, POLL)))
+            ready, _, _ = _select([self.fd], [], [], max(0.0, min(left, wait)))
             if not ready:
+                if while_waiting is not None:
+                    while_waiting()
                 if not self.alive():
                     self.eof = True
                     return None

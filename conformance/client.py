@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 from collections import deque
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from . import channel, guard, reaper
 from .drain import DrainingReader
@@ -277,11 +277,14 @@ class WorkerClient:
         if case_id not in self._pending and self.alive():    # the cheap test first: run() re-offers queued ids
             self._send(case_id)
 
-    def run(self, case_id: str, timeout: float | None = None, then: Sequence[str] = ()) -> dict[str, Any]:
+    def run(self, case_id: str, timeout: float | None = None, then: Sequence[str] = (),
+            while_waiting: Callable[[], None] | None = None) -> dict[str, Any]:
         """``{"obs": ..., "ms": ..., "process": n}`` or ``{"crash": why}`` or ``{"timeout": seconds}``.
 
         ``then``: the cases that come next, sent (if not sent yet) before waiting, so the process goes
-        straight on to them and is not idle while the runner judges this one."""
+        straight on to them and is not idle while the runner judges this one. ``while_waiting``: called every
+        channel.TICK seconds until the answer comes (the second process's top-up: a case that takes the first
+        process long, importing transformers, left the second idle)."""
         timeout = self.timeout if timeout is None else timeout
         if self._pending and self._pending[0] != case_id:
             self.close()       # a case sent ahead that is not the one asked for: start clean
@@ -296,7 +299,7 @@ class WorkerClient:
         assert self.proc and self._log
         log_at = self._log_at
         try:
-            msg = self._read_reply(timeout)
+            msg = self._read_reply(timeout, while_waiting)
         except channel.FrameTooLarge as e:
             # Its answer cannot be read, and what follows it in the pipe neither: a fresh process.
             self.close()
@@ -358,12 +361,12 @@ class WorkerClient:
         except BrokenPipeError:
             pass
 
-    def _read_reply(self, timeout: float) -> dict[str, Any] | None:
+    def _read_reply(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> dict[str, Any] | None:
         """The answer to the oldest case in flight; its clock started when the worker became free for it."""
         if self._early:
             self._pending.popleft()
             return self._early.popleft()
-        msg = self._read(max(0.0, self._idle_since + timeout - time.monotonic()))
+        msg = self._read(max(0.0, self._idle_since + timeout - time.monotonic()), while_waiting)
         if msg is not None:
             self._pending.popleft()
             self._idle_since = time.monotonic()
@@ -371,10 +374,10 @@ class WorkerClient:
         return msg
 
     # -- plumbing -----------------------------------------------------------------------------
-    def _read(self, timeout: float) -> dict[str, Any] | None:
+    def _read(self, timeout: float, while_waiting: Callable[[], None] | None = None) -> dict[str, Any] | None:
         """The next message, or None: timed out, or the process died (``self._reader.eof``)."""
         assert self.proc and self._reader
-        return self._reader.read(timeout)
+        return self._reader.read(timeout, while_waiting)
 
     def _death_reason(self, what: str, log_at: int = 0) -> str:
         assert self.proc

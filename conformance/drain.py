@@ -60,7 +60,7 @@ class DrainingReader(channel.Reader):
                 self._closed = True
                 self._cv.notify_all()
 
-    def read(self, timeout: float):
+    def read(self, timeout: float, while_waiting: Callable[[], None] | None = None):
         self.eof = False
         deadline = time.monotonic() + timeout
         graced = False
@@ -70,7 +70,8 @@ class DrainingReader(channel.Reader):
                 return msg
             with self._cv:
                 if not self._inbox and not self._closed:
-                    self._cv.wait(max(0.0, min(deadline - time.monotonic(), GRACE if graced else channel.POLL)))
+                    wait = GRACE if graced else channel.POLL if while_waiting is None else channel.TICK
+                    self._cv.wait(max(0.0, min(deadline - time.monotonic(), wait)))
                 got, closed = bool(self._inbox), self._closed
                 if got:
                     self.buf += self._inbox
@@ -81,6 +82,8 @@ class DrainingReader(channel.Reader):
             if closed:
                 self.eof = True
                 return None
+            if while_waiting is not None:
+                while_waiting()
             if not self.alive():
                 if graced:             # dead, and nothing came after it: a child may still hold the pipe open
                     self.eof = True

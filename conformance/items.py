@@ -82,7 +82,9 @@ class CaseItem(pytest.Item):
             then = tail.main_ahead() if target is main else []
         else:
             target, then = main, sent_ahead(state, self.case.id)
-        result = target.run(self.case.id, timeout=timeout, then=then)
+        # the second process is topped up while the first runs a long case, not only between cases
+        feed = tail.feed if tail is not None and target is main else None
+        result = target.run(self.case.id, timeout=timeout, then=then, while_waiting=feed)
         oracle_obs, oracle_version = state.oracle_of(self.case.id, self.case.api)
         record = judge_case(self.case, result, oracle_obs, target=state.backend.name,
                             expectations=state.expectations, api_names=api_names(),

@@ -3,6 +3,7 @@ header, a payload that does not match its checksum, a frame above the limit) is 
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -76,6 +77,23 @@ def test_a_frame_that_has_not_all_arrived_waits_and_the_deadline_holds(pipe):
     assert reader.read(0.05) is None and not reader.eof
     os.write(w, f[50:])
     assert reader.read(1.0) == {"value": "x" * 100}
+
+
+def test_while_waiting_is_called_every_tick_until_the_answer_comes(pipe):
+    """The runner tops up its second target process while the first runs a long case."""
+    r, w = pipe
+    ticks: list[float] = []
+
+    def tick():
+        ticks.append(time.monotonic())
+        if len(ticks) == 3:
+            channel.write(w, {"case": "slow"})
+    reader = channel.Reader(r)
+    assert reader.read(5.0, while_waiting=tick) == {"case": "slow"}
+    assert len(ticks) == 3, "called while nothing had come, and no more once it came"
+    assert ticks[-1] - ticks[0] < 1.0, f"every {channel.TICK} s, not every POLL ({channel.POLL} s)"
+    channel.write(w, {"case": "quick"})
+    assert reader.read(1.0, while_waiting=lambda: ticks.append(0.0)) == {"case": "quick"} and len(ticks) == 3
 
 
 def test_a_dead_writer_is_end_of_file(pipe):

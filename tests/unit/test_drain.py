@@ -78,3 +78,15 @@ def test_damage_is_still_damage():
         os.write(w, b"not a frame\n")
         with pytest.raises(channel.ChannelDamage):
             reader.read(5)
+
+
+def test_while_waiting_is_called_as_the_answer_is_awaited():
+    with _pipe() as (reader, w, _):
+        calls = []
+
+        def tick():
+            calls.append(1)
+            if len(calls) == 2:
+                channel.write(w, {"case": "c0"})
+        assert reader.read(5.0, while_waiting=tick) == {"case": "c0"}
+        assert len(calls) >= 2
