@@ -23,7 +23,6 @@ from .cachedir import default_root
 from .client import _LIVE, _LIVE_LOCK, WorkerStartError
 from .oracle_cache import CacheError, OracleCache, cache_key, ensure_recorded
 from .registry import catalog_digest, catalog_dir, catalog_modules, load_catalog
-from .render import perf as perf_report
 from .gathering import RecordCollector, complete
 from .items import CaseItem, CatalogFile
 from .lanes import movable, open_slow_lane, reorder, slow_lane_share
@@ -62,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"malformed expectations file: {e}") from None
     perf = None
     if config.getoption("perf") and is_controller(config):
+        from .render import perf as perf_report
         try:
             perf = perf_report.load(config.getoption("perf"))
         except perf_report.PerfError as e:

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from . import guard, render, results as res, snippet_check
-from .render import html, import_surface
+from . import guard, results as res, snippet_check
 from .backends import identity
 from .outcomes import OUTCOMES
 from .registry import load_catalog
@@ -20,6 +19,8 @@ GATE_ROWS = 20                           # rows a red gate lists in the terminal
 
 
 def write_reports(session: pytest.Session, state: State, problems: list[str], exitstatus: int) -> None:
+    from . import render       # the renderers load here, not before the target process starts
+    from .render import html
     run = res.run_header(
         target=state.backend.name, oracle=state.oracle_hello, target_env=state.target_hello,
         catalog=state.cache.key["catalog"], cases_in_catalog=len(load_catalog()),
@@ -75,6 +76,7 @@ def start_snippet_target(state: State) -> None:
     header, state.snippet_header = state.snippet_header, None
     if header is None:
         return
+    from .render import import_surface
     state.snippet_target = side = snippet_check.start_early(header)
     code = import_surface.snippet_once_judged(state.records, header, load_catalog()) if side is not None else None
     if code is not None:       # its rows ran long before: it runs while the last cases do, not after them
